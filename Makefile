@@ -1,0 +1,45 @@
+# The course's two commands: `make lab` opens it, `make test` runs every test (nbval included).
+# Both build the virtual environment first; nothing else needs installing by hand.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+NOTEBOOKS := notebooks
+
+.PHONY: lab test unit nbval setup bench clean execute
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (action course)" > /dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOKS)
+
+test: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly -q; rc=$$?; \
+	echo "make test: total $$(( $$(date +%s) - start )) s"; exit $$rc
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest $(NOTEBOOKS) --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -q
+
+# Re-execute every notebook top to bottom in place (stored outputs are never hand-edited).
+execute: $(STAMP)
+	$(BIN)/python -m paperlib.tools.execute $(NOTEBOOKS)/*.ipynb
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_synthetic
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Generic layers shared by the notebooks: graph convolution units (``graph``)."""

@@ -1,0 +1,1 @@
+"""Plotting and widget building blocks (``skeleton`` figures, the skeleton ``player``)."""
