@@ -18,7 +18,7 @@ import torch
 from ..skeleton import NTU25, Skeleton, get_skeleton
 from .arrays import SkeletonArrays
 
-__all__ = ["OBS_RATIOS", "observed_length", "crop_observation", "normalize_skeleton", "bone_stream",
+__all__ = ["OBS_RATIOS", "observed_length", "crop_observation", "normalize_skeleton", "bone_stream", "mask_after", "random_observation",
            "to_network_layout", "SkeletonDataset"]
 
 #: Observation ratios 0.1, 0.2, ..., 1.0 (ERA Sec. 3.1, N = 10 segments).
@@ -168,7 +168,8 @@ class SkeletonDataset(torch.utils.data.Dataset):
 
     Items are ``(x, y)`` with ``x`` float32 ``(C, T, V, M)`` and ``y`` an int64 label.
     ``self.x`` ``(N, C, T, V, M)`` and ``self.y`` ``(N,)`` hold everything, for
-    ``TensorDataset``-style fast batching.
+    ``TensorDataset``-style fast batching; ``self.valid (N,)`` are the valid frames after
+    subsampling and ``self.observed (N,)`` the observed ones at ``ratio``.
     """
 
     def __init__(self, data: SkeletonArrays, indices=None, ratio: float = 1.0, stream: str = "joint",
@@ -197,6 +198,7 @@ class SkeletonDataset(torch.utils.data.Dataset):
         self.x = torch.from_numpy(to_network_layout(x))
         self.y = torch.from_numpy(np.asarray(sub.labels, dtype=np.int64))
         self.ratio = ratio
+        self.valid = torch.from_numpy(np.asarray(valid, dtype=np.int64))  # valid frames after subsampling
         self.observed = observed_length(valid, ratio)
 
     def __len__(self):
@@ -204,3 +206,26 @@ class SkeletonDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.x[i], self.y[i]
+
+
+def mask_after(x: torch.Tensor, lengths) -> torch.Tensor:
+    """Zero every frame ``t >= lengths[n]`` of ``x (N, C, T, V, M)`` (or ``(N, C, T, V)``).
+
+    ``lengths (N,)`` ints. Vectorised; returns a new tensor.
+    """
+    L = torch.as_tensor(lengths, device=x.device)
+    keep = (torch.arange(x.shape[2], device=x.device)[None, :] < L[:, None]).to(x.dtype)  # [N, T]
+    return x * keep.view(x.shape[0], 1, x.shape[2], *([1] * (x.dim() - 3)))
+
+
+def random_observation(x: torch.Tensor, valid_frames, ratios=OBS_RATIOS, generator: torch.Generator | None = None):
+    """Training-time augmentation: observe each sample at a random ratio from ``ratios``.
+
+    ``x (N, C, T, V, M)`` full sequences, ``valid_frames (N,)`` -> ``(x_partial, ratio (N,))``,
+    keeping frames ``[0, ceil(r T_valid))`` exactly as :func:`crop_observation` with
+    ``policy="pad"`` does.
+    """
+    r = torch.as_tensor(ratios, dtype=torch.float64)[
+        torch.randint(len(ratios), (x.shape[0],), generator=generator)]
+    L = torch.clamp(torch.ceil(r * torch.as_tensor(valid_frames, dtype=torch.float64) - 1e-9), min=1).long()
+    return mask_after(x, L.to(x.device)), r

@@ -1,0 +1,42 @@
+"""The results cell: one JSON object per notebook run (GUIDE.md, notebook anatomy item 12)."""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+__all__ = ["NotebookTimer", "results_json"]
+
+
+class NotebookTimer:
+    """Wall-clock timer started in a notebook's first code cell; ``elapsed()`` in seconds."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _clean(v):
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float):
+        return None if math.isnan(v) else round(v, 4)
+    return v
+
+
+def results_json(notebook: str, dataset: str, runtime_s: float, metrics: dict) -> str:
+    """The results line: ``{"notebook", "dataset", "runtime_s", "metrics": {variant: {metric: number}}}``.
+
+    Floats are rounded to 4 decimals and NaN becomes null. Raises ``ValueError`` if
+    ``metrics`` is not a dict of dicts.
+    """
+    if not isinstance(metrics, dict) or not all(isinstance(m, dict) for m in metrics.values()):
+        raise ValueError("results_json: metrics must be {variant: {metric: number}}")
+    return json.dumps({"notebook": notebook, "dataset": dataset, "runtime_s": round(float(runtime_s), 1),
+                       "metrics": _clean(metrics)})
