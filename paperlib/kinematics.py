@@ -34,7 +34,7 @@ def _numpy_compatible(fn):
         is_np = any(isinstance(a, np.ndarray) for a in args)
         if not is_np:
             return fn(*args, **kwargs)
-        targs = [torch.from_numpy(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a
+        targs = [torch.from_numpy(np.array(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a
                  for a in args]
         out = fn(*targs, **kwargs)
         if isinstance(out, tuple):
@@ -220,10 +220,10 @@ def forward_kinematics(local_rot, offsets, parents, root_translation=None, retur
     """
     is_np = isinstance(local_rot, np.ndarray)
     if is_np:
-        local_rot = torch.from_numpy(np.asarray(local_rot, dtype=np.float64))
-        offsets = torch.from_numpy(np.asarray(offsets, dtype=np.float64))
+        local_rot = torch.from_numpy(np.array(local_rot, dtype=np.float64))
+        offsets = torch.from_numpy(np.array(offsets, dtype=np.float64))
         if root_translation is not None:
-            root_translation = torch.from_numpy(np.asarray(root_translation, dtype=np.float64))
+            root_translation = torch.from_numpy(np.array(root_translation, dtype=np.float64))
     V = len(parents)
     if local_rot.shape[-3:] != (V, 3, 3):
         raise ValueError(f"forward_kinematics: local_rot must be (..., {V}, 3, 3), got {tuple(local_rot.shape)}")

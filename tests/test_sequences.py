@@ -1,0 +1,113 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from paperlib.data import sequences as Q
+from paperlib.data.synthetic import generate
+from paperlib.skeleton import NTU25
+
+
+def ramp(N=3, M=2, T=20, V=25):
+    """x[n, m, t] = t + 1 everywhere, so a frame's value tells which source frame it is."""
+    x = np.broadcast_to((np.arange(T, dtype=np.float32) + 1)[None, None, :, None, None], (N, M, T, V, 3)).copy()
+    return x
+
+
+def test_observed_length_ceil_without_float_roundup():
+    assert Q.observed_length(10, 0.3) == 3  # 0.3 * 10 = 3.0000000000000004
+    np.testing.assert_array_equal(Q.observed_length(np.array([1, 7, 64]), 0.1), [1, 1, 7])
+    assert Q.observed_length(57, 1.0) == 57
+    with pytest.raises(ValueError):
+        Q.observed_length(10, 0.0)
+
+
+@pytest.mark.parametrize("ratio", Q.OBS_RATIOS)
+def test_pad_policy_keeps_exactly_the_prefix(ratio):
+    x = ramp()
+    valid = np.array([20, 13, 7])
+    x[1, :, 13:] = 0
+    x[2, :, 7:] = 0
+    out, L = Q.crop_observation(x, valid, ratio)
+    for n in range(3):
+        keep = math.ceil(ratio * valid[n] - 1e-9)
+        assert L[n] == keep
+        np.testing.assert_array_equal(out[n, :, :keep], x[n, :, :keep])
+        assert np.all(out[n, :, keep:] == 0)  # nothing from the future
+
+
+def test_resample_policy_uses_only_observed_frames():
+    x = ramp(T=20)
+    valid = np.array([20, 20, 20])
+    out, L = Q.crop_observation(x, valid, 0.5, policy="resample", out_frames=8)
+    assert out.shape == (3, 2, 8, 25, 3) and np.all(L == 8)
+    assert out.max() == pytest.approx(10.0)  # frame index 9 (value 10) is the last observed
+    assert out[0, 0, 0, 0, 0] == 1.0
+    assert np.all(np.diff(out[0, 0, :, 0, 0]) > 0)
+
+
+def test_crop_errors():
+    x = ramp()
+    with pytest.raises(ValueError, match="policy"):
+        Q.crop_observation(x, np.array([20, 20, 20]), 0.5, policy="loop")
+    with pytest.raises(ValueError, match="valid_frames"):
+        Q.crop_observation(x, np.array([21, 20, 20]), 0.5)
+
+
+def test_crop_torch_and_numpy_agree():
+    x = np.random.default_rng(0).normal(size=(3, 2, 20, 25, 3)).astype(np.float32)
+    v = np.array([20, 11, 5])
+    a, _ = Q.crop_observation(x, v, 0.4)
+    b, _ = Q.crop_observation(torch.from_numpy(x), v, 0.4)
+    np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_normalize_centres_and_aligns():
+    d = generate(num_samples=20, seed=0)
+    x = Q.normalize_skeleton(d.joints, d.valid_frames)
+    np.testing.assert_allclose(x[:, 0, 0, NTU25.index("spine_base")], 0, atol=1e-6)
+    hip = x[:, 0, 0, NTU25.index("hip_left")] - x[:, 0, 0, NTU25.index("hip_right")]
+    np.testing.assert_allclose(hip[:, 2], 0, atol=1e-5)  # hip line along x
+    assert np.all(hip[:, 0] < 0)  # the person's left is -x (Kinect frame, facing the camera)
+    # padding stays zero, vertical stays vertical (rotation about y only)
+    for i in range(20):
+        assert np.all(x[i, :, d.valid_frames[i]:] == 0)
+    raw_h = d.joints[:, 0, 0, 3, 1] - d.joints[:, 0, 0, 0, 1]
+    np.testing.assert_allclose(x[:, 0, 0, 3, 1], raw_h, atol=1e-5)
+    with pytest.raises(ValueError, match="expected"):
+        Q.normalize_skeleton(d.joints[..., :24, :], d.valid_frames)
+
+
+def test_bone_stream():
+    d = generate(num_samples=4, seed=0)
+    b = Q.bone_stream(d.joints)
+    c = NTU25.index("elbow_left")
+    np.testing.assert_allclose(b[..., c, :], (d.joints[..., c, :] - d.joints[..., NTU25.parents[c], :]), atol=1e-6)
+    assert np.all(b[..., NTU25.root, :] == 0)
+    assert np.all(b[:, :, 64 - 1][d.valid_frames < 64] == 0)
+    bt = Q.bone_stream(torch.from_numpy(d.joints))
+    np.testing.assert_allclose(bt.numpy(), b)
+
+
+def test_dataset_layout_streams_and_ratio():
+    d = generate(num_samples=34, seed=1)
+    ds = Q.SkeletonDataset(d, np.arange(10), ratio=0.5, stream="joint+bone", frames=32)
+    assert ds.x.shape == (10, 6, 32, 25, 2) and ds.y.shape == (10,)
+    x, y = ds[3]
+    assert x.shape == (6, 32, 25, 2) and int(y) == int(d.labels[3])
+    for n in range(10):
+        assert torch.all(ds.x[n, :, ds.observed[n]:] == 0)
+        assert torch.any(ds.x[n, :3, ds.observed[n] - 1] != 0)
+    with pytest.raises(ValueError, match="stream"):
+        Q.SkeletonDataset(d, stream="motion")
+
+
+def test_random_observation_matches_crop():
+    g = torch.Generator().manual_seed(0)
+    x = torch.ones(50, 3, 30, 25, 2)
+    valid = torch.randint(5, 31, (50,), generator=g)
+    out, r = Q.random_observation(x, valid, generator=g)
+    for n in range(50):
+        L = math.ceil(float(r[n]) * int(valid[n]) - 1e-9)
+        assert out[n, 0, :, 0, 0].sum() == L

@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from paperlib import setup_notebook
+from paperlib.train import count_parameters, fit, make_loader, predict, resolve_device
+
+
+def toy(n=256):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 2, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    return x, y
+
+
+def test_fit_learns_a_separable_problem():
+    setup_notebook(0)
+    x, y = toy()
+    model = torch.nn.Linear(2, 2)
+    hist = fit(model, make_loader(x, y, batch_size=32, shuffle=True), epochs=15, progress=False,
+               optimizer=torch.optim.SGD(model.parameters(), lr=0.5), val_loader=make_loader(x, y))
+    assert hist["loss"][-1] < hist["loss"][0] * 0.5
+    assert hist["val_acc"][-1] > 0.95
+    assert len(hist["seconds"]) == 15 and hist["train_acc"][-1] > 0.9
+    logits, labels = predict(model, make_loader(x, y, batch_size=100))
+    assert logits.shape == (256, 2) and torch.equal(labels, y)
+    assert count_parameters(model) == 6
+
+
+def test_seeded_runs_are_identical():
+    x, y = toy()
+    outs = []
+    for _ in range(2):
+        setup_notebook(1)
+        model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        fit(model, make_loader(x, y, batch_size=16, shuffle=True, seed=1), epochs=2, progress=False)
+        outs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_step_fn_and_devices():
+    x, y = toy(64)
+    model = torch.nn.Linear(2, 2)
+    calls = []
+
+    def step(m, batch):
+        calls.append(len(batch[0]))
+        return torch.nn.functional.cross_entropy(m(batch[0]), batch[1])
+
+    fit(model, make_loader(x, y, batch_size=16), epochs=1, progress=False, step_fn=step)
+    assert calls == [16, 16, 16, 16]
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda"):
+            resolve_device("cuda")
+
+
+def test_setup_notebook_sets_state():
+    import plotly.io as pio
+
+    setup_notebook(5, threads=2)
+    assert torch.get_num_threads() == 2
+    assert torch.are_deterministic_algorithms_enabled()
+    assert pio.renderers.default == "plotly_mimetype"
+    a = torch.rand(3)
+    setup_notebook(5, threads=2)
+    assert torch.equal(a, torch.rand(3))
+    with pytest.raises(ValueError):
+        setup_notebook(0, threads=0)
