@@ -1,0 +1,175 @@
+"""The glimpse-path player of notebook 03 (Glimpse Clouds, Baradel et al., CVPR 2018, Fig. 3), widget pattern.
+
+The player never runs a model. It reads a *record* of arrays written once by the notebook after
+training:
+
+``record`` (a dict)
+    ``frames``       ``(N, T, H, W, 3)`` uint8 RGB frames of ``N`` test clips.
+    ``boxes``        ``(N, T, G, 4)`` glimpse boxes ``(x1, y1, x2, y2)`` in pixels, glimpse order ``g = 0..G-1``.
+    ``assign``       ``(N, T, C, G)`` soft-assignment ``p_{t,c,g}`` of glimpses to workers (Eq. 10); rows sum to 1.
+    ``mem_ts``       ``(T, K)`` timestamps of the memory entries after frame ``t``'s write, oldest first
+                     (``-1`` for the initial entries, NaN for slots still empty, placed left), the same for
+                     every clip (all clips write ``G`` entries per frame).
+    ``mem_w``        ``(N, T, C, K)`` per-worker weights ``w_{c,k}`` of those entries (NaN for empty slots).
+    ``labels``, ``preds``  ``(N,)`` class indices; ``class_names`` their names.
+    ``clip_ids``     optional ``(N,)`` ids shown in the selector.
+
+:func:`glimpse_compute` turns a record and the controls' values into the arrays of one view;
+:func:`glimpse_render` draws them; :func:`glimpse_explorer` wires both to ipywidgets controls through
+:class:`paperlib.viz.widgets.Explorer`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .widgets import Explorer
+
+__all__ = ["check_record", "clip_options", "glimpse_compute", "glimpse_render", "glimpse_explorer", "GLIMPSE_COLORS"]
+
+#: Colours of glimpses 1, 2, 3... (the paper's Fig. 3: red first, blue second, yellow third).
+GLIMPSE_COLORS = ("#e41a1c", "#377eb8", "#ffd92f", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf")
+
+_KEYS = ("frames", "boxes", "assign", "mem_ts", "mem_w", "labels", "preds", "class_names")
+
+
+def check_record(record: dict) -> tuple:
+    """Validate a record; return ``(N, T, G, C, K)``. Raises ``ValueError`` on missing keys or
+    shapes that do not agree."""
+    missing = [k for k in _KEYS if k not in record]
+    if missing:
+        raise ValueError(f"glimpse record: missing {missing}")
+    fr = np.asarray(record["frames"])
+    if fr.ndim != 5 or fr.shape[-1] != 3:
+        raise ValueError(f"glimpse record: frames must be (N, T, H, W, 3), got {fr.shape}")
+    N, T = fr.shape[:2]
+    bx = np.shape(record["boxes"])
+    if len(bx) != 4 or bx[:2] != (N, T) or bx[3] != 4:
+        raise ValueError(f"glimpse record: boxes must be ({N}, {T}, G, 4), got {bx}")
+    G = bx[2]
+    asg = np.shape(record["assign"])
+    if len(asg) != 4 or asg[:2] != (N, T) or asg[3] != G:
+        raise ValueError(f"glimpse record: assign must be ({N}, {T}, C, {G}), got {asg}")
+    C = asg[2]
+    ts = np.shape(record["mem_ts"])
+    if len(ts) != 2 or ts[0] != T:
+        raise ValueError(f"glimpse record: mem_ts must be ({T}, K), got {ts}")
+    K = ts[1]
+    if np.shape(record["mem_w"]) != (N, T, C, K):
+        raise ValueError(f"glimpse record: mem_w must be ({N}, {T}, {C}, {K}), got {np.shape(record['mem_w'])}")
+    if len(record["labels"]) != N or len(record["preds"]) != N:
+        raise ValueError("glimpse record: labels / preds do not match the N clips")
+    return N, T, G, C, K
+
+
+def clip_options(record: dict) -> list:
+    """``[(text, index), ...]`` for the clip selector: correct clips first, then incorrect ones,
+    each text ``"✓ #id drink"`` or ``"✗ #id drink -> wave"``."""
+    names = record["class_names"]
+    ids = record.get("clip_ids", np.arange(len(record["labels"])))
+    opts = []
+    for ok in (True, False):
+        for i, (y, p) in enumerate(zip(record["labels"], record["preds"])):
+            if (int(y) == int(p)) != ok:
+                continue
+            txt = f"✓ #{int(ids[i])} {names[int(y)]}" if ok else f"✗ #{int(ids[i])} {names[int(y)]} -> {names[int(p)]}"
+            opts.append((txt, i))
+    return opts
+
+
+def glimpse_compute(record: dict, clip: int = 0, frame: int = 0, paths: bool = True) -> dict:
+    """The arrays of one view.
+
+    Returns a dict with ``image (H, W, 3)``; ``boxes (G, 4)`` of frame ``frame``; ``centres (G, 2)``;
+    ``paths (G, frame + 1, 2)`` the glimpse centres of frames ``0..frame`` (``None`` if ``paths`` is False);
+    ``assign (C, G)`` = ``p_{frame,.,.}``; ``mem_age (K,)`` = ``frame - timestamp`` of each entry after the
+    write of ``frame`` (the initial entries have timestamp ``-1``); ``mem_w (C, K)``; ``label``, ``pred``,
+    ``correct``, ``title``, ``clip``, ``frame``. Raises ``IndexError`` for a clip or frame out of range.
+    """
+    N, T, G, C, K = check_record(record)
+    if not 0 <= clip < N:
+        raise IndexError(f"glimpse_compute: clip {clip} not in [0, {N})")
+    if not 0 <= frame < T:
+        raise IndexError(f"glimpse_compute: frame {frame} not in [0, {T})")
+    boxes = np.asarray(record["boxes"][clip], dtype=float)  # (T, G, 4)
+    ctr = np.stack([(boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2], -1)  # (T, G, 2)
+    y, p = int(record["labels"][clip]), int(record["preds"][clip])
+    names = record["class_names"]
+    return {
+        "clip": clip, "frame": frame,
+        "image": np.asarray(record["frames"][clip, frame]),
+        "boxes": boxes[frame], "centres": ctr[frame],
+        "paths": ctr[: frame + 1].transpose(1, 0, 2) if paths else None,
+        "assign": np.asarray(record["assign"][clip, frame], dtype=float),
+        "mem_age": frame - np.asarray(record["mem_ts"][frame], dtype=float),
+        "mem_w": np.asarray(record["mem_w"][clip, frame], dtype=float),
+        "label": y, "pred": p, "correct": y == p,
+        "title": f"{names[y]} (predicted {names[p]}, {'correct' if y == p else 'wrong'}), frame {frame + 1}/{T}",
+    }
+
+
+def glimpse_render(data: dict, figsize=(11, 3.4)):
+    """Three panels: the frame with numbered, coloured glimpse boxes and their paths; the worker x glimpse
+    soft-assignment heatmap; the memory (entry ages as bars, per-worker weights as a heatmap)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig = plt.figure(figsize=figsize)
+    gs = fig.add_gridspec(2, 3, height_ratios=(1, 2), width_ratios=(1.1, 0.9, 1.4))
+    ax_img = fig.add_subplot(gs[:, 0])
+    ax_p = fig.add_subplot(gs[:, 1])
+    ax_age = fig.add_subplot(gs[0, 2])
+    ax_w = fig.add_subplot(gs[1, 2], sharex=ax_age)
+
+    img = data["image"]
+    ax_img.imshow(img)
+    H, W = img.shape[:2]
+    for g, (b, c) in enumerate(zip(data["boxes"], data["centres"])):
+        col = GLIMPSE_COLORS[g % len(GLIMPSE_COLORS)]
+        ax_img.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec=col, lw=1.8))
+        if data["paths"] is not None and len(data["paths"][g]) > 1:
+            ax_img.plot(*data["paths"][g].T, "-o", color=col, ms=2.5, lw=1, alpha=0.8)
+        ax_img.text(c[0], c[1], str(g + 1), color=col, fontsize=10, fontweight="bold", ha="center", va="center")
+    ax_img.set_xlim(0, W); ax_img.set_ylim(H, 0)
+    ax_img.set_xticks([]); ax_img.set_yticks([])
+    ax_img.set_title(data["title"], fontsize=8, color="black" if data["correct"] else "crimson")
+
+    A = data["assign"]
+    ax_p.imshow(A, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for c in range(A.shape[0]):
+        for g in range(A.shape[1]):
+            ax_p.text(g, c, f"{A[c, g]:.2f}", ha="center", va="center", fontsize=7,
+                      color="white" if A[c, g] < 0.6 else "black")
+    ax_p.set_xticks(range(A.shape[1]), [f"g{g + 1}" for g in range(A.shape[1])])
+    for t, lab in zip(ax_p.get_xticklabels(), range(A.shape[1])):
+        t.set_color(GLIMPSE_COLORS[lab % len(GLIMPSE_COLORS)])
+    ax_p.set_yticks(range(A.shape[0]), [f"worker {c + 1}" for c in range(A.shape[0])])
+    ax_p.set_title("soft-assignment $p_{t,c,g}$ (Eq. 10)", fontsize=9)
+
+    K = len(data["mem_age"])
+    ax_age.bar(np.arange(K), data["mem_age"], color="grey")
+    ax_age.set_ylabel("age", fontsize=8)
+    ax_age.set_title("memory after this frame's write: entry age, weights $w_{c,k}$", fontsize=9)
+    ax_age.tick_params(labelbottom=False, labelsize=7)
+    Wm = data["mem_w"]
+    ax_w.imshow(Wm, vmin=0, vmax=1, cmap="magma", aspect="auto")
+    ax_w.set_yticks(range(Wm.shape[0]), [f"w{c + 1}" for c in range(Wm.shape[0])])
+    ax_w.set_xticks(range(K), [str(k) for k in range(K)], fontsize=7)
+    ax_w.set_xlabel("memory entry k (oldest left)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def glimpse_explorer(record: dict, clip: int | None = None, frame: int = 0):
+    """The player: a clip selector (correct and incorrect test clips), a frame slider and a paths checkbox,
+    wired to :func:`glimpse_compute` / :func:`glimpse_render` with :class:`Explorer`."""
+    import ipywidgets as w
+
+    N, T, G, C, K = check_record(record)
+    opts = clip_options(record)
+    controls = {
+        "clip": w.Dropdown(options=opts, value=opts[0][1] if clip is None else clip, description="clip"),
+        "frame": w.IntSlider(value=frame, min=0, max=T - 1, description="frame"),
+        "paths": w.Checkbox(value=True, description="paths"),
+    }
+    return Explorer(controls, lambda **v: glimpse_compute(record, **v), glimpse_render,
+                    title="Glimpse Clouds: glimpse paths, worker soft-assignment and memory")

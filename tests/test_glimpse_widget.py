@@ -1,0 +1,114 @@
+"""The glimpse-path player (paperlib.viz.glimpse): compute, render and the ipywidgets wiring."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from paperlib.viz.glimpse import check_record, clip_options, glimpse_compute, glimpse_explorer, glimpse_render
+
+N, T, G, C, K, H = 5, 4, 3, 2, 6, 32
+
+
+def _record(seed=0):
+    rng = np.random.default_rng(seed)
+    ctr = rng.uniform(8, 24, (N, T, G, 2))
+    half = rng.uniform(2, 6, (N, T, G, 2))
+    assign = rng.dirichlet(np.ones(G), (N, T, C))
+    ts = np.full((T, K), np.nan)                                  # empty slots are NaN (memory still filling)
+    for t in range(T):
+        entries = np.concatenate([[-1.0] * C, np.repeat(np.arange(t + 1.0), G)])[-K:]
+        ts[t, K - len(entries):] = entries
+    mem_w = rng.uniform(0, 1, (N, T, C, K))
+    mem_w[np.broadcast_to(np.isnan(ts)[None, :, None, :], mem_w.shape)] = np.nan
+    return {
+        "frames": rng.integers(0, 255, (N, T, H, H, 3), dtype=np.uint8),
+        "boxes": np.concatenate([ctr - half, ctr + half], -1),
+        "assign": assign,
+        "mem_ts": ts,
+        "mem_w": mem_w,
+        "labels": np.array([0, 1, 2, 1, 0]), "preds": np.array([0, 2, 2, 1, 1]),
+        "class_names": ["wave", "drink", "kick"], "clip_ids": np.array([10, 11, 12, 13, 14]),
+    }
+
+
+def test_check_record_shapes_and_errors():
+    rec = _record()
+    assert check_record(rec) == (N, T, G, C, K)
+    bad = dict(rec, assign=rec["assign"][:, :, :, :2])
+    with pytest.raises(ValueError, match="assign"):
+        check_record(bad)
+    with pytest.raises(ValueError, match="missing"):
+        check_record({k: v for k, v in rec.items() if k != "mem_w"})
+    with pytest.raises(ValueError, match="mem_w"):
+        check_record(dict(rec, mem_w=rec["mem_w"][:, :, :, :3]))
+
+
+def test_clip_options_correct_first_then_incorrect():
+    opts = clip_options(_record())
+    assert [i for _, i in opts] == [0, 2, 3, 1, 4]
+    assert opts[0][0].startswith("✓ #10 wave")
+    assert opts[3][0] == "✗ #11 drink -> kick"
+
+
+def test_compute_frame_boxes_paths_assign_memory():
+    rec = _record()
+    d = glimpse_compute(rec, clip=3, frame=2)
+    np.testing.assert_array_equal(d["image"], rec["frames"][3, 2])
+    np.testing.assert_allclose(d["boxes"], rec["boxes"][3, 2])
+    b = rec["boxes"][3]
+    ctr = np.stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2], -1)
+    assert d["paths"].shape == (G, 3, 2)
+    np.testing.assert_allclose(d["paths"][1], ctr[:3, 1])       # glimpse 2's path over frames 0..2
+    np.testing.assert_allclose(d["centres"], ctr[2])
+    np.testing.assert_allclose(d["assign"], rec["assign"][3, 2])
+    np.testing.assert_allclose(d["assign"].sum(1), 1.0)
+    np.testing.assert_allclose(d["mem_age"], 2 - rec["mem_ts"][2])
+    assert (d["mem_age"][~np.isnan(d["mem_age"])] >= 0).all()
+    d0 = glimpse_compute(rec, clip=3, frame=0)                  # t=0: C initial + G new entries, the rest empty
+    assert np.isnan(d0["mem_age"]).sum() == K - (C + G) and np.nanmax(d0["mem_age"]) == 1
+    np.testing.assert_allclose(d["mem_w"], rec["mem_w"][3, 2])
+    assert d["correct"] and "frame 3/4" in d["title"]
+    assert glimpse_compute(rec, clip=1, frame=0, paths=False)["paths"] is None
+    assert not glimpse_compute(rec, clip=1, frame=0)["correct"]
+    with pytest.raises(IndexError):
+        glimpse_compute(rec, clip=N, frame=0)
+    with pytest.raises(IndexError):
+        glimpse_compute(rec, clip=0, frame=T)
+
+
+def test_render_draws_numbered_boxes_paths_heatmaps():
+    rec = _record()
+    d = glimpse_compute(rec, clip=0, frame=3)
+    fig = glimpse_render(d)
+    ax_img, ax_p, ax_age, ax_w = fig.axes
+    assert len(ax_img.patches) == G
+    assert [t.get_text() for t in ax_img.texts] == [str(g + 1) for g in range(G)]
+    assert len(ax_img.lines) == G                                 # one path per glimpse
+    np.testing.assert_allclose(ax_img.lines[0].get_xydata(), d["paths"][0])
+    np.testing.assert_allclose(ax_p.images[0].get_array(), d["assign"])
+    np.testing.assert_allclose(ax_w.images[0].get_array(), d["mem_w"])
+    np.testing.assert_allclose([p.get_height() for p in ax_age.patches], d["mem_age"])
+    plt.close(fig)
+    fig = glimpse_render(glimpse_compute(rec, clip=0, frame=0))   # one point: no path lines
+    assert len(fig.axes[0].lines) == 0
+    plt.close(fig)
+
+
+def test_explorer_wiring():
+    rec = _record()
+    ex = glimpse_explorer(rec)
+    assert ex.data["clip"] == 0 and ex.data["frame"] == 0 and ex.updates == 1
+    ex.controls["frame"].value = 3
+    assert ex.data["frame"] == 3 and ex.updates == 2
+    ex.controls["clip"].value = 4                               # an incorrect clip
+    assert ex.data["clip"] == 4 and not ex.data["correct"]
+    np.testing.assert_allclose(ex.data["assign"], rec["assign"][4, 3])
+    ex.controls["paths"].value = False
+    assert ex.data["paths"] is None and len(ex.figure.axes[0].lines) == 0
+    assert ex.controls["frame"].max == T - 1
+    assert [v for _, v in ex.controls["clip"].options] == [0, 2, 3, 1, 4]
+    plt.close("all")
