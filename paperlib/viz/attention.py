@@ -1,0 +1,170 @@
+"""The attention-map viewer of the Video Action Transformer notebook (the paper's Fig. 4, interactive).
+
+Pure functions over **recorded** arrays (never a live model), wired with
+:class:`paperlib.viz.widgets.Explorer`:
+
+- :func:`attention_compute` picks a clip, a person, a layer, a head (or the average over heads) and a
+  frame, and returns the softmax attention over ``(t, h, w)`` of that person's query, the frame, the
+  attention slice of the feature-map time step that frame falls in (upsampled to the image), the
+  key embeddings of that time step as RGB from a 3D PCA over all of the clip's key cells, and the
+  person's predicted and true labels with the context-dependent ones flagged;
+- :func:`attention_render` draws them (frame + attention overlay + the person's box; PCA RGB of the
+  keys; a bar chart of predicted probabilities with true labels marked and context classes
+  highlighted);
+- :func:`attention_viewer` returns the :class:`~paperlib.viz.widgets.Explorer`.
+
+The record is a dict:
+
+``frames`` uint8 ``(N, T, H, W, 3)``; ``boxes`` ``(N, R, 4)`` pixels; ``valid`` bool ``(N, R)``;
+``attn`` ``(N, L, Hd, R, T', H', W')`` softmax weights (each ``(T', H', W')`` slice sums to 1);
+``keys`` ``(N, L, Hd, T', H', W', D)``; ``probs`` ``(N, R, C)``; ``labels`` ``(N, R, C)`` 0/1;
+``class_names`` (C strings); ``context`` (the names of the context-dependent classes).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["attention_compute", "attention_render", "attention_viewer", "pca_rgb", "upsample_nearest"]
+
+
+def pca_rgb(x: np.ndarray) -> np.ndarray:
+    """Rows ``(n, D)`` -> ``(n, 3)`` in ``[0, 1]``: projections on the 3 leading principal axes, each
+    min-max scaled. Axes' signs are fixed so that the largest-magnitude loading is positive
+    (a deterministic result). Fewer than 3 non-trivial axes give constant channels (0.5)."""
+    x = np.asarray(x, np.float64)
+    xc = x - x.mean(0, keepdims=True)
+    _, _, vt = np.linalg.svd(xc, full_matrices=False)
+    vt = vt[:3]
+    sign = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])
+    proj = xc @ (vt * sign[:, None]).T
+    if proj.shape[1] < 3:
+        proj = np.concatenate([proj, np.zeros((len(proj), 3 - proj.shape[1]))], 1)
+    lo, hi = proj.min(0), proj.max(0)
+    span = hi - lo
+    out = np.where(span > 1e-12, (proj - lo) / np.where(span > 1e-12, span, 1.0), 0.5)
+    return out.astype(np.float32)
+
+
+def upsample_nearest(a: np.ndarray, shape) -> np.ndarray:
+    """Nearest-neighbour upsampling of a 2D map ``(h, w)`` to ``shape = (H, W)`` (cell ``i`` covers
+    pixels ``[i H / h, (i + 1) H / h)``)."""
+    a = np.asarray(a)
+    H, W = shape
+    ri = np.minimum((np.arange(H) * a.shape[0]) // H, a.shape[0] - 1)
+    ci = np.minimum((np.arange(W) * a.shape[1]) // W, a.shape[1] - 1)
+    return a[ri][:, ci]
+
+
+def attention_compute(record: dict, clip: int = 0, person: int = 0, layer: int = -1, head="mean",
+                      frame: int | None = None) -> dict:
+    """Data of one view.
+
+    Parameters
+    ----------
+    record : see the module docstring.
+    clip, person : indices (``person`` is clamped to the clip's valid RoIs).
+    layer : Tx layer (negative counts from the last).
+    head : int, or ``"mean"`` for the average over heads (the paper's Fig. 4 view).
+    frame : input frame (default: the centre frame ``T // 2``); it shows the attention of the
+        feature-map time step ``t' = frame * T' // T``.
+
+    Returns
+    -------
+    dict with ``image (H, W, 3)`` uint8, ``attn (T', H', W')`` (sums to 1), ``attn_frame (H', W')``,
+    ``overlay (H, W)`` (the frame's slice upsampled, scaled by its maximum over the clip), ``box``,
+    ``t_feat``, ``frame``, ``key_rgb (H', W', 3)``, ``probs (C,)``, ``true (C,)`` bool, ``names``,
+    ``is_context (C,)`` bool, ``title``.
+    """
+    frames = np.asarray(record["frames"])
+    N, T, H, W = frames.shape[:4]
+    attn_all = np.asarray(record["attn"])
+    L, Hd = attn_all.shape[1:3]
+    clip = int(np.clip(clip, 0, N - 1))
+    valid = np.flatnonzero(np.asarray(record["valid"])[clip])
+    person = int(valid[min(max(int(person), 0), len(valid) - 1)]) if len(valid) else 0
+    layer = int(layer) % L
+    frame = T // 2 if frame is None else int(np.clip(frame, 0, T - 1))
+    a = attn_all[clip, layer, :, person]                       # (Hd, T', H', W')
+    if head == "mean" or head is None:
+        attn, head_label = a.mean(0), "mean of heads"
+        keys = np.asarray(record["keys"])[clip, layer, 0]      # keys of head 0 for the PCA panel
+        key_head = 0
+    else:
+        head = int(head) % Hd
+        attn, head_label = a[head], f"head {head}"
+        keys = np.asarray(record["keys"])[clip, layer, head]
+        key_head = head
+    Tp, Hp, Wp = attn.shape
+    t_feat = min(frame * Tp // T, Tp - 1)
+    rgb = pca_rgb(keys.reshape(-1, keys.shape[-1])).reshape(Tp, Hp, Wp, 3)
+    peak = float(attn.max()) if attn.max() > 0 else 1.0
+    names = list(record["class_names"])
+    ctx = set(record.get("context", ()))
+    probs = np.asarray(record["probs"])[clip, person].astype(np.float64)
+    true = np.asarray(record["labels"])[clip, person].astype(bool)
+    return {
+        "image": frames[clip, frame], "attn": attn, "attn_frame": attn[t_feat],
+        "overlay": upsample_nearest(attn[t_feat] / peak, (H, W)), "box": np.asarray(record["boxes"])[clip, person],
+        "t_feat": t_feat, "frame": frame, "key_rgb": rgb[t_feat], "key_head": key_head, "probs": probs, "true": true,
+        "names": names, "is_context": np.array([n in ctx for n in names]),
+        "title": f"clip {clip}, person {person}, layer {layer + 1}/{L}, {head_label}, frame {frame} (t'={t_feat})",
+    }
+
+
+def attention_render(d: dict):
+    """Figure of :func:`attention_compute`'s data: attention overlay, key PCA, labels."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.9), gridspec_kw={"width_ratios": [1, 1, 1.5]})
+    ax = axes[0]
+    ax.imshow(d["image"])
+    ax.imshow(d["overlay"], cmap="inferno", alpha=0.6, vmin=0, vmax=1, interpolation="nearest")
+    x1, y1, x2, y2 = d["box"]
+    ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="cyan", lw=1.5))
+    ax.set_title("softmax attention (max-scaled)", fontsize=9)
+    ax.set_axis_off()
+    ax = axes[1]
+    ax.imshow(d["key_rgb"], interpolation="nearest")
+    ax.set_title(f"keys of t'={d['t_feat']} (head {d['key_head']}): 3D PCA as RGB", fontsize=9)
+    ax.set_axis_off()
+    ax = axes[2]
+    y = np.arange(len(d["names"]))
+    colors = np.where(d["is_context"], "tab:orange", "tab:blue")
+    ax.barh(y, d["probs"], color=colors)
+    ax.scatter(np.where(d["true"], 1.02, np.nan), y, marker="*", color="k", s=40, label="true label", clip_on=False)
+    ax.set_yticks(y)
+    ax.set_yticklabels([n.split(" (")[0] + (" *" if c else "") for n, c in zip(d["names"], d["is_context"])],
+                       fontsize=8)
+    for lab, c in zip(ax.get_yticklabels(), d["is_context"]):
+        if c:
+            lab.set_color("tab:orange")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("predicted probability (orange, *: context-dependent)", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(d["title"], fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def attention_viewer(record: dict, clip: int = 0, person: int = 0, layer: int = -1, head="mean",
+                     frame: int | None = None):
+    """The viewer widget (an :class:`~paperlib.viz.widgets.Explorer`): controls ``clip``, ``person``,
+    ``layer``, ``head`` (``"mean"`` or a head index) and ``frame`` (a slider over the input frames)."""
+    import ipywidgets as w
+
+    from .widgets import Explorer
+
+    N, T = np.asarray(record["frames"]).shape[:2]
+    R = np.asarray(record["valid"]).shape[1]
+    L, Hd = np.asarray(record["attn"]).shape[1:3]
+    controls = {
+        "clip": w.IntSlider(value=clip, min=0, max=N - 1, description="clip"),
+        "person": w.IntSlider(value=person, min=0, max=R - 1, description="person"),
+        "layer": w.Dropdown(options=[(f"layer {i + 1}", i) for i in range(L)], value=int(layer) % L, description="layer"),
+        "head": w.Dropdown(options=[("mean", "mean")] + [(f"head {i}", i) for i in range(Hd)], value=head,
+                           description="head"),
+        "frame": w.IntSlider(value=T // 2 if frame is None else frame, min=0, max=T - 1, description="frame"),
+    }
+    return Explorer(controls, lambda **v: attention_compute(record, **v), attention_render,
+                    title="Action Transformer attention viewer")
