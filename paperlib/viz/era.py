@@ -1,0 +1,266 @@
+"""The expert-retrieval explorer of notebook 01 (ERA, Foo et al., ECCV 2022), widget pattern.
+
+The explorer never runs a model. It reads a *record* of arrays written once by the notebook
+after training (queries, retrieval scores, keys, expert usage, ELRO learning rates, poses):
+
+``record`` (a dict)
+    ``modules``      list of ``P`` module names.
+    ``scores``       list of ``P`` arrays ``(N, R, d_m, M)``: Eq. 2 scores of test sample ``n``
+                     observed at ratio ``ratios[r]``, for every bank and expert.
+    ``queries``      list of ``P`` arrays ``(N, R, d_m, K)``: the queries of Eq. 1.
+    ``keys``         list of ``P`` arrays ``(d_m, M, K)``.
+    ``usage``        list of ``P`` arrays ``(d_m, M)``: how often each expert was retrieved in training.
+    ``beta``         list of ``P`` arrays ``(d_m, M)`` (ELRO learning rates) or ``None``.
+    ``labels``       ``(N,)`` class indices; ``class_names`` the names.
+    ``ratios``       ``(R,)`` observation ratios.
+    ``poses``        ``(N, R, B, V, 3)``: each sample's last observed frame at each ratio (``B`` bodies).
+
+:func:`era_compute` turns a record and the controls' values into the arrays of one view;
+:func:`era_render` draws them; :func:`era_explorer` wires both to ipywidgets controls through
+:class:`paperlib.viz.widgets.Explorer`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..skeleton import NTU25
+from .skeleton import plot_skeleton
+from .widgets import Explorer
+
+__all__ = ["check_record", "era_compute", "era_render", "era_explorer", "pca_2d"]
+
+_KEYS = ("modules", "scores", "queries", "keys", "usage", "labels", "class_names", "ratios", "poses")
+
+
+def check_record(record: dict) -> tuple:
+    """Validate a record; return ``(N, R, M)``. Raises ``ValueError`` on missing keys or shapes
+    that do not agree."""
+    missing = [k for k in _KEYS if k not in record]
+    if missing:
+        raise ValueError(f"ERA record: missing {missing}")
+    P = len(record["modules"])
+    if P == 0:
+        raise ValueError("ERA record: no ERA modules")
+    for k in ("scores", "queries", "keys", "usage"):
+        if len(record[k]) != P:
+            raise ValueError(f"ERA record: {k} has {len(record[k])} entries for {P} modules")
+    N, R, _, M = np.shape(record["scores"][0])
+    for m in range(P):
+        s, q, k, u = (np.asarray(record[x][m]) for x in ("scores", "queries", "keys", "usage"))
+        d = s.shape[2]
+        if s.shape[:2] != (N, R) or s.shape[3] != M or q.shape[:3] != (N, R, d) or k.shape[:2] != (d, M) \
+                or q.shape[3] != k.shape[2] or u.shape != (d, M):
+            raise ValueError(f"ERA record: module {m} has inconsistent shapes scores {s.shape}, queries "
+                             f"{q.shape}, keys {k.shape}, usage {u.shape}")
+        if record.get("beta") is not None and np.shape(record["beta"][m]) != (d, M):
+            raise ValueError(f"ERA record: beta of module {m} is not ({d}, {M})")
+    if len(record["labels"]) != N or len(record["ratios"]) != R or np.shape(record["poses"])[:2] != (N, R):
+        raise ValueError("ERA record: labels, ratios or poses do not match the scores' (N, R)")
+    return N, R, M
+
+
+def pca_2d(points: np.ndarray):
+    """The two leading principal directions of ``points (n, K)``.
+
+    Returns ``(mean (K,), directions (K, 2))``; ``(points - mean) @ directions`` are the
+    coordinates. Each direction's sign is fixed so that its largest-magnitude entry is positive
+    (the projection is then the same on every machine up to rounding).
+    """
+    X = np.asarray(points, dtype=np.float64)
+    mu = X.mean(0)
+    _, _, vt = np.linalg.svd(X - mu, full_matrices=False)
+    U = vt[:2].T.copy()
+    if U.shape[1] < 2:
+        U = np.pad(U, ((0, 0), (0, 2 - U.shape[1])))
+    for j in range(U.shape[1]):
+        if U[np.argmax(np.abs(U[:, j])), j] < 0:
+            U[:, j] *= -1
+    return mu, U
+
+
+def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int = 0, bank: int = 0,
+                expert: int = -1, max_thumbs: int = 6) -> dict:
+    """The arrays of one explorer view.
+
+    Parameters
+    ----------
+    record : see the module docstring.
+    sample : test-sample index.
+    ratio : observation ratio (the nearest recorded one is used).
+    module, bank : the ERA module and Expert Bank shown in detail (``bank`` is clamped to the
+        module's ``d`` banks).
+    expert : the expert whose retrieving samples are shown; ``-1``: the one ``sample`` retrieved.
+    max_thumbs : how many retrieving samples to show as skeleton thumbnails (the sample itself
+        first when it is one of them, then the others closest to it in query space).
+
+    Returns
+    -------
+    dict with ``scores`` (list of ``(d_m, M)``, every module, this sample and ratio),
+    ``retrieved`` (list of ``(d_m,)``), ``timeline (d, R)`` the expert retrieved by every bank
+    of the chosen module at every ratio, ``bank_scores (R, M)``, ``proj (N, 2)`` the queries of
+    the chosen bank projected on their two principal directions, ``key_proj (M, 2)`` the keys
+    along the same directions (rescaled to the queries' spread for display), ``labels``,
+    ``expert``, ``members`` (indices of the samples retrieving it at this ratio),
+    ``thumbs (k, B, V, 3)``, ``thumb_titles``, ``member_class_counts (C,)``, ``usage (M,)``,
+    ``beta (M,)`` or None, and the indices/names needed for titles.
+    """
+    N, R, M = check_record(record)
+    if not 0 <= sample < N:
+        raise ValueError(f"era_compute: sample must be in [0, {N}), got {sample}")
+    if not 0 <= module < len(record["modules"]):
+        raise ValueError(f"era_compute: module must be in [0, {len(record['modules'])}), got {module}")
+    ratios = np.asarray(record["ratios"], dtype=np.float64)
+    ri = int(np.argmin(np.abs(ratios - ratio)))
+    S = [np.asarray(s) for s in record["scores"]]
+    d = S[module].shape[2]
+    bank = int(np.clip(bank, 0, d - 1))
+    scores = [s[sample, ri] for s in S]                                  # list of [d_m, M]
+    retrieved = [s.argmax(-1) for s in scores]                           # Eq. 3
+    timeline = S[module][sample].argmax(-1).T                            # [d, R]
+    bank_scores = S[module][sample, :, bank]                             # [R, M]
+    Q = np.asarray(record["queries"][module])[:, ri, bank]               # [N, K]
+    keys = np.asarray(record["keys"][module])[bank]                      # [M, K]
+    mu, U = pca_2d(Q)
+    proj = (Q - mu) @ U
+    kp = keys @ U
+    spread = np.abs(proj).max() if proj.size else 1.0
+    key_proj = kp / max(np.abs(kp).max(), 1e-12) * spread
+    e = int(retrieved[module][bank]) if expert < 0 else int(np.clip(expert, 0, M - 1))
+    chosen = S[module][:, ri, bank].argmax(-1)                           # [N] every sample's expert
+    members = np.flatnonzero(chosen == e)
+    dist = np.linalg.norm(Q[members] - Q[sample], axis=1)
+    order = members[np.argsort(dist, kind="stable")]
+    thumbs_idx = order[:max_thumbs]
+    labels = np.asarray(record["labels"])
+    names = list(record["class_names"])
+    beta = record.get("beta")
+    return {
+        "sample": sample, "ratio": float(ratios[ri]), "ratio_index": ri, "module": module, "bank": bank,
+        "module_names": list(record["modules"]), "ratios": ratios,
+        "label": int(labels[sample]), "class_name": names[int(labels[sample])], "class_names": names,
+        "scores": scores, "retrieved": retrieved, "timeline": timeline, "bank_scores": bank_scores,
+        "proj": proj, "key_proj": key_proj, "labels": labels,
+        "expert": e, "members": members, "thumbs_idx": thumbs_idx,
+        "thumbs": np.asarray(record["poses"])[thumbs_idx, ri],
+        "thumb_titles": [f"#{int(i)} {names[int(labels[i])]}" for i in thumbs_idx],
+        "member_class_counts": np.bincount(labels[members], minlength=len(names)),
+        "usage": np.asarray(record["usage"][module])[bank],
+        "beta": None if beta is None else np.asarray(beta[module])[bank],
+    }
+
+
+def era_render(data: dict, skeleton=NTU25):
+    """A matplotlib figure of :func:`era_compute`'s data (see the notebook for a walk-through).
+
+    Row 1: the Eq. 2 scores of every module (experts x banks, the retrieved expert ringed) and the
+    retrieval timeline of the chosen module over the observation ratios. Row 2: the chosen bank's
+    queries in 2D (coloured by class, keys as stars, the sample ringed), its scores against the
+    ratio, expert usage in training next to the ELRO learning rates. Row 3: samples that retrieve
+    the chosen expert.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.gridspec import GridSpec
+    from matplotlib.ticker import MaxNLocator
+
+    P = len(data["scores"])
+    M = data["scores"][0].shape[1]
+    n_th = max(len(data["thumbs_idx"]), 1)
+    fig = plt.figure(figsize=(12.5, 9.2))
+    gs = GridSpec(3, 12, figure=fig, height_ratios=[1.0, 1.25, 0.85], hspace=0.55, wspace=0.9)
+    # Row 1: scores of every module + timeline of the chosen module
+    widths = np.array([s.shape[0] for s in data["scores"]], dtype=float)
+    cols = np.maximum(1, np.round(8 * widths / widths.sum()).astype(int))
+    cols[-1] = 8 - cols[:-1].sum() if P > 1 else 8
+    c0 = 0
+    for m in range(P):
+        ax = fig.add_subplot(gs[0, c0:c0 + cols[m]])
+        c0 += cols[m]
+        s = data["scores"][m]
+        ax.imshow(s.T, aspect="auto", cmap="viridis", origin="lower")
+        ax.scatter(np.arange(s.shape[0]), data["retrieved"][m], s=30, facecolors="none", edgecolors="w", lw=1.4)
+        if m == data["module"]:
+            ax.axvline(data["bank"], color="r", lw=1, ls=":")
+        ax.set_title(f"{data['module_names'][m]}: scores s (Eq. 2)", fontsize=8)
+        ax.set_xlabel("bank p", fontsize=8)
+        ax.set_ylabel("expert i", fontsize=8)
+        ax.set_yticks(range(M))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+    ax = fig.add_subplot(gs[0, 8:12])
+    tl = data["timeline"]
+    ax.imshow(tl, aspect="auto", cmap="tab10", vmin=0, vmax=9, origin="lower", interpolation="nearest")
+    ax.set_xticks(range(len(data["ratios"])))
+    ax.set_xticklabels([f"{r:.1f}" for r in data["ratios"]], fontsize=6)
+    ax.axvline(data["ratio_index"], color="k", lw=1)
+    ax.set_xlabel("observation ratio", fontsize=8)
+    ax.set_ylabel("bank p", fontsize=8)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("expert retrieved as more is seen (colours as the curves below)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    # Row 2: projection, bank scores over ratio, usage vs beta
+    ax = fig.add_subplot(gs[1, 0:5])
+    pr, lab = data["proj"], data["labels"]
+    ax.scatter(pr[:, 0], pr[:, 1], c=lab, cmap="tab20", vmin=0, vmax=max(19, lab.max()), s=7, alpha=0.7)
+    ax.scatter(*pr[data["sample"]], s=120, facecolors="none", edgecolors="k", lw=1.5, label="this sample")
+    for i, (x, y) in enumerate(data["key_proj"]):
+        ax.scatter(x, y, marker="*", s=160, color="k" if i != data["expert"] else "r", zorder=3)
+        ax.annotate(f"k{i}", (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    ax.set_title(f"queries q (Eq. 1) of bank {data['bank']}, PCA 2D; stars: keys", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="lower right")
+    ax = fig.add_subplot(gs[1, 5:8])
+    for i in range(M):
+        ax.plot(data["ratios"], data["bank_scores"][:, i], "-o", ms=3, lw=1, label=f"expert {i}")
+    ax.axvline(data["ratio"], color="k", lw=0.8, ls=":")
+    ax.set_xlabel("observation ratio", fontsize=8)
+    ax.set_title(f"bank {data['bank']}: scores vs ratio", fontsize=8)
+    ax.legend(fontsize=6, ncol=1)
+    ax.tick_params(labelsize=7)
+    ax = fig.add_subplot(gs[1, 9:12])
+    u = data["usage"] / max(data["usage"].sum(), 1)
+    ax.bar(np.arange(M), u, color=["r" if i == data["expert"] else "C0" for i in range(M)])
+    ax.set_xlabel("expert i", fontsize=8)
+    ax.set_ylabel("share of retrievals (training)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title("usage vs ELRO learning rate", fontsize=8)
+    if data["beta"] is not None:
+        ax2 = ax.twinx()
+        ax2.plot(np.arange(M), data["beta"], "ks--", ms=4, lw=1)
+        ax2.set_ylabel("beta (ELRO)", fontsize=8)
+        ax2.tick_params(labelsize=7)
+    # Row 3: thumbnails of the samples retrieving the chosen expert
+    for j in range(n_th):
+        ax = fig.add_subplot(gs[2, 2 * j:2 * j + 2]) if n_th <= 6 else fig.add_subplot(3, n_th, 2 * n_th + j + 1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if j < len(data["thumbs_idx"]):
+            plot_skeleton(ax, data["thumbs"][j], skeleton, lw=1.2, joint_size=2,
+                          color="r" if data["thumbs_idx"][j] == data["sample"] else None)
+            ax.set_title(data["thumb_titles"][j], fontsize=7)
+    fig.suptitle(f"sample #{data['sample']} ({data['class_name']}) at {data['ratio']:.0%} observed; "
+                 f"{data['module_names'][data['module']]}, bank {data['bank']}: expert {data['expert']} "
+                 f"retrieved by {len(data['members'])} test samples", fontsize=10)
+    return fig
+
+
+def era_explorer(record: dict, sample: int = 0, ratio: float = 0.2, module: int = 0, bank: int = 0):
+    """The expert-retrieval explorer: an :class:`~paperlib.viz.widgets.Explorer` over a record.
+
+    Controls: ``sample``, ``ratio``, ``module``, ``bank``, ``expert`` (-1: the retrieved one).
+    """
+    import ipywidgets as w
+
+    N, R, M = check_record(record)
+    d_max = max(np.shape(s)[2] for s in record["scores"])
+    ratios = [float(r) for r in record["ratios"]]
+    r0 = ratios[int(np.argmin(np.abs(np.asarray(ratios) - ratio)))]
+    controls = {
+        "sample": w.IntSlider(value=sample, min=0, max=N - 1, description="sample"),
+        "ratio": w.SelectionSlider(options=ratios, value=r0, description="observed"),
+        "module": w.Dropdown(options=[(n, i) for i, n in enumerate(record["modules"])], value=module,
+                             description="module"),
+        "bank": w.IntSlider(value=bank, min=0, max=d_max - 1, description="bank p"),
+        "expert": w.Dropdown(options=[("retrieved", -1)] + [(f"expert {i}", i) for i in range(M)], value=-1,
+                             description="expert"),
+    }
+    return Explorer(controls, lambda **v: era_compute(record, **v), era_render, title="ERA expert-retrieval explorer")

@@ -1,0 +1,127 @@
+"""The expert-retrieval explorer (paperlib.viz.era): compute, render and the ipywidgets wiring."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from paperlib.viz.era import check_record, era_compute, era_explorer, era_render, pca_2d
+
+N, R, M, K, V = 40, 10, 5, 8, 25
+
+
+def _record(beta=True, seed=0):
+    rng = np.random.default_rng(seed)
+    ds = (4, 3)
+    queries = [rng.normal(size=(N, R, d, K)) for d in ds]
+    keys = [rng.normal(size=(d, M, K)) for d in ds]
+    scores = [np.einsum("nrpk,pmk->nrpm", q, k) for q, k in zip(queries, keys)]
+    return {
+        "modules": ["gcn 1x1", "tcn 5x1"], "scores": scores, "queries": queries, "keys": keys,
+        "usage": [rng.integers(0, 100, size=(d, M)).astype(float) for d in ds],
+        "beta": [rng.uniform(0.05, 0.15, size=(d, M)) for d in ds] if beta else None,
+        "labels": rng.integers(0, 6, N), "class_names": [f"c{i}" for i in range(6)],
+        "ratios": np.round(np.arange(1, R + 1) / R, 1), "poses": rng.normal(size=(N, R, 2, V, 3)),
+    }
+
+
+def test_compute_retrieval_is_argmax_of_scores():
+    rec = _record()
+    data = era_compute(rec, sample=7, ratio=0.3, module=1, bank=2)
+    assert data["ratio_index"] == 2 and data["ratio"] == pytest.approx(0.3)
+    for m in range(2):
+        np.testing.assert_array_equal(data["scores"][m], rec["scores"][m][7, 2])
+        np.testing.assert_array_equal(data["retrieved"][m], rec["scores"][m][7, 2].argmax(-1))
+    assert data["timeline"].shape == (3, R)
+    np.testing.assert_array_equal(data["timeline"][:, 2], data["retrieved"][1])
+    np.testing.assert_array_equal(data["bank_scores"], rec["scores"][1][7, :, 2])
+    assert data["expert"] == data["retrieved"][1][2]
+
+
+def test_compute_members_and_thumbnails():
+    rec = _record()
+    data = era_compute(rec, sample=3, ratio=1.0, module=0, bank=1, max_thumbs=4)
+    chosen = rec["scores"][0][:, -1, 1].argmax(-1)
+    np.testing.assert_array_equal(data["members"], np.flatnonzero(chosen == data["expert"]))
+    assert 3 in data["members"] and data["thumbs_idx"][0] == 3  # the sample itself comes first
+    assert len(data["thumbs_idx"]) == min(4, len(data["members"]))
+    np.testing.assert_array_equal(data["thumbs"], rec["poses"][data["thumbs_idx"], -1])
+    assert data["member_class_counts"].sum() == len(data["members"])
+    # another expert of the same bank: all its members retrieve it, and the sample is not among them
+    other = (data["expert"] + 1) % M
+    d2 = era_compute(rec, sample=3, ratio=1.0, module=0, bank=1, expert=other)
+    assert d2["expert"] == other and 3 not in d2["members"]
+    assert (chosen[d2["members"]] == other).all()
+    np.testing.assert_array_equal(d2["usage"], rec["usage"][0][1])
+    np.testing.assert_array_equal(d2["beta"], rec["beta"][0][1])
+
+
+def test_compute_projection_and_clamping():
+    rec = _record(beta=False)
+    data = era_compute(rec, sample=0, ratio=0.5, module=1, bank=99)
+    assert data["bank"] == 2  # clamped to the module's 3 banks
+    assert data["beta"] is None
+    Q = rec["queries"][1][:, 4, 2]
+    mu, U = pca_2d(Q)
+    np.testing.assert_allclose(data["proj"], (Q - mu) @ U)
+    np.testing.assert_allclose(U.T @ U, np.eye(2), atol=1e-12)
+    # the first direction carries at least as much variance as any other unit direction we try
+    var1 = np.var((Q - mu) @ U[:, 0])
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        v = rng.normal(size=K)
+        v /= np.linalg.norm(v)
+        assert np.var((Q - mu) @ v) <= var1 + 1e-9
+    assert data["key_proj"].shape == (M, 2)
+    assert np.abs(data["key_proj"]).max() == pytest.approx(np.abs(data["proj"]).max())
+
+
+def test_render_shows_the_computed_arrays():
+    rec = _record()
+    data = era_compute(rec, sample=5, ratio=0.2, module=0, bank=0, max_thumbs=3)
+    fig = era_render(data)
+    # 2 score maps + timeline + projection + score curves + usage (+ beta twin) + thumbnails
+    assert len(fig.axes) == 2 + 1 + 1 + 1 + 1 + 1 + len(data["thumbs_idx"])
+    img = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(img, data["scores"][0].T)
+    bars = [p.get_height() for p in fig.axes[5].patches]
+    np.testing.assert_allclose(bars, data["usage"] / data["usage"].sum())
+    plt.close(fig)
+
+
+def test_explorer_wiring_updates_on_control_changes():
+    rec = _record()
+    ex = era_explorer(rec, sample=1, ratio=0.2)
+    assert ex.updates == 1 and ex.data["sample"] == 1 and ex.data["ratio"] == pytest.approx(0.2)
+    ex.controls["sample"].value = 9
+    assert ex.updates == 2 and ex.data["sample"] == 9
+    np.testing.assert_array_equal(ex.data["scores"][0], rec["scores"][0][9, 1])
+    ex.controls["ratio"].value = 0.8
+    assert ex.data["ratio_index"] == 7
+    ex.controls["module"].value = 1
+    ex.controls["bank"].value = 2
+    assert ex.data["module"] == 1 and ex.data["bank"] == 2
+    ex.controls["expert"].value = 4
+    assert ex.data["expert"] == 4 and (rec["scores"][1][ex.data["members"], 7, 2].argmax(-1) == 4).all()
+    assert ex.updates == 6
+    assert ex.figure is not None and len(ex.figure.axes) >= 7
+
+
+def test_record_validation():
+    rec = _record()
+    assert check_record(rec) == (N, R, M)
+    bad = dict(rec, usage=[rec["usage"][0]])
+    with pytest.raises(ValueError, match="usage"):
+        check_record(bad)
+    bad = dict(rec, labels=rec["labels"][:-1])
+    with pytest.raises(ValueError, match="labels"):
+        check_record(bad)
+    bad = dict(rec)
+    bad.pop("keys")
+    with pytest.raises(ValueError, match="missing"):
+        check_record(bad)
+    with pytest.raises(ValueError, match="sample"):
+        era_compute(rec, sample=N)
