@@ -1,0 +1,93 @@
+"""Tests of the memory-bank browser (paperlib.viz.memory_bank): compute/render on a small
+recorded array set, and the ipywidgets wiring driven by setting control values."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from paperlib.skeleton import NTU25  # noqa: E402
+from paperlib.viz.memory_bank import bank_compute, bank_render, memory_bank_browser  # noqa: E402
+
+DT, P, V = 4, 6, NTU25.num_joints
+
+
+@pytest.fixture()
+def record():
+    rng = np.random.default_rng(0)
+    counts = {"short": [3, 5], "long": [2, 4]}
+    items = {m: [rng.normal(size=(n, DT, V, 3)) for n in c] for m, c in counts.items()}
+    sizes = {m: [np.arange(1, n + 1) * 10 for n in c] for m, c in counts.items()}
+    bank_label = {"predicted": np.array([0, 1]), "wrong": np.array([1, 0])}
+    attention = {}
+    for b, lab in bank_label.items():
+        attention[b] = {}
+        for m in counts:
+            seqs = []
+            for s in range(2):
+                n = counts[m][lab[s]]
+                a = np.full((P, n), 0.1 / max(n - 1, 1))
+                a[np.arange(P), np.arange(P) % n] = 0.9  # item (step-1) mod n is the most attended
+                seqs.append(a)
+            attention[b][m] = seqs
+    return {
+        "class_names": ["eating", "walking"], "delta_t": DT, "items": items, "sizes": sizes,
+        "titles": ["seq A", "seq B"], "true_label": np.array([0, 1]), "bank_label": bank_label,
+        "attention": attention,
+        "pred_joints": {"predicted": rng.normal(size=(2, P, V, 3)), "wrong": rng.normal(size=(2, P, V, 3))},
+        "true_joints": rng.normal(size=(2, P, V, 3)),
+    }
+
+
+def test_compute_selects_items_attention_and_poses(record):
+    d = bank_compute(record, action=1, memory="short", sequence=0, step=3, bank="predicted", max_items=4)
+    # the class's largest clusters first, at the animation frame (step - 1) mod delta_t
+    assert d["item_ids"].tolist() == [4, 3, 2, 1] and d["item_sizes"].tolist() == [50, 40, 30, 20]
+    assert d["frame"] == 2
+    assert np.allclose(d["items"][0], record["items"]["short"][1][4, 2])
+    # sequence 0 reads the bank of its predicted class (0: 3 items); at step 3 item 2 wins
+    assert d["heat"].shape == (P, 3) and d["bank_class"] == "eating"
+    assert d["top"][2] == 2
+    assert np.allclose(d["top_pose"], record["items"]["short"][0][2, 2])
+    assert np.allclose(d["pred_pose"], record["pred_joints"]["predicted"][0, 2])
+    assert np.allclose(d["true_pose"], record["true_joints"][0, 2])
+
+
+def test_compute_wrong_bank_and_clamping(record):
+    d = bank_compute(record, action=0, memory="long", sequence=0, step=99, bank="wrong")
+    assert d["step"] == P and d["bank_class"] == "walking" and d["heat"].shape == (P, 4)
+    assert np.allclose(d["pred_pose"], record["pred_joints"]["wrong"][0, P - 1])
+    with pytest.raises(ValueError):
+        bank_compute(record, 0, "medium", 0, 1, "predicted")
+    with pytest.raises(ValueError):
+        bank_compute(record, 0, "short", 0, 1, "right")
+
+
+def test_render_draws_items_heatmap_and_poses(record):
+    d = bank_compute(record, action=1, memory="short", sequence=1, step=2, bank="predicted", max_items=5)
+    fig = bank_render(d)
+    axes = fig.axes
+    assert len(axes) == 5 + 1 + 1 + 3  # items, heatmap, its colorbar, three poses
+    heat_ax = [a for a in axes if a.images][0]
+    assert np.allclose(heat_ax.images[0].get_array(), d["heat"])
+    titles = [a.get_title() for a in axes]
+    assert "item 4  n=50" in titles and any(t.startswith("true (walking)") for t in titles)
+
+
+def test_widget_wiring_updates_on_control_changes(record):
+    ex = memory_bank_browser(record, NTU25)
+    assert ex.updates == 1 and ex.data["bank_class"] == "eating"
+    ex.controls["bank"].value = "wrong"
+    assert ex.updates == 2 and ex.data["bank_class"] == "walking"
+    ex.controls["step"].value = 4
+    assert ex.data["step"] == 4 and ex.data["frame"] == 3
+    ex.controls["memory"].value = "long"
+    assert ex.data["heat"].shape == (P, 4)
+    ex.controls["action"].value = 1
+    assert ex.data["action"] == "walking" and len(ex.data["items"]) == 4
+    ex.controls["sequence"].value = 1
+    assert ex.data["title"] == "seq B" and ex.data["true_class"] == "walking"
+    assert ex.figure is not None and ex.updates == 6
