@@ -1,0 +1,168 @@
+"""Tests of the UPS explorers (paperlib.viz.ups): compute/render on small recorded arrays, and
+the ipywidgets wiring driven by setting control values."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from paperlib.skeleton import H36M17  # noqa: E402
+from paperlib.viz.ups import (decoding_compute, decoding_explorer, decoding_render,  # noqa: E402
+                              routing_compute, routing_explorer, routing_render)
+
+S, M, L, H = 5, 3, 2, 2
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture()
+def routing_record():
+    probs = np.zeros((S, M, L, H))
+    for s in range(S):
+        a = 0.5 + 0.1 * s  # task 0 drifts towards block 1, task 1 towards block 0, task 2 stays at 0.5/0.5
+        probs[s, 0, :, 1], probs[s, 1, :, 1], probs[s, 2, :, 1] = a, 1 - a, 0.5
+    probs[..., 0] = 1 - probs[..., 1]
+    probs[:, 2, 1] = [0.1, 0.9]  # task 2 picks block 1 in layer 1
+    return {"task_names": ["pose", "ar2d", "ar3d"], "steps": np.arange(S) * 10, "probs": probs}
+
+
+def test_routing_compute_probabilities_choice_and_sharing(routing_record):
+    d = routing_compute(routing_record, step=4, view="routes")
+    assert d["probs"].shape == (M, L, H) and d["iteration"] == 40 and d["index"] == 4
+    assert np.allclose(d["probs"][0, 0], [0.1, 0.9])
+    assert d["choice"][:, 0].tolist() == [1, 0, 0] and d["choice"][:, 1].tolist() == [1, 0, 1]
+    # p(same block) = sum_h p_ih p_jh; at step 4 task 0 is (0.1, 0.9), task 1 (0.9, 0.1)
+    assert np.isclose(d["share"][0, 0, 1], 0.1 * 0.9 + 0.9 * 0.1)
+    assert np.isclose(d["share"][0, 0, 0], 0.01 + 0.81)
+    assert np.allclose(d["share"], d["share"].transpose(0, 2, 1))
+    assert d["same_block"][1, 0, 2] and not d["same_block"][1, 0, 1] and d["same_block"][0, 1, 2]
+    assert d["history"].shape == (S, M, L, H) and d["iters"].tolist() == [0, 10, 20, 30, 40]
+
+
+def test_routing_compute_clamps_and_validates(routing_record):
+    d = routing_compute(routing_record, step=99, view="sharing")
+    assert d["index"] == S - 1
+    d = routing_compute(routing_record, step=-3)
+    assert d["index"] == 0 and d["history"].shape[0] == 1
+    with pytest.raises(ValueError):
+        routing_compute(routing_record, 0, view="graph")
+    with pytest.raises(ValueError):
+        routing_compute({**routing_record, "probs": np.zeros((S, M, L))}, 0)
+
+
+def test_routing_render_both_views(routing_record):
+    fig = routing_render(routing_compute(routing_record, 2, "routes"))
+    heat = [a for a in fig.axes if a.images]
+    assert len(heat) == L and np.allclose(heat[0].images[0].get_array(), routing_record["probs"][2][:, 0, :])
+    lines = [a for a in fig.axes if a.lines and not a.images]
+    assert len(lines) == L and len(lines[0].lines) == M + 1  # one curve per task + the step marker
+    assert np.allclose(lines[0].lines[0].get_ydata(), routing_record["probs"][:3, 0, 0, 1])
+    fig = routing_render(routing_compute(routing_record, 2, "sharing"))
+    assert len(fig.axes) == L and fig.axes[0].images[0].get_array().shape == (M, M)
+
+
+def test_routing_widget_wiring(routing_record):
+    ex = routing_explorer(routing_record)
+    assert ex.updates == 1 and ex.data["index"] == S - 1 and ex.data["view"] == "routes"
+    ex.controls["step"].value = 1
+    assert ex.updates == 2 and ex.data["iteration"] == 10 and ex.data["history"].shape[0] == 2
+    ex.controls["view"].value = "sharing"
+    assert ex.data["view"] == "sharing" and len(ex.figure.axes) == L
+
+
+# ------------------------------------------------------------------------ decoding step-through
+VOCAB = ["punch", "wave", "x0", "x1", "y0", "y1", "z0", "z1", "EOT_AR", "EOT_PE"]
+J = H36M17.num_joints
+
+
+@pytest.fixture()
+def decoding_record():
+    rng = np.random.default_rng(0)
+    K = 3 * (J - 1) + 1
+    pose_tokens = np.tile([2, 4, 6], J - 1).tolist() + [9]
+    coords = np.full((2, K), np.nan)
+    coords[:, :K - 1] = rng.normal(size=(2, K - 1))
+    topk = np.zeros((2, K, 3), int)
+    topk[:, :, 0] = pose_tokens
+    topk[:, :, 1] = 3
+    topk[:, :, 2] = 5
+    gt = rng.normal(size=(2, J, 3))
+    gt[:, 0] = 0
+    return {
+        "vocab": VOCAB,
+        "tasks": {
+            "ar3d": {"tokens": np.array([[0, 8], [1, 8]]), "target": np.array([[0, 8], [0, 8]]),
+                     "topk_ids": np.array([[[0, 1, 8], [8, 9, 0]], [[1, 0, 8], [8, 0, 1]]]),
+                     "topk_probs": np.array([[[0.7, 0.2, 0.1], [0.9, 0.05, 0.05]], [[0.6, 0.3, 0.1], [0.8, 0.1, 0.1]]]),
+                     "titles": ["punch #0", "punch #1"]},
+            "pose3d": {"tokens": np.array([pose_tokens, pose_tokens[:5] + [9] + [-1] * (K - 6)]),
+                       "target": np.array([pose_tokens, pose_tokens]), "topk_ids": topk,
+                       "topk_probs": np.tile([0.5, 0.3, 0.2], (2, K, 1)), "titles": ["pose #0", "pose #1"],
+                       "coords": coords, "gt": gt, "skeleton": "h36m17"},
+        },
+    }
+
+
+def test_decoding_compute_classification(decoding_record):
+    d = decoding_compute(decoding_record, "ar3d", sample=1, step=0)
+    assert d["token"] == 1 and d["target_token"] == 0 and d["num_steps"] == 2
+    assert d["topk_text"] == ["wave", "punch", "EOT_AR"] and np.allclose(d["topk_probs"], [0.6, 0.3, 0.1])
+    assert d["sequence"] == ["wave"] and d["correct"].tolist() == [False] and d["target_text"] == "punch"
+    d = decoding_compute(decoding_record, "ar3d", sample=0, step=7)  # clamped to the last step
+    assert d["step"] == 1 and d["sequence"] == ["punch", "EOT_AR"] and d["correct"].all()
+    assert "pred_joints" not in d
+    with pytest.raises(ValueError):
+        decoding_compute(decoding_record, "ep3d", 0, 0)
+
+
+def test_decoding_compute_assembles_the_pose(decoding_record):
+    rec = decoding_record["tasks"]["pose3d"]
+    d = decoding_compute(decoding_record, "pose3d", sample=0, step=4)  # 5 tokens: joint 1 complete, joint 2 x,y
+    assert np.allclose(d["pred_joints"][0], 0) and np.allclose(d["pred_joints"][1], rec["coords"][0, :3])
+    assert np.allclose(d["pred_joints"][2, :2], rec["coords"][0, 3:5]) and np.isnan(d["pred_joints"][2, 2])
+    assert d["joints_done"].tolist() == [True, True] + [False] * (J - 2)
+    assert np.allclose(d["gt_joints"], rec["gt"][0])
+    d = decoding_compute(decoding_record, "pose3d", sample=0, step=10 ** 6)
+    assert d["joints_done"].all() and d["sequence"][-1] == "EOT_PE"
+    # sample 1 stopped early (an end-of-task token at step 5): steps are clamped to what it generated
+    d = decoding_compute(decoding_record, "pose3d", sample=1, step=40)
+    assert d["num_steps"] == 6 and d["step"] == 5 and d["token"] == 9
+
+
+def test_decoding_render(decoding_record):
+    fig = decoding_render(decoding_compute(decoding_record, "pose3d", 0, 7))
+    bars = fig.axes[0].patches
+    assert len(bars) == 3 and np.isclose(bars[0].get_width(), 0.5)
+    assert bars[0].get_facecolor()[:3] == matplotlib.colors.to_rgb("#d62728")  # the generated token
+    ax3d = [a for a in fig.axes if a.name == "3d"]
+    assert len(ax3d) == 1
+    gt_bones = len(H36M17.bones)
+    # the ground truth has every bone; 8 tokens complete joints 1 and 2 (bones 1-0 and 2-1)
+    assert len(ax3d[0].lines) == gt_bones + 2
+    assert ax3d[0].get_title() == f"3 of {J} joints"
+    fig = decoding_render(decoding_compute(decoding_record, "ar3d", 0, 1))
+    assert not [a for a in fig.axes if a.name == "3d"] and len(fig.axes[0].patches) == 3
+
+
+def test_decoding_widget_wiring(decoding_record):
+    ex = decoding_explorer(decoding_record)
+    assert ex.updates == 1 and ex.data["task"] == "ar3d" and ex.controls["step"].max == 1
+    ex.controls["sample"].value = 1
+    assert ex.data["title"] == "punch #1"
+    ex.controls["task"].value = "pose3d"
+    assert ex.data["task"] == "pose3d" and ex.controls["step"].max == 3 * (J - 1)
+    ex.controls["step"].value = 2
+    assert ex.data["step"] == 2 and int(ex.data["joints_done"].sum()) == 2
+    ex.controls["sample"].value = 0
+    ex.controls["step"].value = 3 * (J - 1)
+    assert ex.data["joints_done"].all()
+    ex.controls["task"].value = "ar3d"
+    assert ex.controls["step"].max == 1 and ex.data["step"] <= 1
