@@ -22,10 +22,12 @@ setup: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOKS)
 
+# Two pytest workers, one file each at a time (--dist loadfile keeps a notebook's cells in one
+# kernel, in order); every kernel on one thread so that the two never compete for a core.
 test: $(STAMP)
 	@start=$$(date +%s); \
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval --nbval-current-env \
-	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly -q; rc=$$?; \
+	PAPERLIB_MAX_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly -q -n 2 --dist loadfile; rc=$$?; \
 	echo "make test: total $$(( $$(date +%s) - start )) s"; exit $$rc
 
 unit: $(STAMP)

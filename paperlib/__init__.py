@@ -19,20 +19,28 @@ def setup_notebook(seed: int = 0, threads: int = 2, deterministic: bool = True, 
 
     - seeds ``random``, ``numpy`` and ``torch`` with ``seed``;
     - ``torch.use_deterministic_algorithms(deterministic)`` and a fixed intra-op thread count
-      (``threads``; the course's speed budget is measured on 2 CPU cores);
+      (``threads``; the course's speed budget is measured on 2 CPU cores). The environment
+      variable ``PAPERLIB_MAX_THREADS`` caps it: ``make test`` runs two notebooks at once with
+      ``PAPERLIB_MAX_THREADS=1`` so that two kernels never share a core (OpenMP threads that
+      wait for a busy core slow a run several-fold);
     - inline matplotlib figures as PNG (nbval skips PNG, so figures never break the tests);
     - the plotly renderer ``plotly_mimetype`` (figures render in JupyterLab and in nbviewer);
     - silences known, harmless warnings.
 
     Returns the ``torch.Generator`` seeded with ``seed``, for data loaders.
 
-    Raises ``ValueError`` if ``threads < 1``.
+    Raises ``ValueError`` if ``threads < 1`` or ``PAPERLIB_MAX_THREADS`` is not a positive integer.
     """
     import numpy as np
     import torch
 
     if threads < 1:
         raise ValueError(f"setup_notebook: threads must be >= 1, got {threads}")
+    cap = os.environ.get("PAPERLIB_MAX_THREADS")
+    if cap is not None:
+        if not cap.strip().isdigit() or int(cap) < 1:
+            raise ValueError(f"setup_notebook: PAPERLIB_MAX_THREADS must be a positive integer, got {cap!r}")
+        threads = min(threads, int(cap))
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

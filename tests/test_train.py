@@ -54,8 +54,23 @@ def test_step_fn_and_devices():
             resolve_device("cuda")
 
 
-def test_setup_notebook_sets_state():
+def test_setup_notebook_thread_cap(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("PAPERLIB_MAX_THREADS", "1")
+        setup_notebook(0, threads=2)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("PAPERLIB_MAX_THREADS", "two")
+        with pytest.raises(ValueError, match="PAPERLIB_MAX_THREADS"):
+            setup_notebook(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_setup_notebook_sets_state(monkeypatch):
     import plotly.io as pio
+
+    monkeypatch.delenv("PAPERLIB_MAX_THREADS", raising=False)
 
     setup_notebook(5, threads=2)
     assert torch.get_num_threads() == 2
