@@ -169,8 +169,10 @@ def era_render(data: dict, skeleton=NTU25):
     gs = GridSpec(3, 12, figure=fig, height_ratios=[1.0, 1.25, 0.85], hspace=0.55, wspace=0.9)
     # Row 1: scores of every module + timeline of the chosen module
     widths = np.array([s.shape[0] for s in data["scores"]], dtype=float)
-    cols = np.maximum(1, np.round(8 * widths / widths.sum()).astype(int))
-    cols[-1] = 8 - cols[:-1].sum() if P > 1 else 8
+    if P > 8:
+        raise ValueError(f"era_render: at most 8 ERA modules can be shown, got {P}")
+    cols = np.maximum(3 if 3 * P <= 8 else 1, np.round(8 * widths / widths.sum()).astype(int))
+    cols[int(np.argmax(cols))] -= cols.sum() - 8   # the widest panel absorbs the rounding: 8 columns in all
     c0 = 0
     for m in range(P):
         ax = fig.add_subplot(gs[0, c0:c0 + cols[m]])
@@ -180,7 +182,7 @@ def era_render(data: dict, skeleton=NTU25):
         ax.scatter(np.arange(s.shape[0]), data["retrieved"][m], s=30, facecolors="none", edgecolors="w", lw=1.4)
         if m == data["module"]:
             ax.axvline(data["bank"], color="r", lw=1, ls=":")
-        ax.set_title(f"{data['module_names'][m]}: scores s (Eq. 2)", fontsize=8)
+        ax.set_title(f"{data['module_names'][m]}: scores (Eq. 2)", fontsize=8)
         ax.set_xlabel("bank p", fontsize=8)
         ax.set_ylabel("expert i", fontsize=8)
         ax.set_yticks(range(M))
@@ -195,7 +197,7 @@ def era_render(data: dict, skeleton=NTU25):
     ax.set_xlabel("observation ratio", fontsize=8)
     ax.set_ylabel("bank p", fontsize=8)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("expert retrieved as more is seen (colours as the curves below)", fontsize=8)
+    ax.set_title("retrieved expert vs observed ratio\n(colours as in the curves below)", fontsize=8)
     ax.tick_params(labelsize=7)
     # Row 2: projection, bank scores over ratio, usage vs beta
     ax = fig.add_subplot(gs[1, 0:5])
