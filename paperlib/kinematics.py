@@ -254,24 +254,9 @@ def forward_kinematics(local_rot, offsets, parents, root_translation=None, retur
 
 @functools.lru_cache(maxsize=64)
 def _topological_order_cached(parents: tuple):
-    V = len(parents)
-    roots = [j for j, p in enumerate(parents) if p < 0]
-    if len(roots) != 1:
-        raise ValueError(f"forward_kinematics: expected one root in parents, got {roots}")
-    children = {j: [] for j in range(V)}
-    for j, p in enumerate(parents):
-        if p >= 0:
-            if p >= V:
-                raise ValueError(f"forward_kinematics: parent {p} of joint {j} out of range")
-            children[p].append(j)
-    order, frontier = [], [roots[0]]
-    while frontier:
-        j = frontier.pop(0)
-        order.append(j)
-        frontier.extend(children[j])
-    if len(order) != V:
-        raise ValueError("forward_kinematics: parents do not form a tree")
-    return tuple(order)
+    from paperlib.skeleton import tree_order
+
+    return tree_order(parents, "forward_kinematics")
 
 
 def _topological_order(parents):

@@ -20,8 +20,37 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Skeleton", "NTU25", "OPENPOSE18", "COCO17", "H36M17", "DEEPMIMIC", "SKELETONS",
+__all__ = ["Skeleton", "tree_order", "NTU25", "OPENPOSE18", "COCO17", "H36M17", "DEEPMIMIC", "SKELETONS",
            "get_skeleton", "normalize_digraph", "spatial_adjacency"]
+
+
+def tree_order(parents, what: str = "skeleton") -> tuple:
+    """Breadth-first order of a kinematic tree's joints, root first (every parent before its children).
+
+    ``parents[j]`` is the parent of joint ``j`` (negative for the root). Raises ``ValueError``,
+    prefixed with ``what``, if there is not exactly one root, a parent index is out of range, or
+    some joints are not reachable from the root (the parents do not form a tree).
+    """
+    parents = [int(p) for p in parents]
+    V = len(parents)
+    roots = [j for j, p in enumerate(parents) if p < 0]
+    if len(roots) != 1:
+        raise ValueError(f"{what}: expected one root, got {roots}")
+    children = {j: [] for j in range(V)}
+    for j, p in enumerate(parents):
+        if p >= V:
+            raise ValueError(f"{what}: parent {p} of joint {j} out of range")
+        if p >= 0:
+            children[p].append(j)
+    order, frontier = [], [roots[0]]
+    while frontier:
+        j = frontier.pop(0)
+        order.append(j)
+        frontier.extend(children[j])
+    if len(order) != V:
+        missing = sorted(set(range(V)) - set(order))
+        raise ValueError(f"{what}: joints {missing} are not reachable from the root (the parents do not form a tree)")
+    return tuple(order)
 
 
 @dataclass(frozen=True)
@@ -59,24 +88,7 @@ class Skeleton:
         V = len(self.joint_names)
         if len(self.parents) != V:
             raise ValueError(f"{self.name}: {len(self.parents)} parents for {V} joints")
-        roots = [j for j, p in enumerate(self.parents) if p < 0]
-        if len(roots) != 1:
-            raise ValueError(f"{self.name}: expected one root, got {roots}")
-        children = {j: [] for j in range(V)}
-        for j, p in enumerate(self.parents):
-            if p >= V:
-                raise ValueError(f"{self.name}: parent {p} of joint {j} out of range")
-            if p >= 0:
-                children[p].append(j)
-        order, frontier = [], [roots[0]]
-        while frontier:
-            j = frontier.pop(0)
-            order.append(j)
-            frontier.extend(children[j])
-        if len(order) != V:
-            missing = sorted(set(range(V)) - set(order))
-            raise ValueError(f"{self.name}: joints {missing} are not reachable from the root")
-        object.__setattr__(self, "_order", tuple(order))
+        object.__setattr__(self, "_order", tree_order(self.parents, self.name))
         for a, b in self.mirror_pairs:
             if not (0 <= a < V and 0 <= b < V):
                 raise ValueError(f"{self.name}: mirror pair ({a}, {b}) out of range")
