@@ -68,7 +68,12 @@ class Skeleton:
     mirror_pairs : tuple[tuple[int, int], ...]
         (left, right) joint pairs swapped when the body is mirrored.
     center : int
-        The joint used as the graph centre and for normalisation.
+        The joint used as the graph centre (ST-GCN's "gravity centre" is this fixed joint, not a
+        computed centre of mass).
+    graph_parents : tuple[int, ...] or None
+        The tree of the *graph* (adjacency, hop distances, the bone stream), when it differs
+        from the kinematic tree ``parents`` (used for forward kinematics and bone rigidity).
+        Default: the kinematic tree.
 
     Raises
     ------
@@ -81,7 +86,9 @@ class Skeleton:
     parents: tuple
     mirror_pairs: tuple = ()
     center: int = 0
+    graph_parents: tuple | None = None
     _bones: tuple = field(init=False, repr=False, compare=False, default=())
+    _graph_bones: tuple = field(init=False, repr=False, compare=False, default=())
     _order: tuple = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self):
@@ -93,6 +100,12 @@ class Skeleton:
             if not (0 <= a < V and 0 <= b < V):
                 raise ValueError(f"{self.name}: mirror pair ({a}, {b}) out of range")
         object.__setattr__(self, "_bones", tuple((j, p) for j, p in enumerate(self.parents) if p >= 0))
+        gp = self.parents if self.graph_parents is None else tuple(self.graph_parents)
+        if len(gp) != V:
+            raise ValueError(f"{self.name}: {len(gp)} graph parents for {V} joints")
+        tree_order(gp, f"{self.name} (graph)")
+        object.__setattr__(self, "graph_parents", gp)
+        object.__setattr__(self, "_graph_bones", tuple((j, p) for j, p in enumerate(gp) if p >= 0))
 
     @property
     def num_joints(self) -> int:
@@ -102,6 +115,11 @@ class Skeleton:
     def bones(self) -> tuple:
         """``V - 1`` (child, parent) pairs: the inward edges of the graph."""
         return self._bones
+
+    @property
+    def graph_bones(self) -> tuple:
+        """``V - 1`` (child, parent) pairs of the graph tree (:attr:`graph_parents`)."""
+        return self._graph_bones
 
     @property
     def order(self) -> tuple:
@@ -127,10 +145,10 @@ class Skeleton:
         return perm
 
     def hop_distance(self, source: int | None = None) -> np.ndarray:
-        """Number of bones between every joint and ``source`` (default: :attr:`center`), ``(V,)``."""
+        """Number of graph edges between every joint and ``source`` (default: :attr:`center`), ``(V,)``."""
         src = self.center if source is None else source
         nbrs = {j: [] for j in range(self.num_joints)}
-        for a, b in self.bones:
+        for a, b in self.graph_bones:
             nbrs[a].append(b)
             nbrs[b].append(a)
         dist = np.full(self.num_joints, -1)
@@ -147,9 +165,9 @@ class Skeleton:
         return dist
 
     def inward_edges(self) -> tuple:
-        """Bones oriented towards :attr:`center`: pairs ``(far, near)`` by hop distance."""
+        """Graph edges oriented towards :attr:`center`: pairs ``(far, near)`` by hop distance."""
         d = self.hop_distance()
-        return tuple((a, b) if d[a] > d[b] else (b, a) for a, b in self.bones)
+        return tuple((a, b) if d[a] > d[b] else (b, a) for a, b in self.graph_bones)
 
     def adjacency(self) -> np.ndarray:
         """Spatial-partition adjacency ``(3, V, V)``: identity, centripetal, centrifugal.
@@ -188,8 +206,11 @@ def spatial_adjacency(num_joints: int, inward: tuple) -> np.ndarray:
         ``w`` aggregates from (a layer computes ``x @ A``): ``A_in[near, far] = 1``, so each
         joint aggregates its centripetal neighbour (the one closer to the centre);
         ``A_out = A_in^T`` gathers the centrifugal neighbours. ``norm`` is
-        :func:`normalize_digraph` (a mean over each group). Source: ST-GCN Sec. 3.6 (spatial
-        configuration partitioning) and 2s-AGCN Eq. 3 (the ``A_k`` term).
+        :func:`normalize_digraph` applied **per partition** (a mean over each group), as
+        2s-AGCN's ``get_spatial_graph`` does; ST-GCN instead normalises the whole neighbourhood
+        (self, centripetal and centrifugal together) by its degree and then splits it into the
+        partitions. Source: ST-GCN Sec. 3.6 (spatial configuration partitioning) and 2s-AGCN
+        Eq. 3 (the ``A_k`` term).
     """
     V = num_joints
     A_in = np.zeros((V, V))
@@ -208,12 +229,18 @@ _NTU_NAMES = (
     "hip_right", "knee_right", "ankle_right", "foot_right",
     "spine_shoulder", "handtip_left", "thumb_left", "handtip_right", "thumb_right",
 )
+# Kinematic tree (Kinect v2's own joint hierarchy): hand tip and thumb are both children of the
+# hand. Used for forward kinematics and rigid bones.
 _NTU_PARENTS = (-1, 0, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 1, 7, 7, 11, 11)
+# The graph of ST-GCN and 2s-AGCN (``ntu_rgb_d`` layout, 1-based edges 22-23, 23-8, 24-25, 25-12):
+# the hand chain is tip -> thumb -> hand. Used for the adjacency, hop distances and bone stream.
+_NTU_GRAPH_PARENTS = _NTU_PARENTS[:21] + (22, 7, 24, 11)
 NTU25 = Skeleton(
     "ntu25", _NTU_NAMES, _NTU_PARENTS,
     mirror_pairs=((4, 8), (5, 9), (6, 10), (7, 11), (12, 16), (13, 17), (14, 18), (15, 19),
                   (21, 23), (22, 24)),
-    center=20,
+    center=20,  # spine_shoulder: ST-GCN's centre joint for NTU (joint 21, 1-based)
+    graph_parents=_NTU_GRAPH_PARENTS,
 )
 
 # --- OpenPose 18 (ST-GCN's Kinetics-skeleton) ------------------------------------------------

@@ -218,10 +218,20 @@ def test_valid_frames_removes_empty_frames_and_pads(tmp_path):
     assert report.counts == {"frame without a kept body (removed)": 5}
 
     with pytest.warns(UserWarning, match="frame beyond max_frames"):
-        short = ntu.load_ntu_sample(path, max_frames=4)
+        short = ntu.load_ntu_sample(path, max_frames=4, long_sequences="truncate")
     assert short.valid_frames == 4 and short.joints.shape[1] == 4
     assert short.report.counts["frame beyond max_frames (truncated)"] == 3
     np.testing.assert_allclose(short.joints[0], xyz[:4], atol=1e-6)
+
+    # the default resamples a long sequence over its whole length, so ratios keep their meaning
+    with pytest.warns(UserWarning, match="longer than max_frames"):
+        res = ntu.load_ntu_sample(path, max_frames=4)
+    assert res.valid_frames == 4 and res.report.counts["sequence longer than max_frames (resampled)"] == 1
+    keep = [0, 2, 4, 6]  # round(linspace(0, 6, 4)) = 0, 2, 4, 6
+    np.testing.assert_allclose(res.joints[0], xyz[keep], atol=1e-6)
+    np.testing.assert_array_equal(res.frame_index, [frames[k] for k in keep])
+    with pytest.raises(ValueError, match="long_sequences"):
+        ntu.load_ntu_sample(path, long_sequences="crop")
 
 
 # Fixture layout (2 frames, 1 body): line 1 frame count; frame 1: line 2 body count, line 3 body

@@ -111,3 +111,57 @@ def test_random_observation_matches_crop():
     for n in range(50):
         L = math.ceil(float(r[n]) * int(valid[n]) - 1e-9)
         assert out[n, 0, :, 0, 0].sum() == L
+
+
+def _ramp_arrays(valid, T):
+    """SkeletonArrays whose frame t holds the value t + 1 (zero after valid frames)."""
+    from paperlib.data.arrays import SkeletonArrays
+
+    N = len(valid)
+    x = np.broadcast_to((np.arange(T, dtype=np.float32) + 1)[None, None, :, None, None], (N, 1, T, 25, 3)).copy()
+    x *= (np.arange(T)[None, :] < np.asarray(valid)[:, None])[:, None, :, None, None]
+    return SkeletonArrays(joints=x, labels=np.zeros(N), valid_frames=valid, subjects=None, cameras=None,
+                          names=[str(i) for i in range(N)], class_names=["a"])
+
+
+def test_subsampled_dataset_never_keeps_a_frame_past_the_prefix():
+    """Every (T_valid, stride, ratio): each kept frame lies inside [0, ceil(r T_valid)).
+
+    Subsampling first and cropping afterwards failed this (T_valid 13, stride 4, r 0.8 kept
+    frame 12 while the prefix ends at frame 10)."""
+    T = 64
+    valid = np.arange(8, T + 1)
+    data = _ramp_arrays(valid, T)
+    for frames in (64, 32, 21, 16, 8):
+        stride = T // frames
+        for r in Q.OBS_RATIOS:
+            ds = Q.SkeletonDataset(data, ratio=r, frames=frames, normalize=False)
+            src = ds.x[:, 0, :, 0, 0].numpy() - 1  # (N, frames): source frame index, -1 where zero
+            L = Q.observed_length(valid, r)
+            assert np.all(src.max(1) <= L - 1), (frames, r)
+            # the kept frames are exactly the multiples of the stride inside the prefix
+            expect = np.minimum(-(-L // stride), frames)
+            np.testing.assert_array_equal((src >= 0).sum(1), expect)
+            np.testing.assert_array_equal(ds.observed, expect)
+
+
+def test_normalize_uses_the_first_frame_where_the_body_is_present():
+    d = generate(num_samples=4, seed=1, noise_std=0.0, jitter_prob=0.0, dropout_prob=0.0)
+    x = d.joints.copy()
+    ref = Q.normalize_skeleton(x[:, :, 3:], d.valid_frames - 3)
+    x[:, :, :3] = 0  # body 0 (and 1) absent in the first three frames, as in some NTU files
+    out = Q.normalize_skeleton(x, d.valid_frames)
+    np.testing.assert_allclose(out[:, :, 3:], ref, atol=1e-5)
+    assert not out[:, :, :3].any()
+    # the first present frame faces the viewer: hips along -x, no 180-degree flip
+    hips = out[:, 0, 3, NTU25.index("hip_left")] - out[:, 0, 3, NTU25.index("hip_right")]
+    assert np.all(hips[:, 0] < -0.1) and np.allclose(hips[:, 2], 0, atol=1e-5)
+
+
+def test_normalize_does_not_flip_when_the_hips_are_missing():
+    d = generate(num_samples=2, seed=2, noise_std=0.0, jitter_prob=0.0, dropout_prob=0.0)
+    x = d.joints.copy()
+    x[:, :, 0, [NTU25.index("hip_left"), NTU25.index("hip_right")]] = x[:, :, 0, [0]]  # collapsed hips
+    out = Q.normalize_skeleton(x, d.valid_frames)
+    centred = Q.normalize_skeleton(x, d.valid_frames, align=False)
+    np.testing.assert_allclose(out, centred, atol=1e-6)  # no yaw at all instead of a 180-degree turn

@@ -30,9 +30,9 @@ def test_adjacency_partition(skel):
     assert set(np.round(A[2].sum(0), 6)) <= {0.0, 1.0}
     # inward and outward are transposes before normalisation
     np.testing.assert_array_equal(A[1] > 0, (A[2] > 0).T)
-    # the union of both is the undirected bone graph
+    # the union of both is the undirected graph (the graph tree, which may differ from the kinematic one)
     und = np.zeros((V, V), bool)
-    for a, b in skel.bones:
+    for a, b in skel.graph_bones:
         und[a, b] = und[b, a] = True
     np.testing.assert_array_equal((A[1] + A[2]) > 0, und)
 
@@ -63,3 +63,22 @@ def test_invalid_trees_raise():
         get_skeleton("nope")
     with pytest.raises(KeyError, match="ntu25"):
         NTU25.index("tail")
+
+
+def test_ntu_graph_follows_st_gcn_hand_chain():
+    """ST-GCN / 2s-AGCN chain the hand joints tip -> thumb -> hand (1-based 22-23-8, 24-25-12);
+    the kinematic tree (forward kinematics) keeps Kinect's hand -> tip and hand -> thumb."""
+    s = NTU25
+    tip_l, thumb_l, hand_l = s.index("handtip_left"), s.index("thumb_left"), s.index("hand_left")
+    tip_r, thumb_r, hand_r = s.index("handtip_right"), s.index("thumb_right"), s.index("hand_right")
+    assert {(tip_l, thumb_l), (thumb_l, hand_l), (tip_r, thumb_r), (thumb_r, hand_r)} <= set(s.graph_bones)
+    assert (tip_l, hand_l) not in s.graph_bones and (tip_l, hand_l) in s.bones
+    st_gcn_1based = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
+                     (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+                     (20, 19), (22, 23), (23, 8), (24, 25), (25, 12)]
+    ours = {frozenset(e) for e in s.graph_bones}
+    assert ours == {frozenset((a - 1, b - 1)) for a, b in st_gcn_1based}
+    assert s.joint_names[s.center] == "spine_shoulder"  # ST-GCN's fixed centre, joint 21 (1-based)
+    assert s.hop_distance()[tip_l] == s.hop_distance()[thumb_l] + 1
+    A = s.adjacency()
+    assert A[1][thumb_l, tip_l] == 1.0  # the tip aggregates its centripetal neighbour, the thumb

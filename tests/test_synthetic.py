@@ -102,3 +102,50 @@ def test_bad_arguments():
         S.generate(num_samples=4, classes=("moonwalk",))
     with pytest.raises(ValueError, match="min_valid"):
         S.generate(num_samples=4, frames=32, min_valid=40)
+
+
+@pytest.mark.parametrize("family", list(S.FAMILIES))
+def test_opening_is_exactly_shared_without_the_cue(family):
+    """At early_cue = 0 the members of a family are identical, to the bit, in every frame of the
+    opening (same seed: same subjects, timing, noise); they differ afterwards. Plain PCHIP failed
+    this: its slope at the end of the opening depends on each class's next keyframe."""
+    members = S.FAMILIES[family]
+    ds = [S.generate(num_samples=12, seed=4, classes=(m,), early_cue=0.0) for m in members]
+    of = ds[0].opening_frames
+    assert of.min() >= 10 and np.all(of < ds[0].valid_frames)
+    for d in ds[1:]:
+        np.testing.assert_array_equal(d.opening_frames, of)
+        for i in range(len(of)):
+            np.testing.assert_array_equal(d.joints[i, :, :of[i]], ds[0].joints[i, :, :of[i]])
+        assert np.abs(d.joints[:, :, 40] - ds[0].joints[:, :, 40]).mean() > 0.01
+
+
+def test_keyframe_curve_opening_depends_only_on_the_opening_keys():
+    t = np.array([0.0, S.OPENING_END, 0.5, 1.0])
+    a = np.array([[0.0], [1.0], [3.0], [0.0]])
+    b = np.array([[0.0], [1.0], [-2.0], [5.0]])
+    u = np.linspace(0, S.OPENING_END, 50)
+    np.testing.assert_array_equal(S.keyframe_curve(t, a)(u), S.keyframe_curve(t, b)(u))
+    assert S.keyframe_curve(t, a).derivative()(S.OPENING_END)[0] == 0.0  # C1: the segment after starts still
+    with pytest.raises(ValueError, match="OPENING_END|u=0"):
+        S.keyframe_curve(np.array([0.0, 0.5, 1.0]), a[:3])
+
+
+def test_early_cue_is_a_class_specific_elbow_flexion_inside_the_opening():
+    names = S.FAMILIES["reach"]
+    codes = S.early_cue_codes(names)
+    np.testing.assert_allclose(codes, [-1, -1 / 3, 1 / 3, 1])
+    base = S.generate(num_samples=8, seed=4, classes=(names[0],), early_cue=0.0, noise_std=0.0,
+                      jitter_prob=0.0, dropout_prob=0.0)
+    cue = S.generate(num_samples=8, seed=4, classes=(names[0],), early_cue=20.0, noise_std=0.0,
+                     jitter_prob=0.0, dropout_prob=0.0)
+    e = NTU25.index("elbow_right")
+    of = base.opening_frames
+    i = int(np.flatnonzero(base.handedness == 1)[0])  # a right-handed performance
+    t = of[i] - 1  # the last frame of the opening: the cue is (nearly) fully ramped in
+    d_angle = cue.rotations[i, 0, t, e, 0] - base.rotations[i, 0, t, e, 0]
+    amp_deg = np.rad2deg(-d_angle)  # flexion is about -x; member 0 of 4 gets -early_cue
+    assert -21.0 < amp_deg < -12.0
+    assert np.array_equal(cue.rotations[i, 0, 0], base.rotations[i, 0, 0])  # none at u = 0
+    with pytest.raises(KeyError):
+        S.early_cue_codes(["no such class"])

@@ -465,7 +465,7 @@ class NTUSample:
 
 
 def load_ntu_sample(path, max_bodies: int = 2, max_frames: int = 300,
-                    report: SkipReport | None = None) -> NTUSample:
+                    report: SkipReport | None = None, long_sequences: str = "resample") -> NTUSample:
     """Read and preprocess one ``.skeleton`` file into fixed-size arrays.
 
     Steps (the usual NTU preprocessing, cf. 2s-AGCN ``ntu_gendata`` and CTR-GCN
@@ -474,7 +474,11 @@ def load_ntu_sample(path, max_bodies: int = 2, max_frames: int = 300,
     1. rank the bodies by :func:`body_activity` and keep the ``max_bodies`` most active, most
        active first; the others are counted as ``"body beyond max_bodies"``;
     2. remove the frames in which no kept body is present (counted per frame);
-    3. keep the first ``max_frames`` of the remaining frames (the rest counted) and zero-pad.
+    3. a sequence longer than ``max_frames`` is **resampled** to ``max_frames`` frames (evenly
+       spaced frames, nearest; counted as ``"sequence longer than max_frames (resampled)"``) so
+       that an observation ratio still refers to the whole action, or, with
+       ``long_sequences="truncate"``, cut to its first ``max_frames`` frames (the cut frames
+       counted; a ratio then refers to the kept part only); then zero-pad.
 
     Parameters
     ----------
@@ -487,6 +491,7 @@ def load_ntu_sample(path, max_bodies: int = 2, max_frames: int = 300,
     report : SkipReport, optional
         If given, this sample's skips are added to it and nothing is warned (the caller
         summarises). If not, a ``UserWarning`` summarises them when there are any.
+    long_sequences : ``"resample"`` (default) or ``"truncate"``, see step 3.
 
     Returns
     -------
@@ -505,6 +510,8 @@ def load_ntu_sample(path, max_bodies: int = 2, max_frames: int = 300,
     if max_bodies < 1 or max_frames < 1:
         raise ValueError(f"load_ntu_sample: max_bodies and max_frames must be >= 1, "
                          f"got {max_bodies}, {max_frames}")
+    if long_sequences not in ("resample", "truncate"):
+        raise ValueError(f"load_ntu_sample: long_sequences must be 'resample' or 'truncate', got {long_sequences!r}")
     meta = parse_ntu_name(path)
     raw = read_skeleton_file(path)
     name = os.path.basename(os.fspath(path)).split(".", 1)[0]
@@ -537,9 +544,14 @@ def load_ntu_sample(path, max_bodies: int = 2, max_frames: int = 300,
     rep.add(name, "frame without a kept body (removed)", n=T - len(frames),
             detail=f"{T - len(frames)} of {T} frames")
     valid = min(len(frames), max_frames)
-    rep.add(name, "frame beyond max_frames (truncated)", n=len(frames) - valid,
-            detail=f"{len(frames) - valid} frames after the first {max_frames}")
-    frames = frames[:valid]
+    if len(frames) > max_frames and long_sequences == "resample":
+        rep.add(name, "sequence longer than max_frames (resampled)",
+                detail=f"{len(frames)} frames resampled to {max_frames}")
+        frames = frames[np.round(np.linspace(0, len(frames) - 1, max_frames)).astype(np.int64)]
+    else:
+        rep.add(name, "frame beyond max_frames (truncated)", n=len(frames) - valid,
+                detail=f"{len(frames) - valid} frames after the first {max_frames}")
+        frames = frames[:valid]
     joints = np.zeros((M, max_frames, NUM_JOINTS, 3), np.float32)
     color = np.zeros((M, max_frames, NUM_JOINTS, 2), np.float32)
     joints[:, :valid] = xyz[:, frames]
@@ -597,7 +609,7 @@ def read_missing_list(path) -> set:
 
 def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_frames: int = 300,
                      classes=None, limit: int | None = None, missing_list=None,
-                     max_bodies: int = 2) -> tuple[SkeletonArrays, SkipReport]:
+                     max_bodies: int = 2, long_sequences: str = "resample") -> tuple[SkeletonArrays, SkipReport]:
     """Load the ``split`` side of an NTU benchmark from a folder of ``.skeleton`` files.
 
     Parameters
@@ -622,6 +634,8 @@ def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_fr
         samples are skipped and counted.
     max_bodies : int
         ``M`` (2 in the NTU protocol).
+    long_sequences : ``"resample"`` (default) or ``"truncate"``: what happens to a sequence
+        longer than ``max_frames`` (see :func:`load_ntu_sample`; either way it is counted).
 
     Returns
     -------
@@ -695,7 +709,7 @@ def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_fr
             continue
         sample_report = SkipReport()
         try:
-            sample = load_ntu_sample(f, max_bodies=max_bodies, max_frames=max_frames,
+            sample = load_ntu_sample(f, max_bodies=max_bodies, max_frames=max_frames, long_sequences=long_sequences,
                                      report=sample_report)
         except FormatError as err:
             report.add(f, "malformed file", detail=str(err))

@@ -96,12 +96,20 @@ def normalize_skeleton(joints: np.ndarray, valid_frames, skeleton: Skeleton = NT
                        center_joint: str | int = "spine_base", left_right=("hip_left", "hip_right")) -> np.ndarray:
     """Centre and align sequences, in the spirit of the 2s-AGCN pre-normalisation.
 
-    - Centre: subtract the ``center_joint`` of body 0 in frame 0 from every joint of every body
-      and frame (one translation per sequence, so global motion such as stepping is kept).
-    - Align (optional): rotate about the vertical (y) axis so that body 0's ``left_right``
-      joints (the hips) in frame 0 lie along +x, i.e. the first frame faces the viewer. Gravity
-      stays vertical: only the yaw is removed, so a bow remains a bow.
-    - Padded frames (``t >= valid_frames``) and absent bodies stay exactly zero.
+    The reference frame of a sequence is the **first frame in which body 0 is present** (body 1
+    if body 0 never is; real NTU files have frames where the main body is missing, and frame 0
+    of such a file is all zeros).
+
+    - Centre: subtract the ``center_joint`` of that body in that frame from every joint of
+      every body and frame (one translation per sequence, so global motion such as stepping is
+      kept).
+    - Align (optional): rotate about the vertical (y) axis so that the same body's
+      ``left_right`` joints (the hips) in that frame lie along the person's left, i.e. the
+      reference frame faces the viewer. Gravity stays vertical: only the yaw is removed, so a
+      bow remains a bow. If the two hip joints coincide there (an untracked joint), no rotation
+      is applied (``arctan2`` of a zero vector would rotate the sample by 180 degrees).
+    - Padded frames (``t >= valid_frames``), absent bodies and sequences with no body at all
+      stay exactly zero.
 
     ``joints (N, M, T, V, 3)`` metres -> same shape, float32. ``valid_frames (N,)``.
     Raises ``ValueError`` on a joint count that does not match ``skeleton``.
@@ -111,16 +119,23 @@ def normalize_skeleton(joints: np.ndarray, valid_frames, skeleton: Skeleton = NT
         raise ValueError(f"normalize_skeleton: expected (N, M, T, {skeleton.num_joints}, 3), got {x.shape}")
     N, M, T, V, _ = x.shape
     present = (np.abs(x).sum(-1) > 0)  # (N, M, T, V)
-    frame_ok = present.any(-1, keepdims=True)[..., None]  # (N, M, T, 1, 1)
+    body_frame = present.any(-1)  # (N, M, T)
+    frame_ok = body_frame[..., None, None]  # (N, M, T, 1, 1)
+    # the reference body and frame of every sequence: body 0 if it ever appears, else body 1
+    ref_body = np.where(body_frame[:, 0].any(-1), 0, min(1, M - 1))  # (N,)
+    ref_present = body_frame[np.arange(N), ref_body]  # (N, T)
+    ref_t = ref_present.argmax(-1)  # first present frame (0 if none)
+    ref = x[np.arange(N), ref_body, ref_t]  # (N, V, 3)
     cj = skeleton.index(center_joint) if isinstance(center_joint, str) else int(center_joint)
-    origin = x[:, 0, 0, cj, :]  # (N, 3)
+    origin = ref[:, cj, :]  # (N, 3)
     out = x - origin[:, None, None, None, :]
     if align:
         li, ri = (skeleton.index(j) for j in left_right)
         # hip vector (right -> left). In the Kinect frame the person's left is -x when facing the
         # camera, so we rotate the hip vector onto -x.
-        hv = x[:, 0, 0, li] - x[:, 0, 0, ri]
+        hv = ref[:, li] - ref[:, ri]
         ang = np.arctan2(hv[:, 2], -hv[:, 0])  # yaw of the hip line relative to -x
+        ang = np.where(np.hypot(hv[:, 0], hv[:, 2]) > 1e-6, ang, 0.0)  # no hip line: no rotation
         c, s = np.cos(-ang), np.sin(-ang)  # rotate by -ang about y
         R = np.zeros((N, 3, 3), np.float32)
         R[:, 0, 0], R[:, 0, 2], R[:, 1, 1], R[:, 2, 0], R[:, 2, 2] = c, s, 1, -s, c
@@ -129,7 +144,10 @@ def normalize_skeleton(joints: np.ndarray, valid_frames, skeleton: Skeleton = NT
 
 
 def bone_stream(joints, skeleton: Skeleton = NTU25):
-    """Bones: every joint minus its parent (2s-AGCN's second stream); the root's bone is zero.
+    """Bones: every joint minus its graph parent (2s-AGCN's second stream); the root's bone is zero.
+
+    The parent is the one of the skeleton's graph (:attr:`Skeleton.graph_parents`), the pairs of
+    2s-AGCN's bone stream (for NTU: hand tip -> thumb -> hand).
 
     ``joints (..., V, C)`` ndarray or Tensor -> same shape and type. Absent (all-zero) joints
     give zero bones. Raises ``ValueError`` if ``V`` does not match the skeleton.
@@ -137,7 +155,7 @@ def bone_stream(joints, skeleton: Skeleton = NTU25):
     V = skeleton.num_joints
     if joints.shape[-2] != V:
         raise ValueError(f"bone_stream: expected {V} joints, got shape {tuple(joints.shape)}")
-    parents = np.array(skeleton.parents)
+    parents = np.array(skeleton.graph_parents)
     parent_idx = np.where(parents < 0, np.arange(V), parents)
     bones = joints - joints[..., parent_idx, :]
     present = (abs(joints).sum(-1, keepdims=True) > 0)
@@ -162,14 +180,18 @@ class SkeletonDataset(torch.utils.data.Dataset):
         :func:`crop_observation` and ``policy``.
     stream : ``"joint"``, ``"bone"`` or ``"joint+bone"`` (6 channels).
     normalize : apply :func:`normalize_skeleton` first.
-    frames : optional output length; with ``policy="pad"`` sequences are first temporally
-        subsampled by an integer stride ``T // frames`` (frame ``k * stride`` is kept, so no
-        future frame enters an observed prefix).
+    frames : optional output length. With ``policy="pad"`` the observed prefix is cropped at
+        full resolution first (frames ``[0, L)``, ``L = ceil(ratio * T_valid)``), and only then
+        subsampled by the integer stride ``T // frames`` (frame ``k * stride`` is kept): a kept
+        frame is never past the prefix. (Subsampling first and cropping the subsampled sequence
+        would keep frames up to ``stride - 1`` past it: with ``T_valid = 13``, stride 4 and
+        ``r = 0.8`` it kept frame 12 while the prefix ends at frame 10.)
 
     Items are ``(x, y)`` with ``x`` float32 ``(C, T, V, M)`` and ``y`` an int64 label.
     ``self.x`` ``(N, C, T, V, M)`` and ``self.y`` ``(N,)`` hold everything, for
     ``TensorDataset``-style fast batching; ``self.valid (N,)`` are the valid frames after
-    subsampling and ``self.observed (N,)`` the observed ones at ``ratio``.
+    subsampling and ``self.observed (N,)`` the observed ones at ``ratio`` after subsampling
+    (``ceil(L / stride)`` with ``policy="pad"``).
     """
 
     def __init__(self, data: SkeletonArrays, indices=None, ratio: float = 1.0, stream: str = "joint",
@@ -182,13 +204,16 @@ class SkeletonDataset(torch.utils.data.Dataset):
         valid = sub.valid_frames
         if normalize:
             x = normalize_skeleton(x, valid, skel)
-        if frames is not None and policy == "pad" and frames < x.shape[2]:
-            stride = x.shape[2] // frames
-            x = x[:, :, ::stride][:, :, :frames]
-            valid = np.maximum(np.ceil(valid / stride).astype(np.int64), 1)
-            valid = np.minimum(valid, frames)
-        x, _ = crop_observation(x, valid, ratio, policy=policy,
-                                out_frames=frames if policy == "resample" else None)
+        if policy == "pad":
+            x, L = crop_observation(x, valid, ratio, policy="pad")  # at full resolution: no leakage
+            stride = x.shape[2] // frames if frames is not None and frames < x.shape[2] else 1
+            if stride > 1:
+                x = x[:, :, ::stride][:, :, :frames]
+                valid = np.minimum(np.maximum(-(-valid // stride), 1), frames)  # ceil(valid / stride)
+            observed = np.minimum(-(-L // stride), valid)  # kept frames k * stride < L
+        else:
+            x, _ = crop_observation(x, valid, ratio, policy=policy, out_frames=frames)
+            observed = observed_length(valid, ratio)
         parts = []
         if "joint" in stream:
             parts.append(x)
@@ -199,7 +224,7 @@ class SkeletonDataset(torch.utils.data.Dataset):
         self.y = torch.from_numpy(np.asarray(sub.labels, dtype=np.int64))
         self.ratio = ratio
         self.valid = torch.from_numpy(np.asarray(valid, dtype=np.int64))  # valid frames after subsampling
-        self.observed = observed_length(valid, ratio)
+        self.observed = np.asarray(observed, dtype=np.int64)
 
     def __len__(self):
         return len(self.y)

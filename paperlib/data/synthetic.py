@@ -5,9 +5,27 @@ time ``u in [0, 1]``. Per sample we draw a subject (bone lengths, posture, hande
 timing (lead-in, length, speed profile), an amplitude, a camera and position, turn the rotations
 into 3D joints with :func:`paperlib.kinematics.forward_kinematics`, and add Kinect-like noise.
 
-The classes come in *families* whose members share their opening motion (the first ~35% of
-the action) and diverge afterwards, which is the premise of early action prediction: with 20%
-of a sequence observed, the family is visible but the class is not.
+The classes come in *families* whose members share their opening motion (action time
+``u in [0, OPENING_END]``, the first 35% of the action) and diverge afterwards, which is the
+premise of early action prediction. At ``early_cue = 0`` the opening is **exactly** the same
+for every member of a family (tested): the keyframe tracks are cubic Hermite splines whose
+slopes are PCHIP's everywhere except at ``u = 0`` and at the end of the opening, where they are
+zero, so the opening segment depends on the two opening keyframes only (plain PCHIP would leak
+the next, class-specific keyframe into the slope at the end of the opening). With 20% of a
+sequence observed and ``early_cue = 0``, the family is visible but the class is not.
+
+``early_cue`` (degrees) puts a small, explicit class cue into the opening: member ``k`` of a
+family of ``n`` bends the acting (right) elbow by ``early_cue * (2k / (n - 1) - 1)`` degrees
+more than the shared opening at the end of the opening, ramping in with the opening from zero
+at ``u = 0`` (e.g. -20, -6.7, +6.7, +20 degrees for a family of four at the default 20). The
+wrist sits 0.25 m (times the subject's arm scale) from the elbow, so at the end of the opening
+the cue moves it from the cue-free pose by ``0.25 * 2 sin(|angle| / 2)`` m: 87 mm for the
+extreme members of a family of four and 29 mm for the inner ones at 20 degrees. That is of the
+order of the natural spread of the same elbow angle (the performance amplitude varies by
++-15%, about +-9 degrees in the reach opening; posture about 4 degrees per subject), against
+8 mm sensor noise per joint and frame. At 20% observation most sequences are early in the
+opening, where the cue has ramped in to a fraction of its size: a linear probe reads it only
+partly (see :mod:`paperlib.probe` and the primer's probe-ceiling table).
 
 Coordinates
 -----------
@@ -26,14 +44,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.interpolate import PchipInterpolator
+from scipy.interpolate import CubicHermiteSpline, PchipInterpolator
 
 from ..kinematics import axis_angle_to_matrix, forward_kinematics
 from ..skeleton import NTU25
 from .arrays import SkeletonArrays
 
-__all__ = ["ACTIONS", "CLASS_NAMES", "FAMILIES", "SyntheticConfig", "SyntheticSkeletons",
-           "generate", "rest_offsets", "XSUB_TRAIN_SUBJECTS", "XVIEW_TRAIN_CAMERAS", "split_indices"]
+__all__ = ["ACTIONS", "CLASS_NAMES", "FAMILIES", "OPENING_END", "DEFAULT_EARLY_CUE", "SyntheticConfig",
+           "SyntheticSkeletons", "generate", "keyframe_curve", "early_cue_codes", "rest_offsets",
+           "XSUB_TRAIN_SUBJECTS", "XVIEW_TRAIN_CAMERAS", "split_indices"]
 
 V = NTU25.num_joints
 J = {n: i for i, n in enumerate(NTU25.joint_names)}
@@ -106,7 +125,13 @@ def _pose(*parts, head=(0.0, 0.0, 0.0), root_t=(0.0, 0.0, 0.0), root_r=(0.0, 0.0
 
 NEUTRAL = _pose(_arm("L"), _arm("R"))
 
-# Shared openings (u in [0, 0.35]) of the five families.
+#: End of the shared opening in action time ``u`` (every family's second keyframe).
+OPENING_END = 0.35
+#: The default strength of the class cue inside the opening, degrees of elbow flexion
+#: (see the module docstring); 0 means no class information in the opening.
+DEFAULT_EARLY_CUE = 20.0
+
+# Shared openings (u in [0, OPENING_END]) of the five families.
 _OPEN_REACH = [(0.0, NEUTRAL), (0.35, _pose(_arm("R", flex=1.1, abd=0.1, elbow=1.0), _arm("L")))]
 _OPEN_RAISE = [(0.0, NEUTRAL), (0.35, _pose(_arm("R", flex=0.3, abd=1.35, elbow=0.9), _arm("L")))]
 _OPEN_BEND = [(0.0, NEUTRAL), (0.35, _pose(_arm("R", flex=0.5, elbow=0.3), _arm("L", flex=0.5, elbow=0.3),
@@ -243,6 +268,41 @@ def _keyframe_tracks(keys):
 
 
 _NEUTRAL_VEC = _keyframe_tracks([(0.0, NEUTRAL), (1.0, NEUTRAL)])[1][0]
+_CUE_COLUMN = J["elbow_right"] * 3  # track column of the acting (right) elbow's flexion
+
+
+def keyframe_curve(times, values):
+    """The keyframe interpolant of one action: a C1 cubic Hermite spline over action time.
+
+    Slopes are PCHIP's (shape-preserving) at every interior knot except the end of the opening
+    (``u = OPENING_END``), where they are zero, as they are at ``u = 0``. The opening segment
+    therefore depends only on the two opening keyframes, identical within a family, so the
+    opening is exactly shared (PCHIP alone takes the slope at ``OPENING_END`` from the next,
+    class-specific keyframe).
+
+    ``times (K,)`` increasing, ``values (K, D)`` -> a callable ``u (...,) -> (..., D)``.
+    Raises ``ValueError`` if the keyframes do not include ``u = 0`` and ``u = OPENING_END``.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    if times[0] != 0.0 or not np.any(np.isclose(times, OPENING_END)):
+        raise ValueError(f"keyframes must start at u=0 and include u={OPENING_END}, got {times}")
+    slopes = PchipInterpolator(times, values, axis=0).derivative()(times)
+    slopes[0] = 0.0
+    slopes[np.isclose(times, OPENING_END)] = 0.0
+    return CubicHermiteSpline(times, values, slopes, axis=0, extrapolate=True)
+
+
+def early_cue_codes(names) -> np.ndarray:
+    """Each class's position in its family mapped to [-1, 1] (member k of n: 2k/(n-1) - 1), ``(C,)``.
+
+    Multiplied by ``early_cue`` (degrees) it gives the class's extra elbow flexion at the end of the
+    opening. Raises ``KeyError`` for an unknown class name.
+    """
+    codes = np.zeros(len(names))
+    for c, name in enumerate(names):
+        members = FAMILIES[ACTIONS[name][0]]
+        codes[c] = 2.0 * members.index(name) / (len(members) - 1) - 1.0
+    return codes
 
 
 @dataclass
@@ -271,6 +331,9 @@ class SyntheticConfig:
         (Kinect's "inferred" joints).
     classes : tuple or None
         Class names to generate (default: all).
+    early_cue : float
+        Degrees of class-specific elbow flexion at the end of the shared opening (see the
+        module docstring); 0 = no class information in the opening.
     seed : int
     """
 
@@ -283,6 +346,7 @@ class SyntheticConfig:
     jitter_std: float = 0.06
     dropout_prob: float = 0.15
     classes: tuple | None = None
+    early_cue: float = DEFAULT_EARLY_CUE
     seed: int = 0
 
 
@@ -297,6 +361,9 @@ class SyntheticSkeletons(SkeletonArrays):
     families : ``(N,)`` int64, family index of the label (see :data:`FAMILIES`).
     family_names : tuple of str.
     handedness : ``(N,)`` int8, +1 right-handed, -1 mirrored (left-handed) performance.
+    opening_frames : ``(N,)`` int64, frames in which every person's action time is at most
+        ``OPENING_END`` (lead-in included): the frames a family shares exactly at
+        ``early_cue = 0``.
     glitches : dict, counts of injected jitter spikes and dropped-out joints.
     """
 
@@ -304,6 +371,7 @@ class SyntheticSkeletons(SkeletonArrays):
     families: np.ndarray = None
     family_names: tuple = ()
     handedness: np.ndarray = None
+    opening_frames: np.ndarray = None
     glitches: dict = field(default_factory=dict)
 
 
@@ -336,7 +404,7 @@ def _camera_rotation(azimuth):
 
 def _render_person(track_t, track_v, u, amp, posture, mirror, offsets):
     """Sample keyframe tracks for n people. Returns local rotations (n,T,V,3) and root (n,T,3)."""
-    vals = PchipInterpolator(track_t, track_v, axis=0, extrapolate=True)(np.clip(u, 0, 1))  # (n, T, D)
+    vals = keyframe_curve(track_t, track_v)(np.clip(u, 0, 1))  # (n, T, D)
     vals = _NEUTRAL_VEC + amp[:, None, None] * (vals - _NEUTRAL_VEC) + posture[:, None, :]
     rot = vals[..., :V * 3].reshape(vals.shape[:2] + (V, 3))
     root_t = vals[..., V * 3:V * 3 + 3]
@@ -390,6 +458,7 @@ def generate(config: SyntheticConfig | None = None, **overrides) -> SyntheticSke
     table = _subject_table(cfg.num_subjects, rng)
     subject_offsets = _subject_offsets(table)
     C, T, N = len(names), cfg.frames, cfg.num_samples
+    cue_rad = np.deg2rad(cfg.early_cue) * early_cue_codes(names)  # (C,) elbow flexion at OPENING_END
     per_class = np.full(C, N // C)
     per_class[: N % C] += 1
     labels = np.repeat(np.arange(C), per_class)
@@ -414,21 +483,23 @@ def generate(config: SyntheticConfig | None = None, **overrides) -> SyntheticSke
     # normalised action time u (N, T): lead-in at rest, then u^gamma speed profile
     u = (t_idx[None, :] - lead[:, None]) / np.maximum(valid - lead - 1, 1)[:, None]
     u = np.clip(u, 0, 1) ** gamma[:, None]
+    u_max = u.copy()  # the latest action time over the people of a sample (a partner may lead)
 
     for c, name in enumerate(names):
         idx = np.flatnonzero(labels == c)
         if idx.size == 0:
             continue
         _, keys, pair = ACTIONS[name]
-        tt, tv = _keyframe_tracks(keys)
         n = idx.size
         people = [(subjects[idx], keys)]
         if pair:
             people.append((partner[idx], _pushed_partner() if pair == "pushed" else keys))
         for m, (subj, pkeys) in enumerate(people):
-            tt_m, tv_m = _keyframe_tracks(pkeys) if m else (tt, tv)
+            tt_m, tv_m = _keyframe_tracks(pkeys)
+            tv_m[np.isclose(tt_m, OPENING_END), _CUE_COLUMN] -= cue_rad[c]  # the early cue (flexion is -x)
             # the partner has its own small timing offset
             u_m = np.clip(u[idx] - (rng.uniform(-0.04, 0.04, (n, 1)) if m else 0.0), 0, 1)
+            u_max[idx] = np.maximum(u_max[idx], u_m)
             posture = table["posture"][subj - 1] + rng.normal(0, 0.03, (n, V * 3 + 6)) * (np.arange(V * 3 + 6) < V * 3)
             rot, root_t = _render_person(tt_m, tv_m, u_m, amp[idx, m], posture, mirror[idx], None)
             # body placement in the world: person A at the origin facing the camera side; in a
@@ -481,13 +552,14 @@ def generate(config: SyntheticConfig | None = None, **overrides) -> SyntheticSke
 
     fam_names = tuple(FAMILIES)
     families = np.array([fam_names.index(ACTIONS[names[c]][0]) for c in labels])
+    opening_frames = (u_max <= OPENING_END).sum(1)
     return SyntheticSkeletons(
         joints=joints, labels=labels.astype(np.int64), valid_frames=valid.astype(np.int64),
         subjects=subjects.astype(np.int64), cameras=cameras.astype(np.int64),
         names=[f"S{int(s):03d}C{int(c):03d}A{int(l) + 1:03d}_{i:05d}" for i, (s, c, l) in enumerate(zip(subjects, cameras, labels))],
         class_names=list(names), skeleton_name="ntu25",
         rotations=rots, families=families, family_names=fam_names,
-        handedness=np.where(mirror, -1, 1).astype(np.int8),
+        handedness=np.where(mirror, -1, 1).astype(np.int8), opening_frames=opening_frames.astype(np.int64),
         glitches={"jitter_spikes": int(n_spikes), "dropped_extremity_events": int(drop.sum())},
     )
 
