@@ -1,0 +1,36 @@
+"""Seed-and-sweep reproductions (GUIDE.md section 3, "Reproductions that can decide").
+
+A notebook's experiment is one importable function, called as ``fn(seed=<int>, **params)``, that
+returns ``{"metrics": {variant: {metric: float}}, "per_item": {variant: {metric: [float per test
+item]}}}`` (``per_item`` optional, aligned across variants). The notebook calls it once for its
+fresh single-seed run; ``make reproduce NB=00`` (``python -m paperlib.repro 00``) runs it over
+the grid ``notebooks/results/<stem>/grid.json`` (seeds x knob values) in one-thread worker
+processes and writes one JSON per point under ``notebooks/results/<stem>/points/``.
+
+- ``grid``: grid file schema and validation, point keys, ``load_grid``, ``load_points``,
+  ``missing_points``;
+- ``runner``: ``run_grid`` (the command), ``run_point``;
+- ``summary``: ``summarize`` (intervals, paired differences, verdicts), ``results_table``,
+  ``assert_verdict``;
+- ``check``: ``validate_results``, ``cheapest_point``, ``rerun_and_compare`` (the tests);
+- ``paperlib.viz.repro.sweep_figure``: gain over the baseline against the data knob.
+"""
+from .check import cheapest_point, committed_stems, rerun_and_compare, tolerance_for, validate_results
+from .grid import (POINT_FIELDS, GridError, grid_points, load_grid, load_points, missing_points, point_key,
+                   resolve_notebook, results_dir, stale_points, validate_grid, validate_point)
+from .runner import run_grid, run_point
+from .summary import PAPER_LABEL, Table, assert_verdict, find_row, results_table, summarize
+
+
+def sweep_figure(*args, **kwargs):
+    """``paperlib.viz.repro.sweep_figure`` (imported lazily: matplotlib only when plotting)."""
+    from ..viz.repro import sweep_figure as _f
+
+    return _f(*args, **kwargs)
+
+
+__all__ = ["GridError", "POINT_FIELDS", "results_dir", "resolve_notebook", "load_grid", "validate_grid",
+           "grid_points", "point_key", "load_points", "missing_points", "stale_points", "validate_point",
+           "run_grid", "run_point", "summarize", "results_table", "Table", "find_row", "assert_verdict",
+           "PAPER_LABEL", "committed_stems", "validate_results", "cheapest_point", "rerun_and_compare",
+           "tolerance_for", "sweep_figure"]

@@ -1,0 +1,36 @@
+"""``python -m paperlib.repro NB [--workers N] [--max-points N] [--only knob=value] [--dry-run]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .grid import GridError
+from .runner import run_grid
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m paperlib.repro",
+        description="Run the missing points of a notebook's seed-and-sweep grid "
+                    "(notebooks/results/<stem>/grid.json); one JSON per point under points/.")
+    ap.add_argument("nb", help="notebook stem or unique prefix, e.g. 00 or 00_skeleton_sequences")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes (default: os.cpu_count())")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    ap.add_argument("--max-points", type=int, default=None, help="run at most N of the missing points")
+    ap.add_argument("--only", action="append", default=[], metavar="KNOB=VALUE",
+                    help="run only points with this knob value (repeatable; seed=N too)")
+    ap.add_argument("--dry-run", action="store_true", help="list the points and which are done; run nothing")
+    ap.add_argument("--results-dir", default=None, help="default: notebooks/results of this checkout")
+    ap.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    a = ap.parse_args(argv)
+    try:
+        s = run_grid(a.nb, results=a.results_dir, workers=a.workers, max_points=a.max_points, only=a.only,
+                     dry_run=a.dry_run, progress=not a.no_progress, threads=a.threads)
+    except (GridError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 1 if s["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Checks of committed results: every file well-formed and complete, and one point re-run.
+
+Used by ``tests/test_repro.py``; also usable by hand::
+
+    from paperlib.repro import validate_results, cheapest_point, rerun_and_compare
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+from .grid import GridError, _read_point, grid_points, load_grid, results_dir
+from .runner import run_point, threads_env
+
+__all__ = ["committed_stems", "validate_results", "cheapest_point", "rerun_and_compare", "tolerance_for"]
+
+
+def committed_stems(results: str | os.PathLike | None = None) -> list[str]:
+    """Stems of the folders under the results directory that hold a ``grid.json``, sorted."""
+    root = results_dir(results)
+    return sorted(p.parent.name for p in root.glob("*/grid.json")) if root.is_dir() else []
+
+
+def _git_ok(root: Path) -> bool:
+    try:
+        r = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"], capture_output=True,
+                           text=True, timeout=30)
+        return r.returncode == 0 and r.stdout.strip() == "true"
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _commit_exists(root: Path, sha: str) -> bool:
+    r = subprocess.run(["git", "-C", str(root), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True,
+                       timeout=30)
+    return r.returncode == 0
+
+
+def validate_results(stem: str, results: str | os.PathLike | None = None, check_git: bool = True) -> dict:
+    """Check one notebook's committed results; returns ``{"problems": [str], "git_checked": bool,
+    "points": int}`` (no problems = valid).
+
+    Checks: the grid file (``validate_grid``); every grid point has its file; every point file
+    has the point schema (``validate_point``), belongs to the grid, and was run with the grid's
+    experiment, seed and parameters; its ``git_commit`` is recorded and (``check_git`` and inside a
+    git checkout) exists in the history (``git cat-file -e <sha>^{commit}``): results must come
+    from code someone can check out.
+    """
+    root = results_dir(results)
+    problems = []
+    try:
+        grid = load_grid(stem, root)
+    except (GridError, FileNotFoundError) as e:
+        return {"problems": [str(e)], "git_checked": False, "points": 0}
+    pts_dir = grid["_dir"] / "points"
+    expected = {p["key"]: p for p in grid_points(grid)}
+    files = {p.stem: p for p in sorted(pts_dir.glob("*.json"))} if pts_dir.is_dir() else {}
+    git = check_git and _git_ok(root)
+    commits: dict = {}
+    for key in expected:
+        if key not in files:
+            problems.append(f"{pts_dir / (key + '.json')}: missing (run: make reproduce NB={stem})")
+    for key, path in files.items():
+        try:
+            pt = _read_point(path)
+        except GridError as e:
+            problems.append(str(e))
+            continue
+        if key not in expected:
+            problems.append(f"{path}: not a point of the grid; delete it or add its values back to grid.json")
+            continue
+        exp = expected[key]
+        if pt["key"] != key:
+            problems.append(f"{path}: field 'key' is {pt['key']!r}, the file name says {key!r}")
+        if pt["notebook"] != stem:
+            problems.append(f"{path}: field 'notebook' is {pt['notebook']!r}, expected {stem!r}")
+        if pt["experiment"] != grid["experiment"]:
+            problems.append(f"{path}: field 'experiment' is {pt['experiment']!r}, the grid says "
+                            f"{grid['experiment']!r} (stale; delete and re-run)")
+        if pt["seed"] != exp["seed"] or pt["params"] != exp["params"] or pt["knobs"] != exp["knobs"]:
+            problems.append(f"{path}: fields 'seed'/'params'/'knobs' ({pt['seed']}, {pt['params']}) differ from the "
+                            f"grid's ({exp['seed']}, {exp['params']}) (stale; delete and re-run)")
+        sha = pt["git_commit"]
+        if sha is None:
+            problems.append(f"{path}: field 'git_commit' is null: run the grid inside a git checkout")
+        elif git:
+            if sha not in commits:
+                commits[sha] = _commit_exists(root, sha)
+            if not commits[sha]:
+                problems.append(f"{path}: field 'git_commit' {sha} is not a commit of this repository's history")
+    return {"problems": problems, "git_checked": git, "points": len(files)}
+
+
+def cheapest_point(results: str | os.PathLike | None = None) -> tuple[str, dict] | None:
+    """``(stem, point)`` with the smallest recorded ``cpu_s`` over every committed grid (ties: the
+    first stem, then grid order); ``None`` when no point is committed."""
+    best = None
+    for stem in committed_stems(results):
+        grid = load_grid(stem, results)
+        pts_dir = grid["_dir"] / "points"
+        for p in grid_points(grid):
+            path = pts_dir / f"{p['key']}.json"
+            if path.is_file():
+                pt = json.loads(path.read_text())
+                if best is None or pt["cpu_s"] < best[1]["cpu_s"]:
+                    best = (stem, pt)
+    return best
+
+
+def tolerance_for(grid: dict, variant: str, metric: str) -> float:
+    """Absolute tolerance of ``variant/metric``: ``tolerance["<variant>/<metric>"]``, else
+    ``tolerance["<metric>"]``, else ``tolerance["default"]``."""
+    tol = grid["tolerance"]
+    return float(tol.get(f"{variant}/{metric}", tol.get(metric, tol["default"])))
+
+
+def rerun_and_compare(stem: str, point: dict, results: str | os.PathLike | None = None,
+                      threads: int = 1) -> list[dict]:
+    """Re-run a stored point in this process with ``threads`` torch threads and compare its metrics.
+
+    Sets ``PAPERLIB_MAX_THREADS``/``OMP_NUM_THREADS`` and ``torch.set_num_threads(threads)`` for the
+    run and restores them afterwards. Returns one dict per stored metric: ``{"variant", "metric",
+    "stored", "fresh", "tol", "ok"}`` where ``ok`` is ``|fresh - stored| <= tol`` (both NaN/null
+    also counts as equal; a metric missing from the fresh run is not ok).
+    """
+    grid = load_grid(stem, results)
+    with threads_env(threads):
+        rec = run_point({"notebook": stem, "experiment": grid["experiment"], "key": point["key"],
+                         "seed": point["seed"], "knobs": point["knobs"], "params": point["params"]})
+    out = []
+    for variant, ms in point["metrics"].items():
+        for metric, stored in ms.items():
+            fresh = rec["metrics"].get(variant, {}).get(metric, "missing")
+            tol = tolerance_for(grid, variant, metric)
+            s_nan = stored is None or (isinstance(stored, float) and math.isnan(stored))
+            if fresh == "missing":
+                ok = False
+            elif fresh is None or s_nan:
+                ok = (fresh is None) and s_nan
+            else:
+                ok = abs(fresh - stored) <= tol
+            out.append({"variant": variant, "metric": metric, "stored": stored, "fresh": fresh, "tol": tol, "ok": ok})
+    return out
