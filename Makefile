@@ -44,6 +44,13 @@ execute: $(STAMP)
 bench: $(STAMP)
 	@for f in tests/benchmarks/bench_*.py; do $(BIN)/python -m tests.benchmarks.$$(basename $$f .py) || exit 1; done
 
+# A notebook's seed-and-sweep grid (notebooks/results/<stem>/grid.json): missing points only,
+# os.cpu_count() one-thread workers, one JSON per point. NB=00 or a full stem; ARGS=--dry-run etc.
+.PHONY: reproduce
+reproduce: $(STAMP)
+	@if [ -z "$(NB)" ]; then echo "make reproduce: give a notebook, e.g. make reproduce NB=00 (ARGS=--dry-run lists the points)" >&2; exit 2; fi
+	$(BIN)/python -m paperlib.repro $(NB) $(ARGS)
+
 clean:
 	rm -rf $(VENV) build
 
