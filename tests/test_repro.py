@@ -245,6 +245,12 @@ def test_summarize_paired_rows():
     rows_it = summarize(fake_points(), "acc", by="cue", baseline="base", items=True)
     ri = find_row(rows_it, "ours", 1.0)
     assert ri["item_diff"] == pytest.approx(0.5) and ri["item_verdict"] == "reproduces"
+    assert 0.3 < ri["item_lo"] < 0.5 < ri["item_hi"] < 0.7
+    pts = fake_points()
+    for p in pts:
+        p["per_item"] = {v: {"correct": x["acc"]} for v, x in p["per_item"].items()}
+    rows_named = summarize(pts, "acc", by="cue", baseline="base", items=True, item_metric="correct")
+    assert find_row(rows_named, "ours", 1.0)["item_diff"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="seed occurs more than once"):
         summarize(fake_points(), "acc", by=None, baseline="base")
     assert len(summarize(fake_points(), "acc", baseline="base", where={"cue": 1.0})) == 3

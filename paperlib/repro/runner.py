@@ -98,6 +98,7 @@ def _init_worker(threads: int) -> None:
     # runs in a fresh (spawned) process before anything imports torch
     for var in THREAD_ENV:
         os.environ[var] = str(threads)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # one bar (the parent's), not one per worker
     import torch
 
     torch.set_num_threads(threads)

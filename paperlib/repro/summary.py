@@ -29,7 +29,8 @@ def _ordered(seq):
 
 
 def summarize(points: list[dict], metric: str, by: str | None = None, baseline: str | None = None,
-              direction=+1, level: float = 0.95, where: dict | None = None, items: bool = False) -> list[dict]:
+              direction=+1, level: float = 0.95, where: dict | None = None, items: bool = False,
+              item_metric: str | None = None) -> list[dict]:
     """Rows per (value of knob ``by``, variant) for one ``metric``.
 
     ``points``: point dicts (``load_points``). ``by``: the knob on the x axis (``None``: one group).
@@ -45,7 +46,8 @@ def summarize(points: list[dict], metric: str, by: str | None = None, baseline: 
     diff_hi, direction)`` or ``None`` with fewer than 2 pairs. With ``items=True`` and ``per_item``
     in the points: ``item_diff, item_lo, item_hi, item_verdict`` from ``paired_bootstrap_ci`` over
     the test items of all paired seeds pooled (item noise only; the seed interval is the one that
-    decides). Raises ``ValueError`` for an unknown ``by``/``baseline``/metric or mixed groups.
+    decides); ``item_metric`` names the per-item list when it differs from ``metric`` (e.g.
+    ``metric="acc@0.2"``, ``item_metric="correct@0.2"``). Raises ``ValueError`` for an unknown ``by``/``baseline``/metric or mixed groups.
     """
     pts = list(points)
     if where:
@@ -94,7 +96,7 @@ def summarize(points: list[dict], metric: str, by: str | None = None, baseline: 
                     row.update(diff=dm, diff_lo=dlo, diff_hi=dhi,
                                verdict=verdict(dlo, dhi, d) if len(common) >= 2 else None)
                 if items:
-                    row.update(_item_interval(group, common, v, baseline, metric, level, d))
+                    row.update(_item_interval(group, common, v, baseline, item_metric or metric, level, d))
             rows.append(row)
     return rows
 
