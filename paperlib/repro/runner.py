@@ -248,6 +248,15 @@ def run_grid(nb: str, results: str | os.PathLike | None = None, workers: int | N
         for p in points:
             state = "stale" if p["key"] in stale else ("done" if p in done else "to run")
             log(f"  {state:7s} {p['key']}")
+        cpus = [json.loads((pts_dir / f"{p['key']}.json").read_text()).get("cpu_s") for p in done]
+        cpus = [c for c in cpus if isinstance(c, (int, float))]
+        if cpus and todo:
+            n_w = max(1, min(int(workers or os.cpu_count() or 1), len(todo)))
+            est = sum(cpus) / len(cpus) * len(todo) / n_w
+            log(f"estimate: {len(todo)} points x {sum(cpus) / len(cpus):.0f} CPU s (mean of the done ones) "
+                f"/ {n_w} workers = about {est / 60:.1f} min on quiet cores")
+        if grid.get("budget_minutes"):
+            log(f"grid budget: {grid['budget_minutes']} min for the whole grid")
         return summary
     if not todo:
         log(f"{stem}: all {len(points)} points done; nothing to run ({pts_dir})")
