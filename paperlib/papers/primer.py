@@ -1,0 +1,155 @@
+"""Notebook 00 (the primer): the early-prediction baseline and the probe ceiling, as one experiment.
+
+The experiment: generate the synthetic families with a given ``early_cue`` (degrees of
+class-specific elbow flexion inside the shared opening, 0 = none), train the compact GCN
+baseline with random observation ratios, and report, at every observation ratio, its accuracy
+next to the linear probe ceiling (:func:`paperlib.probe.probe_ceiling`) on the same split.
+
+The notebook calls these functions cell by cell; ``make reproduce NB=00`` calls
+:func:`run_experiment` for every (seed, early_cue) point of
+``notebooks/results/00_skeleton_sequences/grid.json``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data import synthetic
+from ..data.arrays import SkeletonArrays
+from ..data.sequences import OBS_RATIOS, SkeletonDataset, random_observation
+from ..metrics import auc_over_ratios
+from ..nn.graph import SkeletonGCN
+from ..probe import probe_ceiling
+from ..skeleton import get_skeleton
+from ..train import fit, make_loader, predict, resolve_device
+
+__all__ = ["make_data", "build_baseline", "train_baseline", "evaluate_by_ratio", "family_of_classes",
+           "ratio_metrics", "run_experiment"]
+
+
+def make_data(dataset: str = "synthetic", num_samples: int = 3000, seed: int = 0,
+              early_cue: float = synthetic.DEFAULT_EARLY_CUE, benchmark: str = "xsub", data_root=None):
+    """The data set and its split: ``(data, train_idx, test_idx)``.
+
+    ``dataset="synthetic"`` generates ``num_samples`` sequences (seeded, with ``early_cue``);
+    ``"ntu60"``/``"ntu120"`` loads NTU RGB+D ``.skeleton`` files from ``data_root`` with the
+    benchmark's split (train rows first). Raises ``ValueError`` for an unknown dataset.
+    """
+    if dataset == "synthetic":
+        data = synthetic.generate(num_samples=num_samples, seed=seed, early_cue=early_cue)
+        train_idx, test_idx = synthetic.split_indices(data, benchmark)
+        return data, train_idx, test_idx
+    if dataset not in ("ntu60", "ntu120"):
+        raise ValueError(f"make_data: dataset must be synthetic, ntu60 or ntu120, got {dataset!r}")
+    from ..data.ntu import load_ntu_dataset
+
+    parts = [load_ntu_dataset(data_root, benchmark=benchmark, split=s)[0] for s in ("train", "test")]
+    data = SkeletonArrays(
+        joints=np.concatenate([p.joints for p in parts]), labels=np.concatenate([p.labels for p in parts]),
+        valid_frames=np.concatenate([p.valid_frames for p in parts]),
+        subjects=np.concatenate([p.subjects for p in parts]), cameras=np.concatenate([p.cameras for p in parts]),
+        names=parts[0].names + parts[1].names, class_names=parts[0].class_names)
+    return data, np.arange(len(parts[0])), np.arange(len(parts[0]), len(data))
+
+
+def family_of_classes(class_names) -> np.ndarray | None:
+    """Family index ``(C,)`` of every synthetic class, or ``None`` for other class names."""
+    if not all(c in synthetic.ACTIONS for c in class_names):
+        return None
+    fams = list(synthetic.FAMILIES)
+    return np.array([fams.index(synthetic.ACTIONS[c][0]) for c in class_names])
+
+
+def build_baseline(num_classes: int, skeleton_name: str = "ntu25", seed: int = 0) -> SkeletonGCN:
+    """The compact 2s-AGCN-style baseline (3 TCN-GCN blocks, 16-32-32 channels, kernel 5)."""
+    torch.manual_seed(seed)
+    return SkeletonGCN(num_classes, get_skeleton(skeleton_name).adjacency(), in_channels=3,
+                       channels=(16, 32, 32), strides=(1, 2, 1), kernel_size=5)
+
+
+def train_baseline(model, train_ds: SkeletonDataset, epochs: int = 10, batch_size: int = 64, lr: float = 3e-3,
+                   seed: int = 0, device="cpu", desc: str = "baseline GCN", progress: bool = True) -> dict:
+    """Train with a random observation ratio per sample and step (frames ``[0, ceil(r T_valid))``),
+    AdamW and a one-cycle schedule. Returns :func:`paperlib.train.fit`'s history."""
+    dev = resolve_device(device)
+    loader = make_loader(train_ds.x, train_ds.y, train_ds.valid, batch_size=batch_size, shuffle=True, seed=seed)
+    aug_gen = torch.Generator().manual_seed(seed)
+
+    def partial_step(model, batch):
+        x, y, valid = batch
+        x, _ = random_observation(x, valid.cpu(), generator=aug_gen)
+        return torch.nn.functional.cross_entropy(model(x.to(dev)), y.to(dev))
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(loader))
+    return fit(model, loader, epochs, opt, sched, step_fn=partial_step, device=dev, desc=desc, progress=progress)
+
+
+def evaluate_by_ratio(model, data, test_idx, num_frames: int, ratios=OBS_RATIOS, device="cpu"):
+    """Predictions at each observation ratio: ``({r: (n_test,) predicted class}, (n_test,) labels)``."""
+    dev = resolve_device(device)
+    preds = {}
+    for r in ratios:
+        ds = SkeletonDataset(data, test_idx, ratio=r, frames=num_frames)
+        logits, y = predict(model, make_loader(ds.x, ds.y, batch_size=256), dev)
+        preds[r] = logits.argmax(1).numpy()
+    return preds, y.numpy()
+
+
+def ratio_metrics(correct: dict, family_correct: dict | None = None, within: dict | None = None) -> dict:
+    """Flat metrics of one variant: ``acc@r`` per ratio, ``auc``, and optional family ones."""
+    acc = {r: float(np.mean(c)) for r, c in correct.items()}
+    out = {f"acc@{r}": a for r, a in acc.items()}
+    out["auc"] = auc_over_ratios(acc)
+    for name, d in (("family_acc", family_correct), ("within_family_acc", within)):
+        for r, v in (d or {}).items():
+            out[f"{name}@{r}"] = float(v)
+    return out
+
+
+def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE, dataset: str = "synthetic",
+                   data_root=None, benchmark: str = "xsub", num_samples: int = 3000, num_frames: int = 16,
+                   epochs: int = 10, batch_size: int = 64, lr: float = 3e-3, device: str = "cpu",
+                   progress: bool = False) -> dict:
+    """The primer's experiment for one seed: GCN baseline and linear probe ceiling per ratio.
+
+    Returns ``{"metrics": {"gcn": {...}, "probe": {...}, "chance": {...}}, "per_item": {"gcn":
+    {"correct@r": [...]}, "probe": {...}}}`` with ``acc@r`` for r in 0.1..1.0, ``auc``, and on
+    the synthetic data ``family_acc@r`` and ``within_family_acc@r`` (the argmax over the true
+    family's classes; chance is ``1 / family size``) at r = 0.2 and 1.0. Per-item lists are 0/1
+    correctness over the same test items for both variants (paired).
+    """
+    data, train_idx, test_idx = make_data(dataset, num_samples, seed, early_cue, benchmark, data_root)
+    fam = family_of_classes(data.class_names)
+    train_ds = SkeletonDataset(data, train_idx, frames=num_frames)
+    model = build_baseline(len(data.class_names), data.skeleton_name, seed)
+    train_baseline(model, train_ds, epochs, batch_size, lr, seed, device, progress=progress)
+    preds, y = evaluate_by_ratio(model, data, test_idx, num_frames, device=device)
+    gcn_correct = {r: (p == y) for r, p in preds.items()}
+    probe = probe_ceiling(data, train_idx, test_idx, families=fam, return_predictions=True)
+    fam_r = (0.2, 1.0)
+    gcn_fam = gcn_within = None
+    if fam is not None:
+        gcn_fam = {r: float((fam[preds[r]] == fam[y]).mean()) for r in fam_r}
+        gcn_within = {r: within_family_accuracy(model, data, test_idx, num_frames, r, fam, device) for r in fam_r}
+        chance_within = float(np.mean(1.0 / np.bincount(fam)[fam[y]]))
+    metrics = {
+        "gcn": ratio_metrics(gcn_correct, gcn_fam, gcn_within),
+        "probe": ratio_metrics(probe["correct"],
+                               {r: probe["family_acc"][r] for r in fam_r} if fam is not None else None,
+                               {r: probe["within_family_acc"][r] for r in fam_r} if fam is not None else None),
+        "chance": {"acc": 1.0 / len(data.class_names), **({"within_family_acc": chance_within} if fam is not None else {})},
+    }
+    per_item = {"gcn": {f"correct@{r}": gcn_correct[r].astype(float).tolist() for r in (0.2, 0.5, 1.0)},
+                "probe": {f"correct@{r}": probe["correct"][r].astype(float).tolist() for r in (0.2, 0.5, 1.0)}}
+    return {"metrics": metrics, "per_item": per_item}
+
+
+def within_family_accuracy(model, data, test_idx, num_frames: int, ratio: float, families: np.ndarray,
+                           device="cpu") -> float:
+    """Accuracy of the argmax over the true family's classes only (chance: 1 / family size)."""
+    dev = resolve_device(device)
+    ds = SkeletonDataset(data, test_idx, ratio=ratio, frames=num_frames)
+    logits, y = predict(model, make_loader(ds.x, ds.y, batch_size=256), dev)
+    same = torch.from_numpy(families)[None, :] == torch.from_numpy(families[y.numpy()])[:, None]
+    return float((logits.masked_fill(~same, -torch.inf).argmax(1) == y).float().mean())
