@@ -402,9 +402,13 @@ def _camera_rotation(azimuth):
     return np.stack([x, up, fwd], -2)
 
 
-def _render_person(track_t, track_v, u, amp, posture, mirror, offsets):
-    """Sample keyframe tracks for n people. Returns local rotations (n,T,V,3) and root (n,T,3)."""
-    vals = keyframe_curve(track_t, track_v)(np.clip(u, 0, 1))  # (n, T, D)
+def _render_person(track_t, track_v, u, amp, posture, mirror, offsets, shared_opening: bool = True):
+    """Sample keyframe tracks for n people. Returns local rotations (n,T,V,3) and root (n,T,3).
+
+    ``shared_opening``: interpolate with :func:`keyframe_curve` (the family actions); False:
+    plain PCHIP, for keyframes without an opening (the multi-person scenes of ``video``)."""
+    curve = keyframe_curve(track_t, track_v) if shared_opening else PchipInterpolator(track_t, track_v, axis=0)
+    vals = curve(np.clip(u, 0, 1))  # (n, T, D)
     vals = _NEUTRAL_VEC + amp[:, None, None] * (vals - _NEUTRAL_VEC) + posture[:, None, :]
     rot = vals[..., :V * 3].reshape(vals.shape[:2] + (V, 3))
     root_t = vals[..., V * 3:V * 3 + 3]

@@ -742,7 +742,8 @@ def _multi_motion(scenes, T, cam_h):
     for b, people in enumerate(scenes):
         for i, p in enumerate(people):
             tt, tv = _keyframe_tracks(_person_keys(p))
-            rot, root_t = _render_person(tt, tv, u, np.ones(1), np.zeros((1, V * 3 + 6)), np.array([p["mirror"]]), None)
+            rot, root_t = _render_person(tt, tv, u, np.ones(1), np.zeros((1, V * 3 + 6)), np.array([p["mirror"]]), None,
+                                         shared_opening=False)
             rots.append(rot[0])
             roots.append(root_t[0])
             offs.append(S.rest_offsets(p["height"], p["arm"], p["leg"], p["width"]))
