@@ -5,7 +5,7 @@ import json
 import math
 import time
 
-__all__ = ["NotebookTimer", "results_json"]
+__all__ = ["NotebookTimer", "results_json", "show_source"]
 
 
 class NotebookTimer:
@@ -50,3 +50,23 @@ def results_json(notebook: str, dataset: str, runtime_s: float, metrics: dict) -
         raise ValueError("results_json: metrics must be {variant: {metric: number}}")
     return json.dumps({"notebook": notebook, "dataset": dataset, "runtime_s": round(float(runtime_s), 1),
                        "metrics": _clean(metrics)})
+
+
+def show_source(*objs) -> None:
+    """Display the source of functions or classes as Markdown code blocks in a notebook.
+
+    A notebook shows the code of ``paperlib`` that it runs next to the equation or step it
+    implements (the code has one home, the module; the notebook displays it). Outside IPython
+    the source is printed. Raises ``TypeError`` (from ``inspect``) for objects without source.
+    """
+    import inspect
+
+    texts = ["```python\n" + inspect.getsource(obj).rstrip() + "\n```" for obj in objs]
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover
+        print("\n\n".join(texts))
+        return
+    for t in texts:
+        display(Markdown(t))
+
