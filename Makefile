@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 NOTEBOOKS := notebooks
 
-.PHONY: lab test unit nbval setup bench clean execute student
+.PHONY: lab test unit nbval setup bench clean execute student book browser-check
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +17,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (action course)" > /dev/null
 	touch $(STAMP)
 
-setup: $(STAMP)
+# JupyterLab settings overrides of the environment (for `make lab` and the test servers): never ask
+# about the official Jupyter news, never check for updates.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): $(STAMP) paperlib/tools/browser.py
+	$(BIN)/python -m paperlib.tools.browser overrides > /dev/null
 
-lab: $(STAMP)
+setup: $(STAMP) $(LAB_OVERRIDES)
+
+lab: $(STAMP) $(LAB_OVERRIDES)
 	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOKS)
 
 # Two pytest workers, one file each at a time (--dist loadfile keeps a notebook's cells in one
 # kernel, in order); every kernel on one thread so that the two never compete for a core.
-test: $(STAMP)
+test: $(STAMP) $(LAB_OVERRIDES)
 	@start=$$(date +%s); \
 	PAPERLIB_MAX_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly -q -n 2 --dist loadfile; rc=$$?; \
@@ -57,3 +63,15 @@ clean:
 # Clean copies for students (outputs removed) under build/student/.
 student: $(STAMP)
 	$(BIN)/python -m paperlib.tools.clean $(NOTEBOOKS)/*.ipynb --out build/student
+
+# Extra commands (not set-up): the course website and the whole notebooks in a real browser.
+# The static site from the STORED outputs (nothing is re-executed) into build/book/.
+book: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/python -m sphinx -b html -q -j 1 $(NOTEBOOKS) build/book -d build/book-doctrees || exit $$?; \
+	echo "make book: $$(ls build/book/*.html | wc -l) pages in build/book/ in $$(( $$(date +%s) - start )) s"
+
+# Run All of every notebook (or NB="00b 01") in JupyterLab in Chromium, on temporary copies:
+# each notebook's wall time, and whether its widgets render and respond. Report in build/browser-check/.
+browser-check: $(STAMP)
+	$(BIN)/python -m paperlib.tools.browser check $(NB)
