@@ -30,6 +30,7 @@ import pytest
 from paperlib.tools import browser
 
 ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "build" / "book-test.txt"
 pytestmark = pytest.mark.xdist_group("browser")
 
 
@@ -42,7 +43,10 @@ def site(tmp_path_factory):
     dt = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     pages = sorted((out / "html").glob("*.html"))
-    print(f"\nbook: {len(pages)} pages built in {dt:.1f} s; warnings: {proc.stderr.strip() or 'none'}")
+    line = f"book: {len(pages)} pages built in {dt:.1f} s; warnings: {proc.stderr.strip() or 'none'}"
+    print("\n" + line)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(line + "\n")  # tests/conftest.py prints it at the end of the run
     return out / "html"
 
 
@@ -141,8 +145,11 @@ def test_every_page_in_chromium_offline(site, served):
                         status = e.code
                     if status != 200:
                         problems.append(f"{name}: internal link {url} -> HTTP {status}")
-    print(f"\nbook: {len(pages)} pages, {len(checked_links)} internal links, {plots} plotly figure(s) drawn; "
-          f"blocked outside requests: {len(log['blocked'])}")
+    line = (f"book in chromium: {len(pages)} pages, {len(checked_links)} internal links, {plots} plotly figure(s) "
+            f"drawn, {len(problems)} problem(s); blocked outside requests: {len(log['blocked'])}")
+    print("\n" + line)
+    with REPORT.open("a") as f:
+        f.write(line + "\n")
     assert not log["blocked"], f"pages tried to load from outside: {sorted(set(log['blocked']))[:10]}"
     assert plots >= 1, "no plotly figure was drawn (notebook 00 has one)"
     assert not problems, "\n".join(problems)

@@ -205,6 +205,16 @@ def wait_kernel_idle(page, timeout: float = 120.0):
         timeout=timeout * 1000, polling=250)
 
 
+def shutdown_kernels(base: str, token: str):
+    """Close every session (and its kernel) of the server."""
+    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=10) as r:
+        sessions = json.loads(r.read())
+    for s in sessions:
+        req = urllib.request.Request(f"{base}/api/sessions/{s['id']}?token={token}", method="DELETE")
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(req, timeout=30).close()
+
+
 def run_all(page):
     """Run > Run All Cells, from JupyterLab's menu bar (accepting the kernel dialog if one opens)."""
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
@@ -391,11 +401,13 @@ def browser_check(selection=(), out_dir: str | Path = ROOT / "build" / "browser-
                              "page_errors": log["page_errors"], "blocked_requests": log["blocked"],
                              "details": explorers}
                     report.append(entry)
+                    shutdown_kernels(base, token)  # one kernel at a time, whatever the selection
                     good = not errors and rendered and responded and not log["page_errors"]
                     ok &= good
                     lat = entry["latency"]
-                    print(f"{nb.name}: Run All {wall:.1f} s; {len(explorers)} widget(s) "
-                          f"{'render' if rendered else 'DO NOT render'} and {'respond' if responded else 'DO NOT respond'}"
+                    widgets = (f"{len(explorers)} widget(s) {'render' if rendered else 'DO NOT render'} and "
+                               f"{'respond' if responded else 'DO NOT respond'}") if explorers else "no widgets"
+                    print(f"{nb.name}: Run All {wall:.1f} s; {widgets}"
                           + (f" (update median {lat['median_s']:.2f} s, worst {lat['worst_s']:.2f} s)" if lat["updates"] else "")
                           + f"; cell errors {len(errors)}, console errors {len(log['console_errors'])}"
                           + ("" if good else "  <-- FAIL"), flush=True)
