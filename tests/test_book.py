@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from paperlib.tools import browser
+from tests.browser_support import require_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "build" / "book-test.txt"
@@ -102,11 +102,7 @@ _PAGE_STATE = """() => {
 
 
 def test_every_page_in_chromium_offline(site, served):
-    reason = browser.missing_browser_reason()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run under CI=true: {reason}")
-        pytest.skip(f"browser test skipped: {reason}")
+    require_browser()
     pages = sorted(p.name for p in site.glob("*.html"))
     problems, checked_links, plots = [], set(), 0
     with browser.chromium_page() as (page, log):

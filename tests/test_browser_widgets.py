@@ -16,12 +16,12 @@ Without chromium (or playwright) the test skips with a one-line reason, except u
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from paperlib.tools import browser
+from tests.browser_support import require_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "build" / "widgets"
@@ -29,13 +29,14 @@ HARD_LIMIT_S = 10.0   # generous upper bound per update; the budget (1 s) is rep
 pytestmark = pytest.mark.xdist_group("browser")
 
 
-def require_browser():
-    reason = browser.missing_browser_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run under CI=true: {reason}")
-    pytest.skip(f"browser test skipped: {reason}")
+def test_without_chromium_skip_except_in_ci(monkeypatch):
+    monkeypatch.setattr(browser, "chromium_path", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium is not installed"):
+        require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        require_browser()
 
 
 def test_widget_gallery_in_jupyterlab(tmp_path):
