@@ -83,7 +83,7 @@ def test_straight_through_forward_is_hard_argmax_and_backward_is_gumbel_softmax(
 
 
 def test_layer_forward_in_training_equals_hard_retrieval():
-    layer = _layer(2, (5, 1), 1, (2, 0))
+    layer = _layer(2, (5, 1), 1, (2, 0), query_norm=False)   # BatchNorm would use batch statistics in training
     x = torch.randn(6, 6, 10, 25, dtype=torch.float64)
     layer.train()
     y_train = layer(x)
@@ -194,7 +194,7 @@ from paperlib.papers import era as E  # noqa: E402
 
 
 def test_masked_pool_is_the_plain_mean_on_full_sequences_and_ignores_future_frames():
-    layer = _layer(2, (5, 1), 1, (2, 0))
+    layer = _layer(2, (5, 1), 1, (2, 0)).eval()     # query_norm on running statistics: samples independent
     x = torch.randn(4, 6, 16, 25, dtype=torch.float64)
     layer.context = {"lengths": torch.full((4,), 32), "frames": 32, "present": torch.ones(4, dtype=torch.bool)}
     assert torch.allclose(layer.pool(x), x.mean(dim=(2, 3)), atol=1e-12)      # full sequence: the plain mean
@@ -396,3 +396,29 @@ def test_run_experiment_smoke():
         assert set(f"acc@{r}" for r in (0.1, 0.5, 1.0)) <= set(m[v]) and 0 <= m[v]["auc"] <= 1
         assert len(res["per_item"][v]["correct@0.2"]) == len(res["per_item"]["baseline"]["auc"])
     assert {"unused_frac", "max_share@0.2", "spearman_usage_beta"} <= set(m["era"])
+
+
+def test_counterfactual_logits_and_explorer_record():
+    from paperlib.data import synthetic
+    from paperlib.viz.era import check_record
+
+    data = synthetic.generate(num_samples=40, seed=2)
+    views = E.ObservedViews(data, np.arange(40), frames=8)
+    model = E.build_model("era", channels=(8, 16, 16), seed=1)
+    hist = E.train_variant(model, views, epochs=1, batch_size=16, elro=True)
+    ev = E.evaluate(model, views, record=True)
+    x = views.x(9)[:4]
+    name = "blocks.2.tcn.conv"
+    cf = E.counterfactual_logits(model, x, name)                                   # [4, d, M, C]
+    m = model.get_submodule(name)
+    assert cf.shape == (4, m.d, m.M, 17) and m.force is None
+    fact = model(x).detach().numpy()
+    chosen = ev["record"][name]["index"][:4, 9]                                     # [4, d] first body
+    for n in range(4):
+        for p in range(m.d):
+            np.testing.assert_allclose(cf[n, p, chosen[n, p]], fact[n], atol=1e-5)  # the retrieved one = factual
+    assert np.abs(cf - fact[:, None, None]).max() > 1e-4                            # some alternative changes it
+    rec = E.explorer_record(model, views, ev, hist, data.class_names, cf_samples=[0, 3])
+    N, R, M = check_record(rec)
+    assert (N, R, M) == (40, 10, 5) and rec["beta"] is not None
+    np.testing.assert_allclose(rec["counterfactual"]["logits"][1][:, 9], cf[[0, 3]], atol=1e-5)

@@ -84,7 +84,10 @@ def test_render_shows_the_computed_arrays():
     data = era_compute(rec, sample=5, ratio=0.2, module=0, bank=0, max_thumbs=3)
     fig = era_render(data)
     # 2 score maps + timeline + projection + score curves + usage (+ beta twin) + thumbnails
-    assert len(fig.axes) == 2 + 1 + 1 + 1 + 1 + 1 + len(data["thumbs_idx"])
+    # + usage entropy + the counterfactual placeholder (no counterfactual in this record)
+    assert len(fig.axes) == 2 + 1 + 1 + 1 + 1 + 1 + len(data["thumbs_idx"]) + 2
+    ent = [p.get_height() for p in fig.axes[-2].patches]
+    np.testing.assert_allclose(ent, data["usage_entropy"])
     img = fig.axes[0].images[0].get_array()
     np.testing.assert_allclose(img, data["scores"][0].T)
     bars = [p.get_height() for p in fig.axes[5].patches]
@@ -125,3 +128,51 @@ def test_record_validation():
         check_record(bad)
     with pytest.raises(ValueError, match="sample"):
         era_compute(rec, sample=N)
+
+
+def _cf_record(seed=0):
+    rec = _record(seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    C = 6
+    samples = np.array([3, 7, 11])
+    rec["counterfactual"] = {"samples": samples,
+                             "logits": [rng.normal(size=(3, R, np.shape(s)[2], M, C)) for s in rec["scores"]],
+                             "factual": rng.normal(size=(3, R, C))}
+    return rec
+
+
+def test_counterfactual_view_is_the_softmax_of_the_recorded_logits():
+    from paperlib.viz.era import counterfactual_view, usage_entropy
+
+    rec = _cf_record()
+    data = era_compute(rec, sample=7, ratio=0.3, module=0, bank=2)
+    cf = data["counterfactual"]
+    z = rec["counterfactual"]["logits"][0][1, 2]                                  # sample 7 is row 1; ratio index 2
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    lab = int(rec["labels"][7])
+    np.testing.assert_allclose(cf["true_prob"], p[..., lab])
+    np.testing.assert_array_equal(cf["pred"], z.argmax(-1))
+    np.testing.assert_allclose(cf["bank_prob"], p[2])
+    fp = int(rec["counterfactual"]["factual"][1, 2].argmax())
+    assert cf["factual_pred"] == fp
+    np.testing.assert_array_equal(cf["changes"], (z.argmax(-1) != fp).sum(1))
+    assert era_compute(rec, sample=8)["counterfactual"] is None                   # not recorded
+    assert counterfactual_view(_record(), 7, 2, 0, 2) is None
+    np.testing.assert_allclose(usage_entropy(np.array([[1, 1, 0, 0], [4, 0, 0, 0], [0, 0, 0, 0]])), [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(data["usage_entropy"], usage_entropy(rec["usage"][0]))
+
+
+def test_counterfactual_rendered_and_checked():
+    rec = _cf_record()
+    fig = era_render(era_compute(rec, sample=11, ratio=0.5, module=1, bank=1))
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    assert "if bank p had retrieved expert i" in titles and "usage entropy" in titles
+    plt.close(fig)
+    fig = era_render(era_compute(rec, sample=0))
+    assert any("no counterfactual" in t.get_text() for ax in fig.axes for t in ax.texts)
+    plt.close(fig)
+    bad = _cf_record()
+    bad["counterfactual"]["logits"] = bad["counterfactual"]["logits"][:1]
+    with pytest.raises(ValueError):
+        check_record(bad)

@@ -60,7 +60,7 @@ from .primer import make_data
 __all__ = ["ERAConv", "era_modules", "expert_similarity", "similarity_loss", "straight_through_gumbel",
            "observation_context", "ERABackbone", "build_model", "conv_filters", "matched_width",
            "expert_owners", "per_expert", "virtual_parameters", "ELRO", "ObservedViews", "objective",
-           "train_variant", "evaluate", "usage_stats", "counterfactual_logits", "VARIANTS", "PAPER",
+           "train_variant", "evaluate", "usage_stats", "counterfactual_logits", "explorer_record", "VARIANTS", "PAPER",
            "run_experiment"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -121,6 +121,10 @@ class ERAConv(nn.Module):
     tau : Gumbel-softmax temperature for the backward pass (paper: 1).
     key_scale : divide the scores by ``sqrt(K)`` (ours; with keys drawn from ``N(0, 1)`` the raw
         inner products grow with ``sqrt(K)`` and saturate the Gumbel-softmax gradient).
+    query_norm : standardise the pooled input of the query maps per channel (``BatchNorm1d``
+        without affine parameters; ours). Pooled post-ReLU features share a large common mean, so
+        without it the queries of all samples are nearly parallel and every sample retrieves the
+        same expert of a bank.
     expert_groups : spread the expert channels over this many equal groups of output channels
         (the last ``d_g`` channels of each group). A graph unit's ``1 x 1`` convolution computes
         ``K_a * C`` channels that are read as ``K_a`` adjacency subsets of ``C`` channels; with
@@ -151,7 +155,8 @@ class ERAConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size=1, stride=1, padding=0, dim: int = 2,
                  expert_ratio: float = 0.2, num_experts: int = 5, key_dim: int = 16, tau: float = 1.0,
-                 key_scale: bool = True, expert_groups: int = 1, bias: bool = True, mode: str = "retrieve",
+                 key_scale: bool = True, query_norm: bool = True, expert_groups: int = 1, bias: bool = True,
+                 mode: str = "retrieve",
                  impl: str = "matmul", record: bool = False):
         super().__init__()
         if dim not in _CONV:
@@ -178,6 +183,7 @@ class ERAConv(nn.Module):
         self.experts = nn.Parameter(torch.empty(self.d, num_experts, in_channels, *k))      # m^p_i
         self.keys = nn.Parameter(torch.empty(self.d, num_experts, key_dim))                 # k^p_i
         self.query = nn.Linear(in_channels, self.d * key_dim)                               # f_p, p = 1..d
+        self.query_norm = nn.BatchNorm1d(in_channels, affine=False) if query_norm else None  # centre the pooled input
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.last, self.context, self.force = {}, None, None
         self.reset_parameters()
@@ -222,8 +228,13 @@ class ERAConv(nn.Module):
         return (x * m).sum(dim=tuple(range(2, x.dim()))) / (m.sum(dim=2).flatten(1) * rest)
 
     def queries(self, x: torch.Tensor) -> torch.Tensor:
-        """Eq. 1: ``q_p = f_p(X)`` for all banks. ``x (B, N_in, *spatial)`` -> ``(B, d, K)``."""
-        return self.query(self.pool(x)).view(x.shape[0], self.d, self.K)   # [B, d, K]
+        """Eq. 1: ``q_p = f_p(X)`` for all banks. ``x (B, N_in, *spatial)`` -> ``(B, d, K)``.
+        With ``query_norm`` the pooled vector is standardised per channel (BatchNorm without
+        affine parameters) before the linear map."""
+        pooled = self.pool(x)                                                # [B, N_in]
+        if self.query_norm is not None:
+            pooled = self.query_norm(pooled)
+        return self.query(pooled).view(x.shape[0], self.d, self.K)          # [B, d, K]
 
     def scores(self, q: torch.Tensor) -> torch.Tensor:
         """Eq. 2: ``s^p_i = q_p . k^p_i`` (divided by ``sqrt(K)`` if ``key_scale``).
@@ -819,6 +830,46 @@ def counterfactual_logits(model, x: torch.Tensor, module: str, device="cpu") -> 
     finally:
         m.force = None
     return logits.view(N, d, M, -1).cpu().numpy()
+
+
+@torch.no_grad()
+def explorer_record(model, views: ObservedViews, ev: dict, hist: dict, class_names, cf_samples=(),
+                    device="cpu") -> dict:
+    """The record that :func:`paperlib.viz.era.era_explorer` reads, from a trained ERA model.
+
+    ``ev``: :func:`evaluate` with ``record=True`` on ``views``; ``hist``: :func:`train_variant`'s
+    history (training usage, ELRO). ``cf_samples``: test samples whose counterfactual logits
+    (:func:`counterfactual_logits`, every module, bank, expert and ratio) are recorded.
+    """
+    mods = [n for n, _ in era_modules(model)]
+    poses = []
+    for j in range(len(views.ratios)):
+        x = views.x(j)                                                          # [N, C, T, V, bodies]
+        live = x.abs().amax(dim=(1, 3, 4)) > 0
+        last = (x.shape[2] - 1 - torch.flip(live, [1]).long().argmax(1)).clamp_min(0)
+        poses.append(x[torch.arange(len(x)), :, last].permute(0, 3, 2, 1).numpy())   # [N, bodies, V, 3]
+    el = hist.get("elro")
+    rec = {
+        "modules": [n.replace("blocks.2.", "").replace(".conv", "") for n in mods],
+        "scores": [ev["record"][n]["scores"] for n in mods], "queries": [ev["record"][n]["query"] for n in mods],
+        "keys": [model.get_submodule(n).keys.detach().cpu().numpy() for n in mods],
+        "usage": [hist["usage"][n].numpy() for n in mods],
+        "beta": None if el is None else [el.beta[n].cpu().numpy() for n in mods],
+        "labels": views.y.numpy(), "class_names": list(class_names), "ratios": np.array(views.ratios),
+        "poses": np.stack(poses, 1),
+    }
+    if len(cf_samples):
+        idx = torch.as_tensor(list(cf_samples))
+        logits = {n: [] for n in mods}
+        factual = []
+        for j in range(len(views.ratios)):
+            x = views.x(j)[idx]
+            factual.append(model.to(device).eval()(x.to(device)).cpu().numpy())
+            for n in mods:
+                logits[n].append(counterfactual_logits(model, x, n, device))
+        rec["counterfactual"] = {"samples": idx.numpy(), "factual": np.stack(factual, 1),
+                                 "logits": [np.stack(logits[n], 1) for n in mods]}
+    return rec
 
 
 def _params(model):

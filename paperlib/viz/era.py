@@ -14,6 +14,10 @@ after training (queries, retrieval scores, keys, expert usage, ELRO learning rat
     ``labels``       ``(N,)`` class indices; ``class_names`` the names.
     ``ratios``       ``(R,)`` observation ratios.
     ``poses``        ``(N, R, B, V, 3)``: each sample's last observed frame at each ratio (``B`` bodies).
+    ``counterfactual`` optional: ``{"samples": (S,) test-sample indices, "logits": list of P arrays
+                     (S, R, d_m, M, C): the network's logits for sample ``samples[s]`` at ratio ``r`` if
+                     bank ``p`` of module ``m`` had retrieved expert ``i`` (everything else as retrieved),
+                     "factual": (S, R, C) the logits as retrieved}``.
 
 :func:`era_compute` turns a record and the controls' values into the arrays of one view;
 :func:`era_render` draws them; :func:`era_explorer` wires both to ipywidgets controls through
@@ -27,7 +31,8 @@ from ..skeleton import NTU25
 from .skeleton import plot_skeleton
 from .widgets import Explorer
 
-__all__ = ["check_record", "era_compute", "era_render", "era_explorer", "pca_2d"]
+__all__ = ["check_record", "era_compute", "era_render", "era_explorer", "pca_2d", "usage_entropy", "module_diagram",
+           "counterfactual_view"]
 
 _KEYS = ("modules", "scores", "queries", "keys", "usage", "labels", "class_names", "ratios", "poses")
 
@@ -56,7 +61,55 @@ def check_record(record: dict) -> tuple:
             raise ValueError(f"ERA record: beta of module {m} is not ({d}, {M})")
     if len(record["labels"]) != N or len(record["ratios"]) != R or np.shape(record["poses"])[:2] != (N, R):
         raise ValueError("ERA record: labels, ratios or poses do not match the scores' (N, R)")
+    cf = record.get("counterfactual")
+    if cf is not None:
+        S = len(cf["samples"])
+        if len(cf["logits"]) != P or np.shape(cf["factual"])[:2] != (S, R):
+            raise ValueError("ERA record: counterfactual needs one logits array per module and factual (S, R, C)")
+        for m in range(P):
+            d = np.shape(record["scores"][m])[2]
+            if np.shape(cf["logits"][m])[:4] != (S, R, d, M):
+                raise ValueError(f"ERA record: counterfactual logits of module {m} are not ({S}, {R}, {d}, {M}, C)")
     return N, R, M
+
+
+def _softmax(z, axis=-1):
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def usage_entropy(usage: np.ndarray) -> np.ndarray:
+    """Entropy in bits of each bank's usage shares, ``(d, M)`` counts -> ``(d,)`` (log2 M: uniform,
+    0: one expert takes everything; a bank never used gives 0)."""
+    u = np.asarray(usage, dtype=np.float64)
+    p = u / np.maximum(u.sum(1, keepdims=True), 1e-12)
+    return -(np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)).sum(1)
+
+
+def counterfactual_view(record: dict, sample: int, ratio_index: int, module: int, bank: int):
+    """The counterfactual arrays of one view, or ``None`` when ``sample`` has none recorded.
+
+    Returns ``{"true_prob": (d, M)`` softmax probability of the true class if bank ``p`` had
+    retrieved expert ``i``; ``"pred": (d, M)`` the predicted class then; ``"bank_prob": (M, C)`` the
+    chosen bank's class probabilities per expert; ``"factual_prob": (C,)``, ``"factual_pred"``,
+    ``"changes": (d,)`` how many alternative experts of each bank change the prediction}``.
+    """
+    cf = record.get("counterfactual")
+    if cf is None:
+        return None
+    hits = np.flatnonzero(np.asarray(cf["samples"]) == sample)
+    if len(hits) == 0:
+        return None
+    s = int(hits[0])
+    label = int(np.asarray(record["labels"])[sample])
+    z = np.asarray(cf["logits"][module])[s, ratio_index]                 # [d, M, C]
+    prob = _softmax(z)
+    fact = _softmax(np.asarray(cf["factual"])[s, ratio_index])           # [C]
+    pred = z.argmax(-1)
+    return {"true_prob": prob[..., label], "pred": pred, "bank_prob": prob[bank],
+            "factual_prob": fact, "factual_pred": int(fact.argmax()),
+            "changes": (pred != int(fact.argmax())).sum(1)}
 
 
 def pca_2d(points: np.ndarray):
@@ -102,7 +155,8 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
     along the same directions (rescaled to the queries' spread for display), ``labels``,
     ``expert``, ``members`` (indices of the samples retrieving it at this ratio),
     ``thumbs (k, B, V, 3)``, ``thumb_titles``, ``member_class_counts (C,)``, ``usage (M,)``,
-    ``beta (M,)`` or None, and the indices/names needed for titles.
+    ``usage_entropy (d,)`` of the chosen module's banks (bits), ``beta (M,)`` or None,
+    ``counterfactual`` (:func:`counterfactual_view`, or None), and the indices/names for titles.
     """
     N, R, M = check_record(record)
     if not 0 <= sample < N:
@@ -145,7 +199,9 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
         "thumb_titles": [f"#{int(i)} {names[int(labels[i])]}" for i in thumbs_idx],
         "member_class_counts": np.bincount(labels[members], minlength=len(names)),
         "usage": np.asarray(record["usage"][module])[bank],
+        "usage_entropy": usage_entropy(record["usage"][module]),
         "beta": None if beta is None else np.asarray(beta[module])[bank],
+        "counterfactual": counterfactual_view(record, sample, ri, module, bank),
     }
 
 
@@ -165,8 +221,8 @@ def era_render(data: dict, skeleton=NTU25):
     P = len(data["scores"])
     M = data["scores"][0].shape[1]
     n_th = max(len(data["thumbs_idx"]), 1)
-    fig = plt.figure(figsize=(12.5, 9.2))
-    gs = GridSpec(3, 12, figure=fig, height_ratios=[1.0, 1.25, 0.85], hspace=0.55, wspace=0.9)
+    fig = plt.figure(figsize=(12.5, 12.0))
+    gs = GridSpec(4, 12, figure=fig, height_ratios=[1.0, 1.25, 0.85, 1.1], hspace=0.6, wspace=0.9)
     # Row 1: scores of every module + timeline of the chosen module
     widths = np.array([s.shape[0] for s in data["scores"]], dtype=float)
     if P > 8:
@@ -239,10 +295,54 @@ def era_render(data: dict, skeleton=NTU25):
             plot_skeleton(ax, data["thumbs"][j], skeleton, lw=1.2, joint_size=2,
                           color="r" if data["thumbs_idx"][j] == data["sample"] else None)
             ax.set_title(data["thumb_titles"][j], fontsize=7)
+    _render_counterfactual(fig, gs, data)
     fig.suptitle(f"sample #{data['sample']} ({data['class_name']}) at {data['ratio']:.0%} observed; "
                  f"{data['module_names'][data['module']]}, bank {data['bank']}: expert {data['expert']} "
                  f"retrieved by {len(data['members'])} test samples", fontsize=10)
     return fig
+
+
+def _render_counterfactual(fig, gs, data):
+    """Row 4: usage entropy per bank, and what each expert would have done (counterfactual)."""
+    M = data["scores"][0].shape[1]
+    ent = data["usage_entropy"]
+    ax = fig.add_subplot(gs[3, 0:3])
+    ax.bar(np.arange(len(ent)), ent, color=["r" if p == data["bank"] else "C0" for p in range(len(ent))])
+    ax.axhline(np.log2(M), color="grey", ls=":", lw=1)
+    ax.set_xlabel("bank p", fontsize=8)
+    ax.set_ylabel("usage entropy (bits)", fontsize=8)
+    ax.set_title(f"training usage entropy per bank\n(dotted: uniform, log2 {M})", fontsize=8)
+    ax.tick_params(labelsize=7)
+    cf = data["counterfactual"]
+    if cf is None:
+        ax = fig.add_subplot(gs[3, 4:12])
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no counterfactual recorded for this sample", ha="center", va="center", fontsize=9)
+        return
+    names, label = data["class_names"], data["label"]
+    ax = fig.add_subplot(gs[3, 4:8])
+    im = ax.imshow(cf["true_prob"].T, aspect="auto", cmap="magma", vmin=0, vmax=1, origin="lower")
+    ax.scatter(np.arange(len(cf["true_prob"])), data["retrieved"][data["module"]], s=30, facecolors="none",
+               edgecolors="c", lw=1.4)
+    ax.axvline(data["bank"], color="r", lw=1, ls=":")
+    ax.set_xlabel("bank p", fontsize=8)
+    ax.set_ylabel("expert i", fontsize=8)
+    ax.set_yticks(range(M))
+    ax.tick_params(labelsize=7)
+    ax.set_title(f"P({names[label]}) if bank p had retrieved expert i\n(ringed: retrieved)", fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    ax = fig.add_subplot(gs[3, 9:12])
+    bp = cf["bank_prob"]
+    ax.bar(np.arange(M), bp[:, label], color=["c" if i == data["retrieved"][data["module"]][data["bank"]]
+                                               else "C0" for i in range(M)])
+    for i in range(M):
+        ax.annotate(names[int(bp[i].argmax())], (i, bp[i, label]), fontsize=6, rotation=60, xytext=(0, 3),
+                    textcoords="offset points", ha="left")
+    ax.set_ylim(0, 1.25)
+    ax.set_xlabel("expert i of bank %d" % data["bank"], fontsize=8)
+    ax.set_ylabel(f"P({names[label]})", fontsize=8)
+    ax.set_title(f"bank {data['bank']}: true-class probability and prediction per expert", fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
 def era_explorer(record: dict, sample: int = 0, ratio: float = 0.2, module: int = 0, bank: int = 0):
@@ -266,3 +366,48 @@ def era_explorer(record: dict, sample: int = 0, ratio: float = 0.2, module: int 
                              description="expert"),
     }
     return Explorer(controls, lambda **v: era_compute(record, **v), era_render, title="ERA expert-retrieval explorer")
+
+
+def module_diagram():
+    """A figure of one ERA module (Sec. 3.2): input -> masked pooling -> query maps -> scores with
+    the bank's keys -> retrieval -> assembled kernel -> per-sample convolution. Returns the Figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 3.6)
+    ax.axis("off")
+    boxes = {
+        "x": (0.1, 1.5, 1.3, "input X\n(B, N_in, T, V)", "#dfe9f5"),
+        "pool": (1.9, 2.5, 1.5, "masked mean over\nobserved frames\n+ joints (Eq. 1)", "#fdf0d5"),
+        "q": (3.9, 2.5, 1.4, "query maps f_p\nq_p in R^K", "#fdf0d5"),
+        "s": (5.8, 2.5, 1.5, "scores (Eq. 2)\nq_p . k_i / sqrt(K)", "#fdf0d5"),
+        "keys": (5.8, 1.1, 1.5, "Expert Bank p\n(m_i, k_i), i = 1..M", "#e6f4e6"),
+        "r": (7.7, 2.5, 1.7, "retrieve (Eq. 3)\nargmax; ST-Gumbel", "#fdf0d5"),
+        "w": (7.7, 1.1, 1.7, "assemble (Eqs. 4-5)\n[W_non, m_(I_1), ...]", "#e6f4e6"),
+        "y": (9.7, 1.1, 1.25, "per-sample conv\ny = W_ERA * X", "#dfe9f5"),
+    }
+    for name, (x, y, w, text, col) in boxes.items():
+        ax.add_patch(FancyBboxPatch((x, y), w, 0.9, boxstyle="round,pad=0.05", fc=col, ec="k", lw=0.8))
+        ax.text(x + w / 2, y + 0.45, text, ha="center", va="center", fontsize=8)
+
+    def arrow(a, b, da=(1, 0.5), db=(0, 0.5)):
+        (xa, ya, wa, *_), (xb, yb, wb, *_) = boxes[a], boxes[b]
+        ax.add_patch(FancyArrowPatch((xa + da[0] * wa, ya + da[1] * 0.9), (xb + db[0] * wb, yb + db[1] * 0.9),
+                                     arrowstyle="-|>", mutation_scale=10, lw=1))
+
+    arrow("x", "pool")
+    arrow("pool", "q")
+    arrow("q", "s")
+    arrow("keys", "s", (0.5, 1), (0.5, 0))
+    arrow("s", "r")
+    arrow("r", "w", (0.5, 0), (0.5, 1))
+    arrow("keys", "w")
+    arrow("w", "y")
+    ax.add_patch(FancyArrowPatch((0.75, 1.5), (10.25, 1.1), connectionstyle="arc3,rad=0.25", arrowstyle="-|>",
+                                 mutation_scale=10, lw=1, ls="--"))
+    ax.text(5.5, 0.25, "the same X is convolved with the assembled kernel (shared non-experts + one retrieved "
+            "expert per bank)", ha="center", fontsize=8, style="italic")
+    ax.set_title("one ERA module: d expert channels, each with its own bank of M experts", fontsize=10)
+    return fig

@@ -6,7 +6,7 @@ For every layer shape, at batch 64, in training mode (straight-through Gumbel re
 times ``y = layer(x); y.backward(g)`` for
 
 - ``plain``: ``nn.Conv{1,2,3}d`` of the same shape;
-- ``era[impl]``: :class:`paperlib.nn.era.ERAConv` (d = 0.2 N_out, M = 5, K = 64) with each
+- ``era[impl]``: :class:`paperlib.papers.era.ERAConv` (d = 0.2 N_out, M = 5, K = 16) with each
   vectorised implementation (``matmul``, the default; ``gather``; ``grouped``);
 - ``naive``: ``ERAConv.naive_forward``, the per-sample Python loop (the reference of the tests).
 
@@ -25,7 +25,7 @@ import time
 import torch
 from torch import nn
 
-from paperlib.nn.era import ERAConv
+from paperlib.papers.era import ERAConv
 
 #: name -> (dim, N_in, N_out, kernel, stride, padding, spatial input size)
 SHAPES = {
