@@ -547,7 +547,7 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
         which = np.take_along_axis(rng.integers(0, len(subs), (n, max_cycles)), cyc, 1)
         for v, keys in enumerate(subs.values()):
             tt, tv = _keyframe_tracks(keys)
-            r, rt = _render_person(tt, tv, u, amp[idx], posture[idx], mirror[idx], None)
+            r, rt = _render_person(tt, tv, u, amp[idx], posture[idx], mirror[idx], None, shared_opening=False)
             m = which == v
             sel = m[..., None, None]
             rot[idx] = np.where(sel, r, rot[idx])
