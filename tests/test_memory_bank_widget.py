@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from paperlib.skeleton import NTU25  # noqa: E402
+from paperlib.viz.gallery import memory_bank_record  # noqa: E402
 from paperlib.viz.memory_bank import bank_compute, bank_render, memory_bank_browser  # noqa: E402
 
 DT, P, V = 4, 6, NTU25.num_joints
@@ -17,29 +18,7 @@ DT, P, V = 4, 6, NTU25.num_joints
 
 @pytest.fixture()
 def record():
-    rng = np.random.default_rng(0)
-    counts = {"short": [3, 5], "long": [2, 4]}
-    items = {m: [rng.normal(size=(n, DT, V, 3)) for n in c] for m, c in counts.items()}
-    sizes = {m: [np.arange(1, n + 1) * 10 for n in c] for m, c in counts.items()}
-    bank_label = {"predicted": np.array([0, 1]), "wrong": np.array([1, 0])}
-    attention = {}
-    for b, lab in bank_label.items():
-        attention[b] = {}
-        for m in counts:
-            seqs = []
-            for s in range(2):
-                n = counts[m][lab[s]]
-                a = np.full((P, n), 0.1 / max(n - 1, 1))
-                a[np.arange(P), np.arange(P) % n] = 0.9  # item (step-1) mod n is the most attended
-                seqs.append(a)
-            attention[b][m] = seqs
-    return {
-        "class_names": ["eating", "walking"], "delta_t": DT, "items": items, "sizes": sizes,
-        "titles": ["seq A", "seq B"], "true_label": np.array([0, 1]), "bank_label": bank_label,
-        "attention": attention,
-        "pred_joints": {"predicted": rng.normal(size=(2, P, V, 3)), "wrong": rng.normal(size=(2, P, V, 3))},
-        "true_joints": rng.normal(size=(2, P, V, 3)),
-    }
+    return memory_bank_record()  # the widget gallery's recorded arrays (item (step-1) mod n most attended)
 
 
 def test_compute_selects_items_attention_and_poses(record):

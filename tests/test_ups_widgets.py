@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from paperlib.skeleton import H36M17  # noqa: E402
+from paperlib.viz import gallery  # noqa: E402
 from paperlib.viz.ups import (decoding_compute, decoding_explorer, decoding_render,  # noqa: E402
                               routing_compute, routing_explorer, routing_render)
 
@@ -79,36 +80,12 @@ def test_routing_widget_wiring(routing_record):
 
 
 # ------------------------------------------------------------------------ decoding step-through
-VOCAB = ["punch", "wave", "x0", "x1", "y0", "y1", "z0", "z1", "EOT_AR", "EOT_PE"]
 J = H36M17.num_joints
 
 
 @pytest.fixture()
 def decoding_record():
-    rng = np.random.default_rng(0)
-    K = 3 * (J - 1) + 1
-    pose_tokens = np.tile([2, 4, 6], J - 1).tolist() + [9]
-    coords = np.full((2, K), np.nan)
-    coords[:, :K - 1] = rng.normal(size=(2, K - 1))
-    topk = np.zeros((2, K, 3), int)
-    topk[:, :, 0] = pose_tokens
-    topk[:, :, 1] = 3
-    topk[:, :, 2] = 5
-    gt = rng.normal(size=(2, J, 3))
-    gt[:, 0] = 0
-    return {
-        "vocab": VOCAB,
-        "tasks": {
-            "ar3d": {"tokens": np.array([[0, 8], [1, 8]]), "target": np.array([[0, 8], [0, 8]]),
-                     "topk_ids": np.array([[[0, 1, 8], [8, 9, 0]], [[1, 0, 8], [8, 0, 1]]]),
-                     "topk_probs": np.array([[[0.7, 0.2, 0.1], [0.9, 0.05, 0.05]], [[0.6, 0.3, 0.1], [0.8, 0.1, 0.1]]]),
-                     "titles": ["punch #0", "punch #1"]},
-            "pose3d": {"tokens": np.array([pose_tokens, pose_tokens[:5] + [9] + [-1] * (K - 6)]),
-                       "target": np.array([pose_tokens, pose_tokens]), "topk_ids": topk,
-                       "topk_probs": np.tile([0.5, 0.3, 0.2], (2, K, 1)), "titles": ["pose #0", "pose #1"],
-                       "coords": coords, "gt": gt, "skeleton": "h36m17"},
-        },
-    }
+    return gallery.decoding_record()  # the widget gallery's recorded arrays
 
 
 def test_decoding_compute_classification(decoding_record):

@@ -68,9 +68,10 @@ def _ups_routing():
     return routing_explorer({"task_names": ["pose", "ar2d", "ar3d"], "steps": np.arange(S) * 10, "probs": probs})
 
 
-def _ups_decoding():
+def decoding_record() -> dict:
+    """A small recorded decoding run (2 samples of 3D recognition and of pose estimation) for the
+    UPS decoding step-through; also the unit tests' fixture."""
     from paperlib.skeleton import H36M17
-    from paperlib.viz.ups import decoding_explorer
 
     rng = np.random.default_rng(0)
     J = H36M17.num_joints
@@ -82,7 +83,7 @@ def _ups_decoding():
     topk[:, :, 0], topk[:, :, 1], topk[:, :, 2] = pose_tokens, 3, 5
     gt = rng.normal(size=(2, J, 3))
     gt[:, 0] = 0
-    record = {
+    return {
         "vocab": ["punch", "wave", "x0", "x1", "y0", "y1", "z0", "z1", "EOT_AR", "EOT_PE"],
         "tasks": {
             "ar3d": {"tokens": np.array([[0, 8], [1, 8]]), "target": np.array([[0, 8], [0, 8]]),
@@ -95,7 +96,12 @@ def _ups_decoding():
                        "coords": coords, "gt": gt, "skeleton": "h36m17"},
         },
     }
-    return decoding_explorer(record, task="pose3d", step=4)
+
+
+def _ups_decoding():
+    from paperlib.viz.ups import decoding_explorer
+
+    return decoding_explorer(decoding_record(), task="pose3d", step=4)
 
 
 def _glimpse():
@@ -143,9 +149,10 @@ def _attention():
     return attention_viewer(record)
 
 
-def _memory_bank():
+def memory_bank_record() -> dict:
+    """A small recorded memory bank (2 classes, short and long memories, 2 test sequences) for the
+    memory-bank browser; also the unit tests' fixture."""
     from paperlib.skeleton import NTU25
-    from paperlib.viz.memory_bank import memory_bank_browser
 
     rng = np.random.default_rng(0)
     DT, P, V = 4, 6, NTU25.num_joints
@@ -164,14 +171,20 @@ def _memory_bank():
                 a[np.arange(P), np.arange(P) % n] = 0.9
                 seqs.append(a)
             attention[b][m] = seqs
-    record = {
+    return {
         "class_names": ["eating", "walking"], "delta_t": DT, "items": items, "sizes": sizes,
         "titles": ["seq A", "seq B"], "true_label": np.array([0, 1]), "bank_label": bank_label,
         "attention": attention,
         "pred_joints": {"predicted": rng.normal(size=(2, P, V, 3)), "wrong": rng.normal(size=(2, P, V, 3))},
         "true_joints": rng.normal(size=(2, P, V, 3)),
     }
-    return memory_bank_browser(record, NTU25)
+
+
+def _memory_bank():
+    from paperlib.skeleton import NTU25
+    from paperlib.viz.memory_bank import memory_bank_browser
+
+    return memory_bank_browser(memory_bank_record(), NTU25)
 
 
 _BUILDERS = {"player": _player, "era": _era, "ups_routing": _ups_routing, "ups_decoding": _ups_decoding,
