@@ -171,7 +171,8 @@ def chromium_page(block_outside_loopback: bool = True, viewport=(1400, 1000)):
 # ----------------------------------------------------------------------------------- JupyterLab
 def open_notebook(page, base: str, token: str, rel_path: str, timeout: float = 120.0):
     """Open ``rel_path`` (relative to the server's root) and wait for an idle kernel."""
-    page.goto(f"{base}/lab/tree/{rel_path}?token={token}", timeout=timeout * 1000)
+    # ?reset: a fresh workspace, so the tabs of notebooks opened before are not restored next to it
+    page.goto(f"{base}/lab/tree/{rel_path}?reset&token={token}", timeout=timeout * 1000)
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout * 1000)
     # the kernel starts some seconds after the page: wait for the server's session to be idle,
     # then for the page's status bar to say so (a Run All before that opens a kernel dialog)
@@ -367,6 +368,25 @@ def select_notebooks(selection) -> list[Path]:
     return exact or chosen
 
 
+def _check_one(nb: Path, base: str, token: str, out_dir: Path, timeout: float) -> dict:
+    """Open one notebook in a fresh Chromium, Run All, check its cells and exercise its widgets."""
+    with chromium_page() as (page, log):
+        open_notebook(page, base, token, nb.name)
+        t0 = time.perf_counter()
+        run_all(page)
+        wait_all_executed(page, timeout)
+        wall = time.perf_counter() - t0
+        errors = cell_errors(page)
+        explorers = exercise_explorers(page, out_dir, prefix=f"{nb.stem}_")
+        page.screenshot(path=str(out_dir / f"{nb.stem}_page.png"))
+        shutdown_kernels(base, token)  # one kernel at a time, whatever the selection
+        return {"notebook": nb.name, "wall_s": round(wall, 1), "cell_errors": errors, "explorers": len(explorers),
+                "widgets_render": all(e["img"] and not e["error"] for e in explorers),
+                "widgets_respond": all(c["latency_s"] is not None for e in explorers for c in e["controls"]),
+                "latency": latency_summary(explorers), "console_errors": log["console_errors"],
+                "page_errors": log["page_errors"], "blocked_requests": log["blocked"], "details": explorers}
+
+
 def browser_check(selection=(), out_dir: str | Path = ROOT / "build" / "browser-check", timeout: float = 900.0) -> int:
     reason = missing_browser_reason()
     if reason:
@@ -384,33 +404,26 @@ def browser_check(selection=(), out_dir: str | Path = ROOT / "build" / "browser-
             shutil.copy2(nb, Path(tmp) / nb.name)  # Run All writes outputs here, never into notebooks/
         with jupyter_lab(tmp, log_path=out_dir / "jupyter.log") as (base, token):
             for nb in nbs:
-                with chromium_page() as (page, log):
-                    open_notebook(page, base, token, nb.name)
-                    t0 = time.perf_counter()
-                    run_all(page)
-                    wait_all_executed(page, timeout)
-                    wall = time.perf_counter() - t0
-                    errors = cell_errors(page)
-                    explorers = exercise_explorers(page, out_dir, prefix=f"{nb.stem}_")
-                    page.screenshot(path=str(out_dir / f"{nb.stem}_page.png"))
-                    responded = all(c["latency_s"] is not None for e in explorers for c in e["controls"])
-                    rendered = all(e["img"] and not e["error"] for e in explorers)
-                    entry = {"notebook": nb.name, "wall_s": round(wall, 1), "cell_errors": errors,
-                             "explorers": len(explorers), "widgets_render": rendered, "widgets_respond": responded,
-                             "latency": latency_summary(explorers), "console_errors": log["console_errors"],
-                             "page_errors": log["page_errors"], "blocked_requests": log["blocked"],
-                             "details": explorers}
+                try:
+                    entry = _check_one(nb, base, token, out_dir, timeout)
+                except Exception as err:  # noqa: BLE001 - reported, and the other notebooks still run
+                    entry = {"notebook": nb.name, "failed": f"{type(err).__name__}: {str(err).splitlines()[0]}"}
+                    shutdown_kernels(base, token)
+                    print(f"{nb.name}: FAILED: {entry['failed']}", flush=True)
+                    ok = False
                     report.append(entry)
-                    shutdown_kernels(base, token)  # one kernel at a time, whatever the selection
-                    good = not errors and rendered and responded and not log["page_errors"]
-                    ok &= good
-                    lat = entry["latency"]
-                    widgets = (f"{len(explorers)} widget(s) {'render' if rendered else 'DO NOT render'} and "
-                               f"{'respond' if responded else 'DO NOT respond'}") if explorers else "no widgets"
-                    print(f"{nb.name}: Run All {wall:.1f} s; {widgets}"
-                          + (f" (update median {lat['median_s']:.2f} s, worst {lat['worst_s']:.2f} s)" if lat["updates"] else "")
-                          + f"; cell errors {len(errors)}, console errors {len(log['console_errors'])}"
-                          + ("" if good else "  <-- FAIL"), flush=True)
+                    continue
+                report.append(entry)
+                good = (not entry["cell_errors"] and entry["widgets_render"] and entry["widgets_respond"]
+                        and not entry["page_errors"])
+                ok &= good
+                lat, n = entry["latency"], entry["explorers"]
+                widgets = (f"{n} widget(s) {'render' if entry['widgets_render'] else 'DO NOT render'} and "
+                           f"{'respond' if entry['widgets_respond'] else 'DO NOT respond'}") if n else "no widgets"
+                print(f"{nb.name}: Run All {entry['wall_s']:.1f} s; {widgets}"
+                      + (f" (update median {lat['median_s']:.2f} s, worst {lat['worst_s']:.2f} s)" if lat["updates"] else "")
+                      + f"; cell errors {len(entry['cell_errors'])}, console errors {len(entry['console_errors'])}"
+                      + ("" if good else "  <-- FAIL"), flush=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     print(f"browser-check: report and screenshots in {out_dir}")
     return 0 if ok else 1
