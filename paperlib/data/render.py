@@ -519,7 +519,7 @@ def body_capsules(joints, clothing, face_dir=None, present=None, radius_scale=No
     return Capsules(start, end, radius, color)
 
 
-def handheld_capsules(kinds, hand, handtip, present=None) -> Capsules:
+def handheld_capsules(kinds, hand, handtip, present=None, scale: float = 1.0) -> Capsules:
     """One handheld object per clip, attached to a hand.
 
     Parameters
@@ -530,13 +530,18 @@ def handheld_capsules(kinds, hand, handtip, present=None) -> Capsules:
         hand (the object sits ``0.6`` of the way from hand to tip; a cup stands upright, a phone
         lies along the hand, a ball is a sphere in front of the palm).
     present : array ``(B, T)`` bool, optional: frames where the object is drawn.
+    scale : float
+        Multiplies every object's radius and half-length (metres; default ``1.0`` keeps the
+        sizes of :data:`OBJECT_KINDS` exactly). Notebook 03's local-detail knob.
 
     Returns
     -------
     Capsules with ``K = 1``. The object's centre is ``(start + end) / 2``.
 
-    Raises ``KeyError`` for an unknown kind.
+    Raises ``KeyError`` for an unknown kind, ``ValueError`` for ``scale < 0``.
     """
+    if scale < 0:
+        raise ValueError(f"handheld_capsules: scale must be >= 0, got {scale}")
     hand = torch.as_tensor(np.asarray(hand, dtype=np.float32))
     tip = torch.as_tensor(np.asarray(handtip, dtype=np.float32))
     B, T, _ = hand.shape
@@ -551,6 +556,8 @@ def handheld_capsules(kinds, hand, handtip, present=None) -> Capsules:
         if not kind:
             continue
         rgb, r, half = OBJECT_KINDS[kind]
+        if scale != 1.0:
+            r, half = r * scale, half * scale
         if kind == "cup":
             start[b], end[b] = centre[b] - half * up, centre[b] + half * up
         elif kind == "phone":

@@ -321,7 +321,8 @@ def _view_transform(joints, cam0, cams, rng):
 def make_single_person_clips(num_scenes: int = 51, frames: int = 8, size=64, cameras=(1, 2, 3), classes=None,
                              source_frames: int = 48, num_subjects: int = 40, noise_std: float = 0.01,
                              focal_ratio: float = 0.95, seed: int = 0, chunk: int = 8,
-                             timings: dict | None = None, threads: int | None = 1) -> SinglePersonClips:
+                             timings: dict | None = None, threads: int | None = 1, held_objects=None,
+                             object_scale: float = 1.0) -> SinglePersonClips:
     """Render synthetic skeleton actions into single-scene RGB clips seen by several cameras.
 
     Each of ``num_scenes`` performances is drawn with :func:`paperlib.data.synthetic.generate`
@@ -361,6 +362,16 @@ def make_single_person_clips(num_scenes: int = 51, frames: int = 8, size=64, cam
     threads : int or None
         torch threads during the call (restored afterwards; ``None`` keeps the setting). The
         tensors are small and one thread avoids OpenMP contention on a shared 2-core machine.
+    held_objects : sequence of ``num_scenes`` str, optional
+        The object in the acting hand of each performance (``"cup"``, ``"phone"``, ``"ball"`` or
+        ``""`` for an empty hand), the same for all its cameras, replacing the default (a cup for
+        *drink*, a ball for *pick up*, nothing otherwise). ``None`` (default) keeps the default,
+        and the clips are bit for bit those of earlier versions. Notebook 03 uses it for classes
+        that differ only by a small held object.
+    object_scale : float
+        Multiplies the handheld objects' radius and half-length (metres;
+        :func:`paperlib.data.render.handheld_capsules`); ``1.0`` (default) keeps today's sizes.
+        The projected size in pixels is in ``object_boxes``.
 
     Returns
     -------
@@ -369,15 +380,17 @@ def make_single_person_clips(num_scenes: int = 51, frames: int = 8, size=64, cam
     Raises
     ------
     ValueError
-        On an unknown class or camera id, ``frames < 1`` or ``source_frames < 8``.
+        On an unknown class or camera id, ``frames < 1`` or ``source_frames < 8``, a
+        ``held_objects`` of the wrong length or ``object_scale < 0``; ``KeyError`` for an unknown
+        object kind.
     """
     with R.torch_threads(threads):
         return _make_single(num_scenes, frames, size, cameras, classes, source_frames, num_subjects, noise_std,
-                            focal_ratio, seed, chunk, timings)
+                            focal_ratio, seed, chunk, timings, held_objects, object_scale)
 
 
 def _make_single(num_scenes, frames, size, cameras, classes, source_frames, num_subjects, noise_std, focal_ratio,
-                 seed, chunk, timings):
+                 seed, chunk, timings, held_objects=None, object_scale=1.0):
     cams = tuple(int(c) for c in cameras)
     if not cams or any(c not in S.CAMERA_AZIMUTH_DEG for c in cams):
         raise ValueError(f"make_single_person_clips: cameras must be among {sorted(S.CAMERA_AZIMUTH_DEG)}, got {cameras}")
@@ -412,14 +425,20 @@ def _make_single(num_scenes, frames, size, cameras, classes, source_frames, num_
     body1 = R.body_capsules(np.where(has_partner[:, None, None, None], jv[:, 1], jv[:, 0]), cloth1,
                             present=np.repeat(has_partner[:, None], T, 1))
     # handheld objects
-    kinds = ["cup" if n == "drink" else "ball" if n == "pick up" else "" for n in names]
+    if held_objects is None:
+        kinds = ["cup" if n == "drink" else "ball" if n == "pick up" else "" for n in names]
+    else:
+        if len(held_objects) != Sn:
+            raise ValueError(f"make_single_person_clips: held_objects needs {Sn} entries (one per scene), "
+                             f"got {len(held_objects)}")
+        kinds = [str(held_objects[s] or "") for s in range(Sn) for _ in range(C)]
     hand = np.stack([jv[b, 0, :, J[f"hand_{hand_side[b]}"]] for b in range(N)])
     tip = np.stack([jv[b, 0, :, J[f"handtip_{hand_side[b]}"]] for b in range(N)])
-    obj = R.handheld_capsules(kinds, hand, tip)
+    obj = R.handheld_capsules(kinds, hand, tip, scale=object_scale)
     for b in np.flatnonzero([k == "ball" for k in kinds]):  # the ball waits on the floor until grasped
         t_low = int(np.argmin(hand[b, :, 1]))
         rest = obj.start[b, t_low, 0].clone()
-        rest[1] = -cam_h[b] + R.OBJECT_KINDS["ball"][1]
+        rest[1] = -cam_h[b] + R.OBJECT_KINDS["ball"][1] * object_scale
         obj.start[b, :t_low, 0] = rest
         obj.end[b, :t_low, 0] = rest
     statics, _ = _static_objects(rng, N, T, cam_h, cam_d, camera)

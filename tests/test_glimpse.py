@@ -1,0 +1,182 @@
+"""Glimpse Clouds (paperlib.papers.glimpse): memory read, batch independence, specialisation, data knob."""
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from paperlib.data import render as R
+from paperlib.data.video import make_single_person_clips
+from paperlib.papers import glimpse as GC
+
+
+def test_memory_read_vectorised_equals_naive_and_decay_favours_recent():
+    g = torch.Generator().manual_seed(1)
+    B, G, C, K, d = 3, 3, 2, 6, 5
+    v, M = torch.randn(B, G, d, generator=g, dtype=torch.float64), torch.randn(B, K, d, generator=g, dtype=torch.float64)
+    ts = torch.tensor([0., 0., 0., 1., 1., 1.], dtype=torch.float64)
+    w = torch.rand(B, C, K, generator=g, dtype=torch.float64)
+    A = torch.randn(d, d, generator=g, dtype=torch.float64)
+    p = GC.memory_read(v, M, ts, w, A, 2.0, 0.3)
+    assert torch.allclose(p, GC.memory_read_naive(v, M, ts, w, A, 2.0, 0.3), atol=1e-10)
+    # a glimpse identical to a recent entry of worker 0 and one identical to an old entry of worker 0:
+    # with the text's decay (recent weighs more) worker 0 prefers the first one
+    M2 = torch.zeros(1, 2, d, dtype=torch.float64)
+    M2[0, 0, 0], M2[0, 1, 1] = 1.0, 1.0
+    v2 = torch.stack([M2[0, 1], M2[0, 0]])[None]                           # glimpse 0 = recent entry
+    p2 = GC.memory_read(v2, M2, torch.tensor([0.0, 3.0], dtype=torch.float64),
+                        torch.ones(1, 1, 2, dtype=torch.float64), torch.eye(d, dtype=torch.float64), 4.0, 0.1)
+    assert p2[0, 0, 0] > 0.9
+    p3 = GC.memory_read(v2, M2, torch.tensor([0.0, 3.0], dtype=torch.float64),
+                        torch.ones(1, 1, 2, dtype=torch.float64), torch.eye(d, dtype=torch.float64), 4.0, 0.1,
+                        decay=-GC.DECAY)                                   # the printed Eq. 10 / official code
+    assert p3[0, 0, 1] > 0.9
+
+
+def _tiny_batch(n=5, T=4, H=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 3, T, H, H), generator=g, dtype=torch.uint8)
+    Z = torch.randn(n, T, 8, 4, 4, generator=g)
+    c = Z.mean((3, 4))
+    return x, Z, c
+
+
+@pytest.mark.parametrize("locate", ["attention", "random", "tube"])
+def test_prediction_of_a_clip_does_not_depend_on_its_batch(locate):
+    torch.manual_seed(0)
+    m = GC.GlimpseClouds(8, 4, G=3, C=3, K=6, hid=16, patch=8, locate=locate).eval()
+    x, Z, c = _tiny_batch()
+    with torch.no_grad():
+        full = m(x, Z, c, rand_gen=torch.Generator().manual_seed(0))
+        alone = m(x[2:3], Z[2:3], c[2:3], rand_gen=torch.Generator().manual_seed(0))
+    if locate == "random":  # the same locations for the lone clip as in the batch
+        with torch.no_grad():
+            l = full["l"]
+            m.locate = "fixed-test"
+            m._locations = lambda c_, B, T, rg: l[2:3]
+            alone = m(x[2:3], Z[2:3], c[2:3])
+    assert torch.allclose(full["logits"][2:3], alone["logits"], atol=1e-5)
+    assert torch.allclose(full["p"][2:3], alone["p"], atol=1e-5)
+
+
+def test_batch_wide_normalisation_would_fail_the_batch_test():
+    # the paper's per-batch min-max makes p depend on the other clips: our per-clip version must not
+    g = torch.Generator().manual_seed(3)
+    v, M = torch.randn(4, 3, 5, generator=g), torch.randn(4, 6, 5, generator=g)
+    M[0] *= 10                                                             # one far-away clip in the batch
+    ts, w, A = torch.zeros(6), torch.rand(4, 2, 6, generator=g), torch.eye(5)
+    p_all = GC.memory_read(v, M, ts, w, A, 1.0, 0.2)
+    assert torch.allclose(p_all[1:], GC.memory_read(v[1:], M[1:], ts, w[1:], A, 1.0, 0.2), atol=1e-6)
+
+    def batch_norm_read(v, M, w):
+        phi = torch.cdist(v, M)
+        phi = (phi - phi.min()) / (phi.max() - phi.min())
+        return torch.softmax(torch.einsum("bck,bgk->bcg", w, 1 - phi) / 0.2, -1)
+    assert not torch.allclose(batch_norm_read(v, M, w)[1:], batch_norm_read(v[1:], M[1:], w[1:]), atol=1e-3)
+
+
+def test_specialisation_metric_and_symmetry_breaking():
+    same = torch.full((2, 4, 3, 3), 1 / 3)
+    assert GC.specialisation(same) == pytest.approx(0.0, abs=1e-9)
+    onehot = torch.eye(3).expand(2, 4, 3, 3)
+    assert GC.specialisation(onehot) == pytest.approx(math.log(2), abs=1e-6)
+    with pytest.raises(ValueError):
+        GC.specialisation(torch.ones(1, 3, 1, 3))
+    # uniform start: the workers read the same p forever, whatever their own weights; diagonal: they differ
+    x, Z, c = _tiny_batch()
+    for init, positive in (("uniform", False), ("diagonal", True)):
+        torch.manual_seed(0)
+        m = GC.GlimpseClouds(8, 4, G=3, C=3, K=6, hid=16, patch=8, init=init).eval()
+        with torch.no_grad():
+            s = GC.specialisation(m(x, Z, c)["p"])
+        assert (s > 1e-3) == positive, (init, s)
+
+
+def test_gradient_reaches_location_through_the_crop_only():
+    torch.manual_seed(0)
+    m = GC.GlimpseClouds(8, 4, G=2, C=2, K=4, hid=16, patch=8)
+    lam = m.Lam
+    m.what_where = lambda z, l: z * lam(l.detach())                        # cut the "where" path
+    x, Z, c = _tiny_batch(n=3)
+    torch.nn.functional.cross_entropy(m(x, Z, c)["logits"], torch.tensor([0, 1, 2])).backward()
+    assert m.W_l.weight.grad.abs().sum() > 0
+
+
+def test_init_distance_uses_enough_samples_and_matches_shrunk_inverse():
+    torch.manual_seed(0)
+    m = GC.GlimpseClouds(8, 4, G=3, C=3, K=6, hid=16, patch=8)
+    x, Z, c = _tiny_batch(n=12)
+    v = GC.init_distance(m, x, Z, c, beta=0.1)
+    S = torch.cov(v.T)
+    D0 = torch.linalg.inv(0.9 * S + 0.1 * S.diagonal().mean() * torch.eye(S.shape[0], dtype=S.dtype))
+    assert v.shape == (12 * 4 * 3, m.A.shape[0])
+    assert torch.allclose((m.A.T @ m.A).double(), D0, rtol=1e-3, atol=1e-4 * float(D0.abs().max()))
+
+
+def test_glimpse_loss_by_hand():
+    l = torch.zeros(1, 1, 2, 4)
+    l[0, 0, 1, 0] = 0.6                                                    # centres (0, 0), (0.6, 0)
+    pose = torch.tensor([[[[0.0, 0.3], [0.6, -0.4]]]])
+    vis = torch.ones(1, 1, 2)
+    expect = 1 / (1 + 2 * 0.6) + 0.3 + 0.4
+    assert float(GC.glimpse_loss(l, pose, vis)) == pytest.approx(expect, abs=1e-4)
+
+
+def test_inflation_boring_video_identity():
+    torch.manual_seed(0)
+    net = GC.Net2D()
+    with torch.no_grad():
+        net.train()(torch.randn(8, 3, 64, 64) * 2 + 0.3)
+    net.eval()
+    img = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for mode in ("repeat", "centre"):
+            out = GC.Inflated3D(net, 3, mode).eval()(img[:, :, None].repeat(1, 1, 5, 1, 1))
+            assert all(torch.allclose(out[:, :, t], net(img), atol=1e-5) for t in range(5))
+
+
+# ----------------------------------------------------------------------------------------------
+# the data knob (paperlib.data.video / render, shared with notebooks 00b and 04)
+# ----------------------------------------------------------------------------------------------
+#: sha256 of make_single_person_clips(12, frames=8, size=64, seed=3).frames, recorded with the code
+#: before the held-object knob existed: the default must reproduce those clips bit for bit.
+_DEFAULT_FRAMES_SHA = "e67b93b43a32938a521f3aec8b23e8cc4757f4aec7b4afc82d982bb4689f2c18"
+
+
+def test_default_clips_unchanged_by_the_knob():
+    c = make_single_person_clips(12, frames=8, size=64, seed=3)
+    assert hashlib.sha256(c.frames.tobytes()).hexdigest() == _DEFAULT_FRAMES_SHA
+    kinds = [c.object_names[3 * s] for s in range(12)]
+    c2 = make_single_person_clips(12, frames=8, size=64, seed=3, held_objects=kinds, object_scale=1.0)
+    assert np.array_equal(c.frames, c2.frames)
+
+
+def test_object_scale_sets_the_object_size_and_zero_removes_it():
+    px = []
+    for s in (0.0, 1.0, 2.0, 4.0):
+        d = GC.make_data(num_scenes=6, frames=4, size=64, seed=0, object_scale=s, motions=("drink",))
+        px.append(d.object_px)
+        if s == 0:
+            empty = make_single_person_clips(6, frames=4, size=64, seed=0, classes=("drink",),
+                                             held_objects=[""] * 6)
+            assert np.array_equal(d.clips.frames, empty.frames)
+    assert px[1] < px[2] < px[3] and px[2] == pytest.approx(2 * px[1], rel=0.25)
+    assert sorted(set(d.Y.tolist())) == [0, 1, 2]
+    with pytest.raises(ValueError):
+        make_single_person_clips(6, frames=4, size=64, held_objects=["cup"])
+    with pytest.raises(ValueError):
+        R.handheld_capsules(["cup"], np.zeros((1, 2, 3)), np.ones((1, 2, 3)), scale=-1)
+
+
+def test_run_experiment_smoke():
+    res = GC.run_experiment(seed=0, object_scale=2.0, num_scenes=12, epochs_global=1, epochs_glimpse=1,
+                            variants=("gc", "sum"), global_avg=False)
+    m = res["metrics"]
+    assert set(m) == {"data", "global", "gc", "sum"}
+    assert 0 <= m["gc"]["acc"] <= 1 and "spec" in m["gc"] and "spec" not in m["sum"]
+    assert len(res["per_item"]["gc"]["correct"]) == m["data"]["n_test"]
+    with pytest.raises(ValueError):
+        GC.run_experiment(variants=("nope",))
