@@ -112,3 +112,50 @@ def test_explorer_wiring():
     assert ex.controls["frame"].max == T - 1
     assert [v for _, v in ex.controls["clip"].options] == [0, 2, 3, 1, 4]
     plt.close("all")
+
+
+# ----------------------------------------------------------------------------------------------
+# the toy of Eqs. 9-10 and the architecture figure
+# ----------------------------------------------------------------------------------------------
+def test_toy_specialisation_emerges_or_collapses():
+    from paperlib.viz.glimpse import toy_compute
+
+    sharp = toy_compute(alpha=0.05, noise=0.1)
+    assert sharp["tracking"] > 0.9 and sharp["spec"] > 0.3
+    assert np.allclose(sharp["p"].sum(-1), 1)
+    flat = toy_compute(init="uniform")
+    assert flat["spec"] == pytest.approx(0.0, abs=1e-9) and flat["tracking"] <= 1 / 3 + 1e-9
+    hot = toy_compute(alpha=3.0)
+    assert hot["spec"] < 0.01
+    assert toy_compute(decay_sign=-1)["p"].shape == (10, 3, 3)
+    with pytest.raises(ValueError):
+        toy_compute(init="random")
+
+
+def test_toy_render_and_wiring():
+    from paperlib.viz.glimpse import toy_compute, toy_explorer, toy_render
+
+    d = toy_compute()
+    fig = toy_render(d)
+    assert len(fig.axes) == 1 + 3
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), d["q"][:, 0, :].T)
+    plt.close(fig)
+    ex = toy_explorer()
+    assert ex.updates == 1 and ex.data["init"] == "diagonal"
+    ex.controls["init"].value = "uniform"
+    assert ex.data["spec"] == pytest.approx(0.0, abs=1e-9) and ex.updates == 2
+    ex.controls["decay_sign"].value = -1
+    assert ex.data["decay_sign"] == -1
+    ex.controls["alpha"].value = 1.0
+    assert ex.data["alpha"] == pytest.approx(1.0)
+    plt.close("all")
+
+
+def test_architecture_figure_names_the_equations():
+    from paperlib.viz.glimpse import architecture_figure
+
+    fig = architecture_figure()
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for eq in ("Eqs. 1-2", "Eqs. 3-4", "Eq. 5", "Eqs. 6-8", "Eqs. 9-10", "Eqs. 11-12", "Eq. 13"):
+        assert eq in text
+    plt.close(fig)

@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["WIDGETS", "build", "gallery_notebook"]
 
-WIDGETS = ("player", "era", "ups_routing", "ups_decoding", "glimpse", "attention", "memory_bank")
+WIDGETS = ("player", "era", "ups_routing", "ups_decoding", "glimpse", "glimpse_toy", "attention", "memory_bank")
 
 TITLES = {
     "player": "00: skeleton-sequence player",
@@ -23,6 +23,7 @@ TITLES = {
     "ups_routing": "02: UPS routing explorer",
     "ups_decoding": "02: UPS decoding step-through",
     "glimpse": "03: Glimpse Clouds glimpse-path player",
+    "glimpse_toy": "03: Glimpse Clouds memory toy (Eqs. 9-10)",
     "attention": "04: Action Transformer attention viewer",
     "memory_bank": "05: action memory-bank browser",
 }
@@ -126,6 +127,12 @@ def _glimpse():
     return glimpse_explorer(record)
 
 
+def _glimpse_toy():
+    from paperlib.viz.glimpse import toy_explorer
+
+    return toy_explorer()
+
+
 def _attention():
     from paperlib.viz.attention import attention_viewer
 
@@ -188,7 +195,7 @@ def _memory_bank():
 
 
 _BUILDERS = {"player": _player, "era": _era, "ups_routing": _ups_routing, "ups_decoding": _ups_decoding,
-             "glimpse": _glimpse, "attention": _attention, "memory_bank": _memory_bank}
+             "glimpse": _glimpse, "glimpse_toy": _glimpse_toy, "attention": _attention, "memory_bank": _memory_bank}
 
 
 def build(name: str):

@@ -24,7 +24,8 @@ import numpy as np
 
 from .widgets import Explorer
 
-__all__ = ["check_record", "clip_options", "glimpse_compute", "glimpse_render", "glimpse_explorer", "GLIMPSE_COLORS"]
+__all__ = ["check_record", "clip_options", "glimpse_compute", "glimpse_render", "glimpse_explorer", "GLIMPSE_COLORS",
+           "architecture_figure", "toy_compute", "toy_render", "toy_explorer"]
 
 #: Colours of glimpses 1, 2, 3... (the paper's Fig. 3: red first, blue second, yellow third).
 GLIMPSE_COLORS = ("#e41a1c", "#377eb8", "#ffd92f", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf")
@@ -173,3 +174,126 @@ def glimpse_explorer(record: dict, clip: int | None = None, frame: int = 0):
     }
     return Explorer(controls, lambda **v: glimpse_compute(record, **v), glimpse_render,
                     title="Glimpse Clouds: glimpse paths, worker soft-assignment and memory")
+
+
+def architecture_figure(figsize=(10, 3.3)):
+    """A block diagram of the model (the paper's Fig. 1, as implemented in notebook 03); returns the Figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.set_xlim(0, 10); ax.set_ylim(0, 3.3); ax.axis("off")
+    boxes = {
+        "clip": (0.1, 1.3, 1.1, 0.8, "RGB clip\nT frames", "#dddddd"),
+        "trunk": (1.6, 1.9, 1.5, 0.9, "global model f\n(inflated 3D CNN)\nZ_t, c_t", "#cfe2f3"),
+        "pose": (1.6, 0.35, 1.5, 0.7, "pose head (Eq. 13)\nL_P (training only)", "#fce5cd"),
+        "att": (3.6, 1.9, 1.6, 0.9, "attention GRU Ω\n(Eqs. 3-4) → l_{t,g}", "#d9ead3"),
+        "crop": (3.6, 0.35, 1.6, 1.0, "glimpses (Eqs. 1-2)\nmap crop + pixel\npatch CNN; L_G", "#d9ead3"),
+        "ww": (5.6, 0.35, 1.3, 1.0, "what & where\nv = z ⊙ Λ(l)\n(Eq. 5)", "#ead1dc"),
+        "mem": (5.6, 1.9, 1.3, 0.9, "memory M\nφ, p_{t,c,g}\n(Eqs. 9-10)", "#fff2cc"),
+        "workers": (7.3, 1.1, 1.3, 1.2, "C workers Ψ_c\n(GRUs, Eqs. 6-8)", "#d0e0e3"),
+        "out": (8.9, 1.3, 1.0, 0.8, "ŷ: mean of\nlogits\n(Eqs. 11-12)", "#dddddd"),
+    }
+    for x, y, w, h, text, col in boxes.values():
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.03", fc=col, ec="black", lw=0.8))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=7.5)
+    arrows = [((1.2, 1.7), (1.6, 2.3)), ((1.2, 1.7), (3.6, 0.8)), ((2.35, 1.9), (2.35, 1.05)),
+              ((3.1, 2.35), (3.6, 2.35)), ((4.4, 1.9), (4.4, 1.35)), ((5.2, 0.85), (5.6, 0.85)),
+              ((6.25, 1.35), (6.25, 1.9)), ((6.9, 2.3), (7.3, 1.9)), ((6.9, 0.85), (7.3, 1.4)),
+              ((8.6, 1.7), (8.9, 1.7)), ((7.95, 2.3), (4.9, 2.8))]
+    for a, b in arrows:
+        ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", lw=0.9))
+    ax.text(6.4, 3.05, "r_{t-1} = Σ_c r_{t-1,c} (Eq. 7) feeds the attention", fontsize=7, ha="center")
+    ax.set_title("Glimpse Clouds (after the paper's Fig. 1): no pose at test time", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def toy_compute(alpha: float = 0.2, decay_sign: int = 1, init: str = "diagonal", noise: float = 0.15,
+                T: int = 10, G: int = 3, K: int = 9, seed: int = 0) -> dict:
+    """A 2-D toy of Eqs. 9-10: three parts drift slowly in feature space; each frame the ``G``
+    glimpses see them in a random order (plus Gaussian ``noise``). ``C = G`` workers read the
+    memory (``D = I``, decay ``exp(-decay_sign * 0.5 (t - t_k))``: ``+1`` the paper's text, ``-1``
+    the printed Eq. 10 / official code; ``init`` ``"diagonal"`` or ``"uniform"`` frame-0 assignment).
+
+    Returns ``v (T, G, 2)``, ``part (T, G)`` (which part each glimpse saw), ``p (T, C, G)``,
+    ``q (T, C, G)`` (the share of each part in each worker's input), ``spec`` (mean JS divergence
+    between workers, frames >= 1, nats), ``tracking`` (``1/G sum_j max_c mean_{t>=1} q_{t,c,j}``:
+    1 when every part has its own worker, ``1/G`` or less when the workers read the same mixture)
+    and the settings.
+    Raises ``ValueError`` for an unknown ``init`` or ``decay_sign`` not in ``{-1, 1}``.
+    """
+    import torch
+
+    from ..papers.glimpse import DECAY, memory_read, specialisation
+
+    if init not in ("diagonal", "uniform") or decay_sign not in (-1, 1):
+        raise ValueError(f"toy_compute: init must be diagonal/uniform and decay_sign +-1, got {init!r}, {decay_sign!r}")
+    rng = np.random.default_rng(seed)
+    ang = 2 * np.pi * np.arange(G) / G
+    base = np.stack([np.cos(ang), np.sin(ang)], -1)                       # (G, 2) part positions
+    drift = rng.normal(0, 0.05, (G, 2))
+    part = np.stack([np.arange(G) if t == 0 else rng.permutation(G) for t in range(T)])
+    v = np.stack([base[part[t]] + (t * drift)[part[t]] + noise * rng.normal(size=(G, 2)) for t in range(T)])
+    vt = torch.as_tensor(v, dtype=torch.float64)[:, None]                 # (T, 1, G, 2)
+    C = G
+    p = torch.zeros(T, C, G, dtype=torch.float64)
+    p[0] = torch.eye(G, dtype=torch.float64) if init == "diagonal" else 1.0 / G
+    M, wm, ts = vt[0], p[0][None], torch.zeros(G, dtype=torch.float64)
+    for t in range(1, T):
+        p[t] = memory_read(vt[t], M, ts, wm, torch.eye(2, dtype=torch.float64), float(t), alpha,
+                           decay=decay_sign * DECAY)[0]
+        M = torch.cat([M, vt[t]], 1)[:, -K:]
+        wm = torch.cat([wm, p[t][None]], 2)[:, :, -K:]
+        ts = torch.cat([ts, torch.full((G,), float(t), dtype=torch.float64)])[-K:]
+    p = p.numpy()
+    onehot = np.eye(G)[part]                                              # (T, G glimpse, G part)
+    q = np.einsum("tcg,tgj->tcj", p, onehot)
+    tracking = float(q[1:].mean(0).max(0).sum() / G)                      # each part's best worker
+    return {"v": v, "part": part, "p": p, "q": q, "spec": specialisation(torch.as_tensor(p)[None]),
+            "tracking": tracking, "alpha": alpha, "decay_sign": decay_sign, "init": init, "noise": noise}
+
+
+def toy_render(data: dict, figsize=(10, 3.2)):
+    """Left: the glimpse features over time (colour = the worker that takes most of it). Right: per
+    worker, the share ``q_{t,c,j}`` of each part in its input over time."""
+    import matplotlib.pyplot as plt
+
+    v, p, q = data["v"], data["p"], data["q"]
+    T, C, G = p.shape
+    fig, axes = plt.subplots(1, C + 1, figsize=figsize, gridspec_kw={"width_ratios": [1.3] + [1] * C})
+    owner = p.argmax(1)                                                   # (T, G): worker of each glimpse
+    for t in range(T):
+        for g in range(G):
+            axes[0].scatter(*v[t, g], color=GLIMPSE_COLORS[owner[t, g] % len(GLIMPSE_COLORS)], s=12 + 4 * t,
+                            alpha=0.4 + 0.6 * t / max(T - 1, 1), edgecolor="none")
+    axes[0].set_title("glimpse features (colour: main worker)", fontsize=8)
+    axes[0].set_xticks([]); axes[0].set_yticks([])
+    for c in range(C):
+        ax = axes[c + 1]
+        ax.imshow(q[:, c, :].T, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_title(f"worker {c + 1}: share of each part", fontsize=8,
+                     color=GLIMPSE_COLORS[c % len(GLIMPSE_COLORS)])
+        ax.set_xlabel("frame t", fontsize=7); ax.set_yticks(range(G), [f"part {j + 1}" for j in range(G)], fontsize=7)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"α={data['alpha']:.2f}, decay sign {data['decay_sign']:+d}, init {data['init']}: "
+                 f"specialisation {data['spec']:.3f} nats, tracking {data['tracking']:.2f} (1/G = {1 / G:.2f})",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def toy_explorer(alpha: float = 0.2, decay_sign: int = 1, init: str = "diagonal", noise: float = 0.15):
+    """Sliders for ``alpha`` and ``noise``, dropdowns for the decay sign and the initialisation, wired
+    to :func:`toy_compute` / :func:`toy_render` with :class:`Explorer`."""
+    import ipywidgets as w
+
+    controls = {
+        "alpha": w.FloatLogSlider(value=alpha, base=10, min=-2, max=0.5, step=0.1, description="α"),
+        "decay_sign": w.Dropdown(options=[("recent weigh more (text)", 1), ("oldest weigh more (Eq. 10 printed)", -1)],
+                                 value=decay_sign, description="decay"),
+        "init": w.Dropdown(options=["diagonal", "uniform"], value=init, description="init"),
+        "noise": w.FloatSlider(value=noise, min=0.0, max=1.0, step=0.05, description="noise"),
+    }
+    return Explorer(controls, lambda **vals: toy_compute(**vals), toy_render,
+                    title="Eqs. 9-10 toy: does soft tracking emerge?")
