@@ -6,7 +6,7 @@ import functools
 import numpy as np
 import pytest
 
-from paperlib.metrics_dtw import aligned_errors, dtw, dtw_batch
+from paperlib.metrics_dtw import aligned_errors, dtw, dtw_batch, prefix_dtw_errors
 
 
 def _brute(c):
@@ -92,3 +92,32 @@ def test_errors_raise():
         dtw(np.zeros(3))
     with pytest.raises(ValueError):
         dtw_batch(np.full((2, 2), np.nan))
+
+
+def test_prefix_protocol_on_a_hand_computed_case():
+    # true future 0, 1, 2, 3; the prediction starts one frame late: 0, 0, 1, 2.
+    # Frame by frame the errors are 0, 1, 1, 1. By hand, the DTW of the first h frames:
+    #   h=1: [0]                                  -> 0
+    #   h=2: pred (0, 0) vs true (0, 1): true 0 <- pred 0 (0), true 1 <- pred 1 (1) -> 1/2
+    #   h=3: path (0,0) (1,0) (2,1) (2,2): true 0 <- 0,0; true 1 <- 0; true 2 <- 1  -> 1/3
+    #   h=4: path (0,0) (1,0) (2,1) (3,2) (3,3): true 3 <- 1, the others 0           -> 1/4
+    true = np.array([0.0, 1.0, 2.0, 3.0])
+    pred = np.array([0.0, 0.0, 1.0, 2.0])
+    cost = np.abs(pred[:, None] - true[None, :])
+    got = prefix_dtw_errors(cost, [1, 2, 3, 4])
+    assert np.allclose(got, [0.0, 0.5, 1 / 3, 0.25])
+    _, path = dtw(cost)
+    assert path == [(0, 0), (1, 0), (2, 1), (3, 2), (3, 3)]
+
+
+def test_prefix_protocol_gives_a_constant_prediction_its_running_mean():
+    # equal rows (a constant prediction): the optimal path is the diagonal, so the error at h
+    # is the mean of the first h per-frame errors (what the paper's Table 1 shows for Constant)
+    per_frame = np.array([[1.0, 3.0, 4.0, 8.0, 9.0]])
+    cost = np.repeat(per_frame[:, None, :], 5, 1)
+    got = prefix_dtw_errors(cost, [1, 2, 5])
+    assert np.allclose(got, [[1.0, 2.0, 5.0]])
+    with pytest.raises(ValueError):
+        prefix_dtw_errors(cost, [6])
+    with pytest.raises(ValueError):
+        prefix_dtw_errors(np.zeros((1, 3, 4)), [1])

@@ -213,3 +213,40 @@ def test_from_mocap_reproduces_the_clip_joints():
     assert np.abs(seqs.joints[1] - P).max() < 1e-4
     assert np.abs(np.diff(seqs.theta[1, :, 0], axis=0)).max() < 1.0  # the spin's root is unwrapped
     assert DEEPMIMIC.num_joints == seqs.body.num_joints
+
+
+def test_structure_zero_is_the_default_stream_and_structure_one_is_a_fixed_cycle():
+    a = H.generate(num_subjects=2, frames=60, seed=3)
+    b = H.generate(num_subjects=2, frames=60, seed=3, structure=0.0)
+    assert np.array_equal(a.theta, b.theta) and a.variant_names == b.variant_names
+    # fingerprint of today's stream (the i.i.d. data notebook 05 used before the knob)
+    c = H.generate(num_subjects=3, frames=60, seed=2)
+    assert np.isclose(float(np.abs(c.theta).sum()), 28814.52, atol=0.05)
+    s = H.generate(num_subjects=2, frames=400, seed=3, structure=1.0)
+    for cls, names in enumerate(s.variant_names):
+        n = len(names)
+        assert (names[-1] == H.PAUSE_NAME) == (s.class_names[cls] != "walking")
+        for i in np.flatnonzero(s.labels == cls):
+            v = s.variants[i]
+            runs = v[np.r_[True, v[1:] != v[:-1]]]
+            assert np.array_equal(runs[1:], (runs[:-1] + 1) % n)  # every sub-process has one successor
+    with pytest.raises(ValueError):
+        H.generate(num_subjects=2, frames=60, structure=1.5)
+
+
+def test_shared_pause_hides_the_action_in_the_upper_body():
+    s = H.generate(num_subjects=2, frames=400, seed=4, structure=1.0)
+    arms = [NTU25.index(j) for j in ("shoulder_left", "elbow_left", "shoulder_right", "elbow_right")]
+    means = {}
+    for name in ("smoking", "phoning", "greeting"):
+        c = s.class_names.index(name)
+        p = s.variant_names[c].index(H.PAUSE_NAME)
+        rows, cols = np.nonzero((s.variants == p) & (s.labels[:, None] == c))
+        means[name] = s.theta[rows, cols][:, arms].mean(0)  # during the pause
+        base = s.theta[s.labels == c][:, :, arms].mean((0, 1))
+        means[name + " overall"] = base
+    gap_pause = max(np.abs(means[a] - means[b]).max() for a in ("smoking", "phoning", "greeting")
+                    for b in ("smoking", "phoning", "greeting"))
+    gap_all = max(np.abs(means[a + " overall"] - means[b + " overall"]).max()
+                  for a in ("smoking", "phoning", "greeting") for b in ("smoking", "phoning", "greeting"))
+    assert gap_pause < 0.5 * gap_all

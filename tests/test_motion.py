@@ -1,4 +1,4 @@
-"""Tests of paperlib.nn.motion (notebook 05): bank construction, query-read, the predictor,
+"""Tests of paperlib.papers.motion (notebook 05): bank construction, query-read, the predictor,
 losses, baselines and evaluation helpers."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from paperlib.nn import motion as M
+from paperlib.papers import motion as M
 
 
 def _blobs(sizes, d=6, spread=0.05, seed=0):
@@ -61,7 +61,10 @@ def test_snippets_and_build_bank_shapes():
         # items are real snippets of the right class, long ones sampled every K frames
         s, t0 = bank.long_source[b][0]
         assert labels[s] == b
-        assert np.allclose(bank.long[b, 0].numpy(), theta[s, t0 + 3 * np.arange(8)].reshape(8, -1))
+        snip = theta[s, t0 + 3 * np.arange(8)].reshape(8, -1)
+        assert np.allclose(bank.long[b, 0].numpy(), M.remove_heading(snip), atol=1e-5)  # canonical heading
+        assert np.allclose(bank.long[b, 0, :, 3:].numpy(), snip[:, 3:])  # only the root orientation turns
+        assert np.allclose(M.heading(bank.long[b, 0, 0, :3].numpy()), 0.0, atol=1e-5)
         assert not bank.short[b, n:].any()
     agn = M.build_bank(theta, lengths, labels, 2, max_samples=60, action_specific=False)
     assert agn.short.shape[0] == 1
@@ -77,7 +80,8 @@ def test_query_read_shapes_softmax_and_naive_loop():
     mask = torch.ones(B, N, dtype=torch.bool)
     mask[1, 4:] = False
     mask[3, 1:] = False
-    o, a = M.query_read(q, K, V, mask)
+    o, a, lg = M.query_read(q, K, V, mask)
+    assert torch.isinf(lg[~mask]).all()
     assert o.shape == (B, Cv) and a.shape == (B, N)
     assert torch.allclose(a.sum(-1), torch.ones(B))
     assert (a[~mask] == 0).all()
@@ -86,12 +90,20 @@ def test_query_read_shapes_softmax_and_naive_loop():
     assert torch.allclose(o, o2, atol=1e-6) and torch.allclose(a, a2, atol=1e-6)
     # per-time-step queries equal the per-sample read at every step
     qt = torch.randn(B, 6, Ck)
-    ot, at = M.query_read(qt, K, V, mask)
+    ot, at, _ = M.query_read(qt, K, V, mask)
     assert ot.shape == (B, 6, Cv) and at.shape == (B, 6, N)
     for p in range(6):
         assert torch.allclose(ot[:, p], M.query_read_naive(qt[:, p], K, V, mask)[0], atol=1e-6)
     with pytest.raises(ValueError):
         M.query_read(q, K, V[:, :3])
+    # the temperature scales the 1/sqrt(C_k)-scaled logits: large tau saturates, tau -> 0 is uniform
+    o3, a3, _ = M.query_read(q, K, V, mask, torch.tensor(0.5))
+    assert torch.allclose(a3, M.query_read_naive(q, K, V, mask, 0.5)[1], atol=1e-6)
+    _, a_hot, _ = M.query_read(q, K, V, mask, torch.tensor(1e4))
+    _, a_flat, _ = M.query_read(q, K, V, mask, torch.tensor(1e-6))
+    H_hot, H_u = M.read_entropy(a_hot, mask)
+    H_flat, _ = M.read_entropy(a_flat, mask)
+    assert H_hot < 0.05 and abs(H_flat - H_u) < 1e-4 and np.isclose(H_u, np.log(mask.sum(-1).double()).mean())
 
 
 def _tiny_bank(V=4, I=3, dt=4):
@@ -131,8 +143,8 @@ def test_bank_changes_prediction_and_gradients_reach_bank_projections():
     bank = _tiny_bank(V, dt=dt)
     model = M.MotionPredictor(3 * V, 2, 3, latent=(16, 8, 8), c_k=8, c_v=8, delta_t=dt)
     nn_init = torch.nn.init
-    for lin in [model.lstm_theta.out]:
-        nn_init.normal_(lin.weight, std=0.1)
+    for w in (model.lstm_theta.out.weight, model.dec_theta.net[0].weight, model.lstm_theta.cell.weight_ih):
+        nn_init.normal_(w, std=0.1)  # the read columns start at zero; switch them on
     th, be, ca = torch.randn(2, 6, 3 * V), torch.randn(2, 6, 2), torch.randn(2, 6, 3)
     model.eval()
     a = model(th, be, ca, torch.tensor([0, 0]), bank, horizon=4)["theta"]
@@ -200,6 +212,65 @@ def test_baselines():
     assert idx.tolist() == [4, 2] and np.allclose(pred, tr_fut[[4, 2]])
 
 
+def test_bank_variants_start_as_the_baseline():
+    # zero-initialised read columns: with the same seed a bank variant predicts exactly what the
+    # baseline predicts until training moves those weights (the comparison isolates the read)
+    V, dt = 4, 4
+    bank = _tiny_bank(V, dt=dt)
+    th, be, ca = torch.randn(2, 6, 3 * V), torch.randn(2, 6, 2), torch.randn(2, 6, 3)
+    outs = []
+    for pb, db in ((False, False), (True, False), (True, True)):
+        torch.manual_seed(3)
+        m = M.MotionPredictor(3 * V, 2, 3, latent=(16, 8, 8), c_k=8, c_v=8, delta_t=dt, K=2, pred_bank=pb,
+                              dec_bank=db).eval()
+        torch.nn.init.normal_(m.lstm_theta.out.weight, std=0.1)
+        outs.append(m(th, be, ca, torch.tensor([0, 1]), bank, horizon=4)["theta"])
+    assert torch.allclose(outs[0], outs[1]) and torch.allclose(outs[0], outs[2])
+    assert outs[0].abs().sum() > 0
+
+
+def test_long_decoding_query_spans_the_long_items():
+    # the long decoding read at frame t depends on the latents t, t-K, ..., not on t-1
+    torch.manual_seed(0)
+    V, dt, K = 4, 4, 2
+    bank = _tiny_bank(V, dt=dt)
+    m = M.MotionPredictor(3 * V, 2, 3, latent=(16, 8, 8), c_k=8, c_v=8, delta_t=dt, K=K).eval()
+    kv = m.bank_keys(bank, torch.tensor([0]))
+    z = torch.randn(1, 12, 16)
+    _, a = m.decode_theta(z, kv, return_attn=True)
+    z2 = z.clone()
+    z2[:, 10] += 5.0  # frame 10 is off the stride-2 grid of frame 11, on that of frame 10 and 12
+    _, a2 = m.decode_theta(z2, kv, return_attn=True)
+    assert torch.allclose(a["long"][0, 11], a2["long"][0, 11])
+    assert not torch.allclose(a["long"][0, 10], a2["long"][0, 10])
+    assert not torch.allclose(a["short"][0, 11], a2["short"][0, 11])
+
+
+def test_remove_heading_and_exemplar_lookup():
+    from paperlib.kinematics import matrix_to_axis_angle, rotation_about_y
+
+    psi = torch.tensor([0.4, -1.1], dtype=torch.float64)
+    aa = matrix_to_axis_angle(rotation_about_y(psi)).numpy()
+    assert np.allclose(M.heading(aa), psi.numpy())
+    th = np.zeros((2, 3, 6))
+    th[:, :, 0:3] = aa[:, None]
+    assert np.allclose(M.heading(M.remove_heading(th)[:, :, 0:3]), 0.0, atol=1e-6)
+    # a test window that is a turned, shifted copy of a training window gets that window's future
+    rng = np.random.default_rng(0)
+    tr_obs, tr_fut = rng.normal(size=(5, 6, 4, 3)), rng.normal(size=(5, 3, 4, 3))
+    R = rotation_about_y(torch.tensor(0.7, dtype=torch.float64)).numpy()
+    q_obs = tr_obs[[3]] @ R.T + 0.2
+    q_fut = tr_fut[[3]] @ R.T + 0.2
+    root_tr = np.zeros((5, 3))
+    root_te = matrix_to_axis_angle(torch.as_tensor(R)).numpy()[None]
+    pred, idx = M.exemplar_lookup(tr_obs, tr_fut, np.zeros(5, int), root_tr, q_obs, np.zeros(1, int), root_te,
+                                  recent=4)
+    assert idx.tolist() == [3] and np.allclose(pred, q_fut, atol=1e-9)
+    _, idx_o = M.exemplar_lookup(tr_obs, tr_fut, np.zeros(5, int), root_tr, q_obs, np.zeros(1, int), root_te,
+                                 recent=4, oracle_future=q_fut)
+    assert idx_o.tolist() == [3]
+
+
 def test_pa_mpjpe_and_dtw_per_frame():
     rng = np.random.default_rng(0)
     true = rng.normal(size=(2, 6, 5, 3))
@@ -211,11 +282,13 @@ def test_pa_mpjpe_and_dtw_per_frame():
     # a prediction that lags by one frame is forgiven by DTW, not without it
     lag = np.concatenate([true[:, :1], true[:, :-1]], 1)
     plain = M.pa_mpjpe_per_frame(lag, true)
-    dtw = M.dtw_pa_mpjpe_per_frame(lag, true)
-    assert dtw.shape == (2, 6) and dtw.mean() < 0.5 * plain.mean()
-    # the optimal path pairs true frame j with predicted frame j + 1 (cost 0) up to the last true
-    # frame, which only the last predicted frame (= true frame 4) can match
-    assert dtw[:, :5].max() < 1e-6 and np.allclose(dtw[:, 5], plain[:, 5])
+    dtw = M.dtw_pa_mpjpe(lag, true, horizons=(1, 3, 6))
+    assert dtw.shape == (2, 3) and dtw[:, 0].max() < 1e-6
+    # the first h frames: the path pairs true frame j with predicted frame j + 1 (cost 0) except
+    # the last true frame, which only predicted frame h - 1 (= true frame h - 2) can match
+    for k, h in enumerate((3, 6)):
+        assert np.allclose(dtw[:, k + 1], plain[:, h - 1] / h)
+    assert (dtw[:, 2] < plain[:, :6].mean(1)).all()
 
 
 def test_degrade_labels():

@@ -374,6 +374,17 @@ class H36MLikeConfig:
         Amplitude (radians) of slow random sway added to every joint.
     dropout_prob : float
         Per frame and joint, the chance that a 2D detection is missed (then 5 frames long).
+    structure : float in [0, 1]
+        Action-specific structure of the futures (the knob of notebook 05's sweep). 0: today's
+        i.i.d. uniform choice of every sub-process (the default; the random stream is then
+        exactly that of earlier versions). Above 0: a per-action Markov chain: after
+        sub-process ``k`` comes, with probability ``structure``, its action's fixed successor
+        (the sub-processes in their listed order, then a **shared pause**, then the first
+        again), else a uniformly drawn sub-process of the action. The pause (every action
+        but walking) holds the same upper-body pose in every action (arms folded, head down,
+        the legs of the action's base), so during it the action shows only in the frames
+        before it, and what follows it (the action's first sub-process) depends on the action.
+        Its draws come from a separate generator seeded from ``seed``.
     seed : int
     """
 
@@ -384,6 +395,7 @@ class H36MLikeConfig:
     num_betas: int = 4
     idle_std: float = 0.04
     dropout_prob: float = 0.004
+    structure: float = 0.0
     seed: int = 0
 
 
@@ -486,10 +498,34 @@ def _visibility(joints, joints2d, torso, rng, dropout_prob):
     return vis.astype(np.float32)
 
 
+#: The upper body of the shared pause (see ``H36MLikeConfig.structure``).
+_PAUSE_UPPER = {**_arm("L", flex=0.55, abd=0.1, elbow=1.9, twist=0.5), **_arm("R", flex=0.55, abd=0.1, elbow=1.9,
+                                                                         twist=0.5),
+                **_spine(), "neck": (0.35, 0.0, 0.0)}
+PAUSE_NAME = "pause (shared)"
+
+
+def _structured_subprocesses(name, subs, n, max_cycles, structure, rng):
+    """Sub-process indices ``(n, max_cycles)`` of the per-action Markov chain and the keyframes
+    of the sub-processes (the action's own, then the shared pause except for walking)."""
+    keys = list(subs.values())
+    own = len(keys)
+    if name != "walking":
+        base = keys[0][1][1]  # a non-periodic sub-process starts at (0, base)
+        keys.append(_variant(base, [(0.3, {**base, **_PAUSE_UPPER}), (0.7, {**base, **_PAUSE_UPPER})]))
+    succ = (np.arange(len(keys)) + 1) % len(keys)
+    chain = np.zeros((n, max_cycles), np.int64)
+    chain[:, 0] = rng.integers(0, own, n)
+    for k in range(1, max_cycles):
+        follow = rng.random(n) < structure
+        chain[:, k] = np.where(follow, succ[chain[:, k - 1]], rng.integers(0, own, n))
+    return chain, keys
+
+
 def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences:
     """Generate H36M-like daily-action sequences in the SMPL-like representation.
 
-    Each sequence (subject, action, take) chains sub-processes of its action (uniformly drawn,
+    Each sequence (subject, action, take) chains sub-processes of its action (uniformly drawn, or by the Markov chain of ``structure``,
     durations ``mean x subject speed x U(0.75, 1.3)``, a random phase at frame 0, a per-cycle
     speed profile ``u^gamma``), adds the subject's posture and slow random sway, turns the body
     to one of 4 camera views (:data:`CAMERA_AZIMUTH_DEG`), and computes ``X = FK(theta, beta)``,
@@ -499,7 +535,7 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
     Returns :class:`BodySequences` with ``N = num_subjects x classes x takes`` sequences of
     ``frames`` frames, sorted by class, then subject, then take.
 
-    Raises ``ValueError`` on an unknown class or ``frames < 16``.
+    Raises ``ValueError`` on an unknown class, ``frames < 16`` or ``structure`` outside [0, 1].
     """
     cfg = config or H36MLikeConfig()
     if overrides:
@@ -510,7 +546,10 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
         raise ValueError(f"unknown actions {unknown}; known: {list(H36M_LIKE_CLASS_NAMES)}")
     if cfg.frames < 16:
         raise ValueError(f"frames must be >= 16, got {cfg.frames}")
+    if not 0.0 <= cfg.structure <= 1.0:
+        raise ValueError(f"structure must lie in [0, 1], got {cfg.structure}")
     rng = np.random.default_rng(cfg.seed)
+    srng = np.random.default_rng([cfg.seed, 7919])  # the structure's own draws
     body = ntu25_body_model(cfg.num_betas)
     table = _subject_table(cfg.num_subjects, rng)
     subj_offsets = _subject_offsets(table)
@@ -545,7 +584,11 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
         gamma = np.take_along_axis(rng.uniform(0.85, 1.2, (n, max_cycles)), cyc, 1)
         u = np.clip((t_idx[None] - s0) / d0, 0, 1) ** gamma
         which = np.take_along_axis(rng.integers(0, len(subs), (n, max_cycles)), cyc, 1)
-        for v, keys in enumerate(subs.values()):
+        sub_keys = list(subs.values())
+        if cfg.structure > 0:
+            chain, sub_keys = _structured_subprocesses(name, subs, n, max_cycles, cfg.structure, srng)
+            which = np.take_along_axis(chain, cyc, 1)
+        for v, keys in enumerate(sub_keys):
             tt, tv = _keyframe_tracks(keys)
             r, rt = _render_person(tt, tv, u, amp[idx], posture[idx], mirror[idx], None, shared_opening=False)
             m = which == v
@@ -578,7 +621,9 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
                          labels=labels.astype(np.int64), subjects=subjects.astype(np.int64),
                          lengths=np.full(N, T, np.int64), class_names=list(names), skeleton_name="ntu25",
                          fps=FPS, body=body, variants=variants,
-                         variant_names=[list(H36M_LIKE_ACTIONS[n][1]) for n in names],
+                         variant_names=[list(H36M_LIKE_ACTIONS[n][1])
+                                        + ([PAUSE_NAME] if cfg.structure > 0 and n != "walking" else [])
+                                        for n in names],
                          cameras=cameras.astype(np.int64))
 
 

@@ -24,6 +24,7 @@ Shapes: ``B`` batch, ``T`` frames, ``D = 3V`` pose parameters (axis-angle of ``V
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -34,8 +35,9 @@ from torch import nn
 
 __all__ = ["cluster_exemplars", "snippets", "build_bank", "MemoryBank", "query_read", "query_read_naive",
            "FCBlocks", "MotionPredictor", "prediction_losses", "prior_loss", "action_kl",
-           "constant_baseline", "nearest_neighbour_baseline", "pa_mpjpe_per_frame", "dtw_pa_mpjpe_per_frame",
-           "degrade_labels", "HORIZONS"]
+           "constant_baseline", "nearest_neighbour_baseline", "pa_mpjpe_per_frame", "pa_mpjpe_cost", "dtw_pa_mpjpe",
+           "exemplar_lookup", "heading", "remove_heading", "read_entropy", "run_experiment",
+           "degrade_labels", "make_data", "VARIANTS", "HORIZONS"]
 
 #: Future frames at which the paper reports PA-MPJPE (Table 1).
 HORIZONS = (1, 5, 10, 20, 30)
@@ -153,9 +155,36 @@ class MemoryBank:
         return labels if self.action_specific else torch.zeros_like(labels)
 
 
+def heading(root_aa):
+    """Yaw (radians, about the vertical y axis) of root orientations ``(..., 3)`` axis-angle:
+    the angle of the body's forward axis ``R e_z`` in the ground plane, ``atan2(f_x, f_z)``."""
+    from ..kinematics import axis_angle_to_matrix
+
+    R = axis_angle_to_matrix(torch.as_tensor(np.asarray(root_aa), dtype=torch.float64))
+    return torch.atan2(R[..., 0, 2], R[..., 2, 2]).numpy()
+
+
+def remove_heading(theta, ref: int = 0):
+    """Turn every sequence so that its frame ``ref`` faces the camera: ``R_0 <- R_y(-psi) R_0``.
+
+    ``theta (..., T, D)`` with joint 0 (columns 0-2) the global orientation, axis-angle;
+    ``psi`` the :func:`heading` of frame ``ref`` of each sequence. The camera yaw (and the
+    body's own heading) then no longer separates otherwise equal snippets. Returns a float32
+    array of the same shape.
+    """
+    from ..kinematics import axis_angle_to_matrix, matrix_to_axis_angle, rotation_about_y
+
+    th = np.array(theta, dtype=np.float64, copy=True)
+    psi = torch.as_tensor(heading(th[..., ref, 0:3]))
+    R0 = axis_angle_to_matrix(torch.as_tensor(th[..., 0:3]))
+    Ry = rotation_about_y(-psi)[..., None, :, :]  # (..., 1, 3, 3)
+    th[..., 0:3] = matrix_to_axis_angle(Ry @ R0).numpy()
+    return th.astype(np.float32)
+
+
 def build_bank(theta, lengths, labels, num_classes: int, seqs=None, delta_t: int = 8, K: int = 3,
                max_samples: int = 400, min_fraction: float = 0.01, action_specific: bool = True,
-               seed: int = 0) -> MemoryBank:
+               seed: int = 0, canonical: bool = True) -> MemoryBank:
     """Build the memory bank from training sequences (Sec. 3.1.1).
 
     Parameters
@@ -169,6 +198,9 @@ def build_bank(theta, lengths, labels, num_classes: int, seqs=None, delta_t: int
     min_fraction : the discard threshold (paper: 1%).
     action_specific : cluster each class separately (the paper) or all classes together
         (Table 4's action-agnostic bank, ``I = 1``).
+    canonical : remove each snippet's heading (:func:`remove_heading` on its first frame) before
+        clustering, so that the clusters do not encode the camera view (``theta_0`` is
+        camera-relative, as SMPL's global orientation from a video regressor).
 
     Returns a :class:`MemoryBank`. Raises ``ValueError`` if ``delta_t`` is odd or < 2.
     """
@@ -189,6 +221,8 @@ def build_bank(theta, lengths, labels, num_classes: int, seqs=None, delta_t: int
             pick = rng.choice(len(si), size=min(max_samples, len(si)), replace=False)
             si, st = si[pick], st[pick]
             X = theta[si[:, None], st[:, None] + step * np.arange(delta_t)[None]]  # (n, dt, D)
+            if canonical:
+                X = remove_heading(X)
             ex, sz, inf = cluster_exemplars(X.reshape(len(X), -1), min_fraction, seed)
             inf["samples"] = int(len(X))
             info[(b, memory)] = inf
@@ -209,8 +243,9 @@ def build_bank(theta, lengths, labels, num_classes: int, seqs=None, delta_t: int
 # ----------------------------------------------------------------------------------------------
 # Query-read (Eqs. 3-5)
 # ----------------------------------------------------------------------------------------------
-def query_read(q, keys, values, mask=None):
-    """Soft read of a memory: ``o = V softmax(K^T q)`` (Eqs. 3-4; Eq. 5 with the decoding keys).
+def query_read(q, keys, values, mask=None, scale=None):
+    """Soft read of a memory: ``o = V softmax(tau K^T q / sqrt(C_k))`` (Eqs. 3-4; Eq. 5 with the
+    decoding keys).
 
     Parameters
     ----------
@@ -218,11 +253,16 @@ def query_read(q, keys, values, mask=None):
     keys : ``(B, N, C_k)`` the key vectors ``K = W_k S^f`` of the bank read by each sample.
     values : ``(B, N, C_v)`` the value vectors ``V = W_v S^l``.
     mask : ``(B, N)`` bool, False on padding items (they get zero weight), optional.
+    scale : the temperature ``tau`` (a scalar tensor, e.g. ``exp`` of a learned log-temperature),
+        default 1. Eq. 3 is the plain dot product ``K^T q``; we divide it by ``sqrt(C_k)``, as
+        scaled dot-product attention does, so the logits do not grow with the key width (without
+        it our reads saturated on one item), and let the model learn ``tau``.
 
     Returns
     -------
     o : ``(B, C_v)`` or ``(B, P, C_v)``, the read motion dynamics.
     attn : ``(B, N)`` or ``(B, P, N)``, the softmax weights (sum to 1 over the real items).
+    logits : like ``attn``, the scaled similarities before the softmax (``-inf`` on padding).
 
     Raises ``ValueError`` on inconsistent shapes.
     """
@@ -231,23 +271,26 @@ def query_read(q, keys, values, mask=None):
         q = q[:, None]
     if keys.shape[:2] != values.shape[:2] or q.shape[0] != keys.shape[0] or q.shape[-1] != keys.shape[-1]:
         raise ValueError(f"query_read: q {tuple(q.shape)}, keys {tuple(keys.shape)}, values {tuple(values.shape)}")
-    sim = torch.einsum("bpc,bnc->bpn", q, keys)  # Eq. 3: (K^T q), [B, P, N]
+    sim = torch.einsum("bpc,bnc->bpn", q, keys) / math.sqrt(keys.shape[-1])  # Eq. 3: (K^T q), [B, P, N]
+    if scale is not None:
+        sim = sim * scale
     if mask is not None:
         sim = sim.masked_fill(~mask[:, None, :], float("-inf"))
     attn = torch.softmax(sim, dim=-1)  # [B, P, N]
     o = torch.einsum("bpn,bnc->bpc", attn, values)  # Eq. 4: V softmax(.), [B, P, C_v]
-    return (o[:, 0], attn[:, 0]) if single else (o, attn)
+    return (o[:, 0], attn[:, 0], sim[:, 0]) if single else (o, attn, sim)
 
 
-def query_read_naive(q, keys, values, mask=None):
+def query_read_naive(q, keys, values, mask=None, scale=None):
     """Reference for :func:`query_read` with ``q (B, C_k)``: one sample at a time, written as the
     paper's matrix products ``K_i^T q_t`` and ``V_i softmax(.)`` on the sample's real items."""
     outs, attns = [], []
+    tau = 1.0 if scale is None else float(scale)
     for b in range(q.shape[0]):
         m = slice(None) if mask is None else mask[b]
         K = keys[b][m].T  # (C_k, N_i)
         Vm = values[b][m].T  # (C_v, N_i)
-        a = torch.softmax(K.T @ q[b], 0)  # (N_i,)
+        a = torch.softmax(tau * (K.T @ q[b]) / K.shape[0] ** 0.5, 0)  # (N_i,)
         full = torch.zeros(keys.shape[1], dtype=q.dtype)
         if mask is None:
             full = a
@@ -256,6 +299,16 @@ def query_read_naive(q, keys, values, mask=None):
         outs.append(Vm @ a)
         attns.append(full)
     return torch.stack(outs), torch.stack(attns)
+
+
+def read_entropy(attn, mask=None):
+    """Mean entropy (nats) of read weights ``attn (..., N)`` and of a uniform read over the same
+    real items: ``(H, H_uniform)``. ``H = 0`` is a saturated read (one item), ``H = H_uniform`` a
+    read that ignores the query. ``mask (..., N)`` bool marks the real items (default all)."""
+    a = attn.clamp_min(1e-12)
+    H = -(attn * a.log()).sum(-1)
+    n = attn.new_full(attn.shape[:-1], attn.shape[-1]) if mask is None else mask.sum(-1).to(attn.dtype)
+    return float(H.mean()), float(n.log().mean())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -310,45 +363,61 @@ class MotionPredictor(nn.Module):
     latent : ``(C_B^theta, C_B^beta, C_B^Pi)``, the encoded sizes (paper: 1024, 256, 64); the
         LSTM hidden sizes are the same.
     c_k, c_v : key and value channels (paper: 512 both).
-    delta_t : memory item length (paper: 8).
+    delta_t, K : memory item length and long-term interval (paper: 8 and 3).
     pred_bank : read the bank when predicting (Sec. 3.1.2, "+ Prediction with Bank").
     dec_bank : read the bank when decoding (Sec. 3.1.3, "+ Decoding with Bank").
+    num_classes, label_input : Table 3's control: feed a learned embedding of the one-hot
+        action label where the prediction reads would go (no bank).
+
+    Every variant has the same layers and, for one seed, the same initial weights: the LSTM's
+    and the decoder's input columns for the reads (``[o_short, o_long]``, width ``2 C_v``) are
+    zero-initialised, and a variant without reads feeds zeros there. So a bank variant starts
+    as exactly the baseline (and as the stage-1 decoder), and the comparison isolates the read.
 
     ``forward(theta, beta, cam, bank_labels, bank, horizon)`` with ``theta (B, t_obs, D)``,
     ``beta (B, t_obs, d_beta)``, ``cam (B, t_obs, 3)`` the observed frames and
     ``bank_labels (B,)`` the class whose bank each sample reads (from the action classifier).
     Returns a dict of the predictions for frames ``2 .. t_obs + horizon``:
     ``theta, beta, cam`` ``(B, t_obs + horizon - 1, .)``, their latents ``z_theta, z_beta, z_cam``,
-    and the read attention of the future steps ``attn_short, attn_long`` ``(B, horizon, N_max)``
-    (None without ``pred_bank``). Observed frames are fed as encoded; future frames feed back
-    the predicted latent.
+    the prediction read's weights and logits of the future steps ``attn_short, attn_long,
+    logits_short, logits_long`` ``(B, horizon, N_max)`` and the decoding read's weights
+    ``attn_dec_short, attn_dec_long`` ``(B, horizon, N_max)`` (None where not read). Observed
+    frames are fed as encoded; future frames feed back the predicted latent.
+
+    Queries match their keys' span: the short query sees the last ``dt/2`` latents, the long
+    one the last ``dt/2`` latents at stride ``K`` (the span of a long item's former half,
+    ``K (dt/2 - 1) + 1`` frames); the decoding queries see ``dt`` latents at stride 1 / ``K``.
 
     ``anchor`` (our addition, not in the paper): every decoded output is shifted by the decoder's
     reconstruction error on the last observed frame, ``x_hat_t + (x_obs - Dec(Enc(x_obs)))``,
-    a residual connection to the last observed frame computed from observed data only. Without
-    it a small encoder/decoder's reconstruction error sets a floor under every prediction.
+    a residual connection to the last observed frame computed from observed data only.
     """
 
     def __init__(self, d_theta: int, d_beta: int, d_cam: int = 3, latent=(128, 32, 16), c_k: int = 64,
-                 c_v: int = 64, delta_t: int = 8, pred_bank: bool = True, dec_bank: bool = True,
-                 anchor: bool = True):
+                 c_v: int = 64, delta_t: int = 8, K: int = 3, pred_bank: bool = True, dec_bank: bool = True,
+                 anchor: bool = True, num_classes: int = 0, label_input: bool = False):
         super().__init__()
-        self.anchor = anchor
+        if label_input and (pred_bank or num_classes < 1):
+            raise ValueError("MotionPredictor: label_input needs num_classes >= 1 and no prediction read")
+        self.anchor, self.label_input, self.num_classes = anchor, label_input, num_classes
         cb, cbb, cbp = latent
-        self.delta_t, self.pred_bank, self.dec_bank = delta_t, pred_bank, dec_bank
+        self.delta_t, self.K, self.pred_bank, self.dec_bank = delta_t, K, pred_bank, dec_bank
         self.d_theta = d_theta
         half = delta_t // 2
         self.enc_theta = FCBlocks(d_theta, cb, cb)
         self.enc_beta = FCBlocks(d_beta, cbb, cbb)
         self.enc_cam = FCBlocks(d_cam, cbp, cbp)
         d_read = 2 * c_v
-        self.dec_theta = FCBlocks(cb + d_read, cb, d_theta, linear_out=True)  # o's are zero without dec_bank
+        self.d_read = d_read
+        self.dec_theta = FCBlocks(cb + d_read, cb, d_theta, linear_out=True)
         self.dec_beta = FCBlocks(cbb, cbb, d_beta, linear_out=True)
         self.dec_cam = FCBlocks(cbp, cbp, d_cam, linear_out=True)
-        self.lstm_theta = _Recurrent(cb + (d_read if pred_bank else 0), cb, cb)
+        self.lstm_theta = _Recurrent(cb + d_read, cb, cb)
         self.lstm_beta = _Recurrent(cbb, cbb, cbb)
         self.lstm_cam = _Recurrent(cbp, cbp, cbp)
-        self.d_read = d_read
+        with torch.no_grad():  # the read inputs start switched off (see the class docstring)
+            self.dec_theta.net[0].weight[:, cb:].zero_()
+            self.lstm_theta.cell.weight_ih[:, cb:].zero_()
         # Eqs. 3-4: W_q on the last dt/2 latents; W_k on the former half, W_v on the latter half
         self.W_q = nn.ModuleDict({m: nn.Linear(half * cb, c_k, bias=False) for m in ("short", "long")})
         self.W_k = nn.ModuleDict({m: nn.Linear(half * d_theta, c_k, bias=False) for m in ("short", "long")})
@@ -357,6 +426,10 @@ class MotionPredictor(nn.Module):
         self.W_q_dec = nn.ModuleDict({m: nn.Linear(delta_t * cb, c_k, bias=False) for m in ("short", "long")})
         self.W_k_dec = nn.ModuleDict({m: nn.Linear(delta_t * d_theta, c_k, bias=False) for m in ("short", "long")})
         self.W_v_dec = nn.ModuleDict({m: nn.Linear(delta_t * d_theta, c_v, bias=False) for m in ("short", "long")})
+        # learned log-temperatures of the four reads (tau = exp(.), starts at 1)
+        self.log_tau = nn.ParameterDict({k: nn.Parameter(torch.zeros(())) for k in
+                                         ("short", "long", "dec_short", "dec_long")})
+        self.label_embed = nn.Linear(max(num_classes, 1), d_read, bias=False)
         for name, d in (("theta", d_theta), ("beta", d_beta), ("cam", d_cam)):
             self.register_buffer(f"{name}_mean", torch.zeros(d))
             self.register_buffer(f"{name}_std", torch.ones(d))
@@ -412,30 +485,39 @@ class MotionPredictor(nn.Module):
             out[m] = (K[idx], V[idx], Kd[idx], Vd[idx], mk[idx])
         return out
 
+    def _stride(self, m):
+        return 1 if m == "short" else self.K
+
     def forward(self, theta, beta, cam, bank_labels=None, bank: MemoryBank | None = None, horizon: int = 30):
         if (self.pred_bank or self.dec_bank) and bank is None:
             raise ValueError("MotionPredictor: this variant reads the bank; pass bank and bank_labels")
+        if self.label_input and bank_labels is None:
+            raise ValueError("MotionPredictor: label_input needs bank_labels")
         B, t_obs, _ = theta.shape
-        half, dt = self.delta_t // 2, self.delta_t
+        half = self.delta_t // 2
         zt, zb, zc = self.encode(theta, beta, cam)  # [B, t_obs, C]
         kv = self.bank_keys(bank, bank_labels) if bank is not None and (self.pred_bank or self.dec_bank) else None
         hist = [zt[:, t] for t in range(t_obs)]  # latents fed so far (observed, then predicted)
         st = sb = sc = None
-        outs_t, outs_b, outs_c, att_s, att_l = [], [], [], [], []
+        outs_t, outs_b, outs_c = [], [], []
+        rec = {k: [] for k in ("attn_short", "attn_long", "logits_short", "logits_long")}
         lb, lc = zb[:, 0], zc[:, 0]
+        zeros = zt.new_zeros(B, self.d_read)
+        extra = self.label_embed(F.one_hot(bank_labels, self.num_classes).to(zt.dtype)) if self.label_input else zeros
         for t in range(t_obs + horizon - 1):
             x = zt[:, t] if t < t_obs else outs_t[-1]
-            inp = x
+            inp = torch.cat([x, extra], -1)
             if self.pred_bank:
-                window = [hist[max(t - k, 0)] for k in range(half - 1, -1, -1)]  # B_(t - dt/2, t]
-                w = torch.cat(window, -1)  # [B, dt/2 * C_B]
                 reads = []
-                for m, store in (("short", att_s), ("long", att_l)):
+                for m in ("short", "long"):
+                    k = self._stride(m)
+                    w = torch.cat([hist[max(t - k * j, 0)] for j in range(half - 1, -1, -1)], -1)  # [B, dt/2 * C_B]
                     K, V, _, _, mask = kv[m]
-                    o, a = query_read(self.W_q[m](w), K, V, mask)  # Eqs. 3-4
+                    o, a, lg = query_read(self.W_q[m](w), K, V, mask, self.log_tau[m].exp())  # Eqs. 3-4
                     reads.append(o)
                     if t >= t_obs - 1:
-                        store.append(a)
+                        rec[f"attn_{m}"].append(a)
+                        rec[f"logits_{m}"].append(lg)
                 inp = torch.cat([x] + reads, -1)  # [B_t, o_short, o_long]
             nt, st = self.lstm_theta(inp, x, st)
             xb = zb[:, t] if t < t_obs else lb
@@ -448,34 +530,41 @@ class MotionPredictor(nn.Module):
             if t + 1 >= t_obs:
                 hist.append(nt)
         z_t, z_b, z_c = torch.stack(outs_t, 1), torch.stack(outs_b, 1), torch.stack(outs_c, 1)  # frames 2..T
-        theta_hat = self.decode_theta(torch.cat([zt[:, :1], z_t], 1), kv)[:, 1:]
+        theta_all, dec_attn = self.decode_theta(torch.cat([zt[:, :1], z_t], 1), kv, return_attn=True)
+        theta_hat = theta_all[:, 1:]
         beta_hat, cam_hat = self._u("beta", self.dec_beta(z_b)), self._u("cam", self.dec_cam(z_c))
         if self.anchor:  # add the decoder's (causal) reconstruction error of the last observed frame
             rec_t = self.decode_theta(zt, kv)[:, -1:]
             theta_hat = theta_hat + (theta[:, -1:] - rec_t)
             beta_hat = beta_hat + (beta[:, -1:] - self._u("beta", self.dec_beta(zb[:, -1:])))
             cam_hat = cam_hat + (cam[:, -1:] - self._u("cam", self.dec_cam(zc[:, -1:])))
-        return {"theta": theta_hat, "beta": beta_hat, "cam": cam_hat,
-                "z_theta": z_t, "z_beta": z_b, "z_cam": z_c,
-                "attn_short": torch.stack(att_s, 1) if att_s else None,
-                "attn_long": torch.stack(att_l, 1) if att_l else None}
+        out = {"theta": theta_hat, "beta": beta_hat, "cam": cam_hat, "z_theta": z_t, "z_beta": z_b, "z_cam": z_c}
+        out.update({k: torch.stack(v, 1) if v else None for k, v in rec.items()})
+        for m in ("short", "long"):
+            out[f"attn_dec_{m}"] = dec_attn[m][:, t_obs:] if dec_attn else None
+        return out
 
-    def decode_theta(self, z, kv=None):
+    def decode_theta(self, z, kv=None, return_attn: bool = False):
         """Decode latents ``z (B, T, C_B)`` to ``theta (B, T, D)``; with ``dec_bank`` the input is
-        ``[B_t, o_short_dec, o_long_dec]`` read with queries from the last ``dt`` latents (Eq. 5),
-        vectorised over batch and time (the first frames repeat frame 0 to fill the window)."""
+        ``[B_t, o_short_dec, o_long_dec]`` read with queries from the last ``dt`` latents (Eq. 5; at
+        stride ``K`` for the long memory), vectorised over batch and time (frames before the
+        first repeat frame 0). With ``return_attn`` also ``{memory: (B, T, N)}`` read weights."""
         if not self.dec_bank:
-            return self._u("theta", self.dec_theta(torch.cat([z, z.new_zeros(z.shape[:-1] + (self.d_read,))], -1)))
+            th = self._u("theta", self.dec_theta(torch.cat([z, z.new_zeros(z.shape[:-1] + (self.d_read,))], -1)))
+            return (th, None) if return_attn else th
         B, T, C = z.shape
         dt = self.delta_t
-        padded = torch.cat([z[:, :1].expand(B, dt - 1, C), z], 1)  # [B, T + dt - 1, C]
-        win = padded.unfold(1, dt, 1).permute(0, 1, 3, 2).reshape(B, T, dt * C)  # B_(t - dt, t]
-        reads = []
+        reads, attn = [], {}
         for m in ("short", "long"):
+            k = self._stride(m)
+            idx = (torch.arange(T)[:, None] - k * torch.arange(dt - 1, -1, -1)[None]).clamp_min(0)  # (T, dt)
+            win = z[:, idx.to(z.device)].reshape(B, T, dt * C)  # B_(t - k dt, t] at stride k
             _, _, Kd, Vd, mask = kv[m]
-            o, _ = query_read(self.W_q_dec[m](win), Kd, Vd, mask)  # Eq. 5, [B, T, C_v]
+            o, a, _ = query_read(self.W_q_dec[m](win), Kd, Vd, mask, self.log_tau[f"dec_{m}"].exp())  # Eq. 5
             reads.append(o)
-        return self._u("theta", self.dec_theta(torch.cat([z] + reads, -1)))
+            attn[m] = a
+        th = self._u("theta", self.dec_theta(torch.cat([z] + reads, -1)))
+        return (th, attn) if return_attn else th
 
 
 # ----------------------------------------------------------------------------------------------
@@ -570,26 +659,76 @@ def pa_mpjpe_per_frame(pred, true):
     return 1000.0 * np.linalg.norm(procrustes_align(p, t) - t, axis=-1).mean(-1)
 
 
-def dtw_pa_mpjpe_per_frame(pred, true, chunk: int = 32):
-    """PA-MPJPE in mm per true future frame after DTW alignment (the "with DTW" protocol).
-
-    The cost of matching predicted frame ``i`` with true frame ``j`` is their PA-MPJPE;
-    :func:`paperlib.metrics_dtw.aligned_errors` gives, per true frame, the mean cost of the
-    predicted frames the optimal path matches to it. ``(B, P, V, 3)`` x2 -> ``(B, P)``.
-    """
+def pa_mpjpe_cost(pred, true, chunk: int = 32):
+    """PA-MPJPE (mm) between every predicted and every true future frame of each window:
+    ``(B, P, V, 3)`` x2 (metres) -> ``(B, P_pred, P_true)``, the cost matrix of the DTW."""
     from ..metrics import procrustes_align
-    from ..metrics_dtw import aligned_errors
 
     p, t = np.asarray(pred, np.float64), np.asarray(true, np.float64)
     B, P = p.shape[:2]
     out = []
     for s in range(0, B, chunk):
-        pp = np.broadcast_to(p[s:s + chunk, :, None], (len(p[s:s + chunk]), P, P) + p.shape[2:])
-        tt = np.broadcast_to(t[s:s + chunk, None, :], pp.shape)
-        cost = 1000.0 * np.linalg.norm(procrustes_align(np.ascontiguousarray(pp), np.ascontiguousarray(tt)) - tt,
-                                       axis=-1).mean(-1)  # (b, P_pred, P_true)
-        out.append(aligned_errors(cost))
+        ps, ts = p[s:s + chunk], t[s:s + chunk]
+        pp = np.ascontiguousarray(np.broadcast_to(ps[:, :, None], (len(ps), P, P) + p.shape[2:]))
+        tt = np.ascontiguousarray(np.broadcast_to(ts[:, None, :], pp.shape))
+        out.append(1000.0 * np.linalg.norm(procrustes_align(pp, tt) - tt, axis=-1).mean(-1))
     return np.concatenate(out)
+
+
+def dtw_pa_mpjpe(pred, true, horizons=HORIZONS):
+    """PA-MPJPE in mm "with DTW" at each horizon, the protocol of PHD and of the paper's Table 1:
+    for horizon ``h`` the first ``h`` predicted and true future frames are aligned by DTW on the
+    PA-MPJPE cost (:func:`pa_mpjpe_cost`) and the aligned error is averaged over those ``h``
+    frames (:func:`paperlib.metrics_dtw.prefix_dtw_errors`). ``(B, P, V, 3)`` x2 -> ``(B, len(horizons))``.
+    """
+    from ..metrics_dtw import prefix_dtw_errors
+
+    return prefix_dtw_errors(pa_mpjpe_cost(pred, true), horizons)
+
+
+def _canonical_joints(X, root_aa):
+    """Joints ``(B, T, V, 3)`` turned by ``R_y(-psi)``, ``psi`` the heading of ``root_aa (B, 3)``."""
+    from ..kinematics import rotation_about_y
+
+    R = rotation_about_y(-torch.as_tensor(heading(root_aa))).numpy()  # (B, 3, 3)
+    return np.einsum("bij,btvj->btvi", R, np.asarray(X, np.float64)), R
+
+
+def exemplar_lookup(train_obs, train_future, train_labels, train_root, test_obs, test_labels, test_root,
+                    recent: int = 8, oracle_future=None, chunk: int = 256):
+    """Non-learned exemplar predictor (our control): among the training windows *of the same
+    action*, the one whose last ``recent`` observed 3D joints are closest (Euclidean, after
+    removing each window's heading at its last observed frame) gives its future, turned to the
+    test window's heading and shifted so that its last observed pose meets the test window's.
+
+    With ``oracle_future (B, P, V, 3)`` the exemplar is instead the training window whose
+    (shifted) future is closest to the true future: the *oracle exemplar*, the best any lookup
+    of this kind could do. ``*_obs (., t_obs, V, 3)``, ``train_future (M, P, V, 3)``,
+    ``*_labels`` ints, ``*_root (., 3)`` the root axis-angle of the last observed frame.
+    Returns ``(prediction (B, P, V, 3), index (B,))``. Raises ``ValueError`` when a test label
+    has no training window.
+    """
+    to, Rtr = _canonical_joints(np.asarray(train_obs)[:, -recent:], train_root)
+    tf = np.einsum("bij,btvj->btvi", Rtr, np.asarray(train_future, np.float64)) - to[:, -1:]  # future - last
+    qo, Rte = _canonical_joints(np.asarray(test_obs)[:, -recent:], test_root)
+    tl, ql = np.asarray(train_labels), np.asarray(test_labels)
+    idx = np.zeros(len(ql), np.int64)
+    for c in np.unique(ql):
+        cand = np.flatnonzero(tl == c)
+        if cand.size == 0:
+            raise ValueError(f"exemplar_lookup: no training window of class {c}")
+        rows = np.flatnonzero(ql == c)
+        if oracle_future is None:
+            A, Q = to[cand] - to[cand][:, -1:], qo[rows] - qo[rows][:, -1:]  # the recent motion, shape only
+        else:
+            tru = np.einsum("bij,btvj->btvi", Rte[rows], np.asarray(oracle_future, np.float64)[rows]) - qo[rows][:, -1:]
+            A, Q = tf[cand], tru
+        A = torch.as_tensor(A.reshape(len(cand), -1))
+        Q = torch.as_tensor(Q.reshape(len(rows), -1))
+        best = torch.cat([torch.cdist(Q[s:s + chunk], A).argmin(1) for s in range(0, len(Q), chunk)]).numpy()
+        idx[rows] = cand[best]
+    fut = tf[idx] + qo[:, -1:]  # canonical frame of the test window
+    return np.einsum("bji,btvj->btvi", Rte, fut), idx  # back to the camera: R^T
 
 
 def degrade_labels(probs, true, accuracy: float):
@@ -606,4 +745,360 @@ def degrade_labels(probs, true, accuracy: float):
     wrong[np.arange(len(true)), true] = -np.inf
     out = pred.copy()
     out[flip] = wrong[flip].argmax(1)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The experiment of notebook 05: one seed, every variant (the notebook and `make reproduce`)
+# ----------------------------------------------------------------------------------------------
+#: Trained variants: (prediction read, decoding read, action loss, bank, one-hot label input).
+VARIANTS = {
+    "baseline": (False, False, False, None, False),
+    "+ prediction with bank": (True, False, False, "specific", False),
+    "+ decoding with bank": (True, True, False, "specific", False),
+    "+ action constraint (full)": (True, True, True, "specific", False),
+    "action-agnostic bank": (True, True, False, "agnostic", False),
+    "one-hot label (Table 3)": (False, False, False, None, True),
+}
+#: Variants evaluated with DTW too (Table 1).
+DTW_VARIANTS = ("Nearest Neighbour", "Constant", "baseline", "+ action constraint (full)", "Oracle (autoencoder)")
+
+
+def make_data(structure: float = 0.0, seed: int = 0, num_subjects: int = 14, frames: int = 200, t_obs: int = 15,
+              horizon: int = 30, train_stride: int = 10, test_stride: int = 25, dataset: str = "h36m_like",
+              data_root=None):
+    """Sequences, split and window tensors of notebook 05.
+
+    Returns ``(seqs, split, W)`` with ``W[split]`` a dict of float tensors ``theta (N, L, D)``,
+    ``beta (N, L, B)``, ``cam (N, L, 3)``, ``joints (N, L, V, 3)``, ``joints2d``, ``visibility``
+    and long tensors ``labels (N,)``, ``sequence (N,)`` (``L = t_obs + horizon``). Validation and
+    test windows start every ``test_stride`` frames, training windows every ``train_stride``.
+    """
+    from ..data import h36m_like as H
+
+    if dataset == "h36m_like":
+        seqs = H.generate(num_subjects=num_subjects, frames=frames, seed=seed, structure=structure)
+    elif dataset == "h36m":
+        from ..data.h36m import action_label, load_h36m_3d
+
+        raw = load_h36m_3d(data_root, subjects=["S1", "S5", "S6", "S7", "S8", "S9", "S11"])
+        names = sorted({action_label(a) for s in raw for a in raw[s]})
+        items = [(s, a) for s in raw for a in raw[s]]
+        seqs = H.from_positions([raw[s][a] for s, a in items], [names.index(action_label(a)) for s, a in items],
+                                [s for s, a in items], names)
+    else:
+        raise ValueError(f"make_data: unknown dataset {dataset!r}")
+    split = H.split_indices(seqs)
+    L = t_obs + horizon
+    W = {}
+    for k, idx in split.items():
+        w = H.make_windows(seqs, L, train_stride if k == "train" else test_stride, idx)
+        n = len(w["labels"])
+        W[k] = {"theta": torch.from_numpy(w["theta"].reshape(n, L, -1)).float(),
+                "beta": torch.from_numpy(w["beta"]).float(), "cam": torch.from_numpy(w["cam"]).float(),
+                "joints": torch.from_numpy(w["joints"]).float(), "joints2d": torch.from_numpy(w["joints2d"]).float(),
+                "visibility": torch.from_numpy(w["visibility"]).float(),
+                "labels": torch.from_numpy(w["labels"]).long(), "sequence": torch.from_numpy(w["sequence"]).long()}
+    return seqs, split, W
+
+
+def gcn_input(X):
+    """``(N, T, V, 3)`` joints -> ``(N, 3, T, V, 1)``, the layout of ``SkeletonGCN``."""
+    return X.permute(0, 3, 1, 2)[..., None]
+
+
+def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, seed: int):
+    """The bank picker and frozen ``phi`` of Eq. 10 (one compact 2s-AGCN-style network) trained on
+    ``t_obs``-frame clips of 3D joints (the observed part of every training window and the next
+    ``t_obs`` frames). Returns the frozen network."""
+    from ..nn.graph import SkeletonGCN
+    from ..train import fit, make_loader
+
+    torch.manual_seed(seed)
+    X = torch.cat([W["train"]["joints"][:, :t_obs], W["train"]["joints"][:, t_obs:2 * t_obs]])
+    y = torch.cat([W["train"]["labels"], W["train"]["labels"]])
+    net = SkeletonGCN(num_classes, skeleton.adjacency(), in_channels=3, channels=(16, 32), strides=(2, 2),
+                      num_person=1, adaptive=False, kernel_size=5)
+    loader = make_loader(gcn_input(X), y, batch_size=64, shuffle=True, seed=seed)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * len(loader))
+    fit(net, loader, epochs, optimizer=opt, scheduler=sched, device="cpu", progress=False)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+@torch.no_grad()
+def classify(net, X, bs: int = 512):
+    """Class probabilities ``(N, I)`` of joints ``X (N, T, V, 3)``."""
+    return torch.cat([torch.softmax(net(gcn_input(X[s:s + bs])), -1) for s in range(0, len(X), bs)])
+
+
+def _batches(n, bs, gen):
+    perm = torch.randperm(n, generator=gen)
+    return [perm[s:s + bs] for s in range(0, n, bs)]
+
+
+def train_stage1(model, W, epochs: int, lr: float, seed: int, bs: int = 256, stride: int = 1,
+                 augment: float = 0.5):
+    """Stage 1: the encoders and decoders alone reconstruct the training frames' ``(theta, beta,
+    Pi)`` (``L_parameter``; every ``stride``-th frame of every window), Adam with a one-cycle
+    schedule. ``augment``: every batch is perturbed by Gaussian noise of ``augment`` training
+    standard deviations per parameter (and the perturbed frame is the target), so the
+    autoencoder learns to reconstruct poses around the 8 training subjects' too; without it the
+    test subjects' poses reconstructed 3x worse than the training ones. Returns the loss per epoch."""
+    tr = W["train"]
+    frames = [tr[k][:, ::stride].reshape(-1, tr[k].shape[-1]) for k in ("theta", "beta", "cam")]
+    params = [p for n, p in model.named_parameters() if n.startswith(("enc_", "dec_"))]
+    opt = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    n_b = (len(frames[0]) + bs - 1) // bs
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * n_b, 1), pct_start=0.2)
+    hist = []
+    model.train()
+    for _ in range(epochs):
+        tot = 0.0
+        for i in _batches(len(frames[0]), bs, gen):
+            th, be, ca = (f[i] for f in frames)
+            if augment > 0:
+                th, be, ca = (x + augment * getattr(model, f"{n}_std") * torch.randn(x.shape, generator=gen)
+                              for x, n in ((th, "theta"), (be, "beta"), (ca, "cam")))
+            rt, rb, rc = model.autoencode(th, be, ca)
+            loss = ((rt - th) ** 2).sum(-1).mean() + ((rb - be) ** 2).sum(-1).mean() + ((rc - ca) ** 2).sum(-1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item() * len(i)
+        hist.append(tot / len(frames[0]))
+    model.eval()
+    return hist
+
+
+@torch.no_grad()
+def predict_future(model, w, labels, bank, t_obs: int, horizon: int, joints_fn, record: bool = False, bs: int = 256):
+    """Future joints ``(N, horizon, V, 3)`` from the observed frames of windows ``w``; with
+    ``record`` also the reads ``{attn_short, attn_long, logits_short, logits_long, attn_dec_short,
+    attn_dec_long}`` ``(N, horizon, N_max)`` (those the variant makes)."""
+    model.eval()
+    Xs, rec = [], {}
+    for s in range(0, len(labels), bs):
+        sl = slice(s, s + bs)
+        out = model(w["theta"][sl, :t_obs], w["beta"][sl, :t_obs], w["cam"][sl, :t_obs], labels[sl], bank, horizon)
+        Xs.append(joints_fn(out["theta"][:, t_obs - 1:], out["beta"][:, t_obs - 1:]))
+        if record:
+            for k in ("attn_short", "attn_long", "logits_short", "logits_long", "attn_dec_short", "attn_dec_long"):
+                if out.get(k) is not None:
+                    rec.setdefault(k, []).append(out[k])
+    X = torch.cat(Xs)
+    return (X, {k: torch.cat(v) for k, v in rec.items()}) if record else X
+
+
+def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: float, seed: int, joints_fn,
+                 project_fn, theta_lo, theta_hi, phi=None, w_latent: float = 0.01, bs: int = 32):
+    """Stage 2: the whole model with ``L`` (Eq. 10; ``L_action`` when ``phi`` is given), Adam with
+    a one-cycle schedule, gradient clipping at norm 1, the bank read with the true class.
+    **Early stopping**: after every epoch the future-joint MSE on the validation windows; the
+    weights of the best epoch are kept. Returns ``{"loss": per epoch, "val": per epoch, "best_epoch"}``."""
+    from ..data.h36m_like import BodyModel  # noqa: F401  (project_fn comes from it)
+
+    tr, va = W["train"], W["val"]
+    uses_bank = model.pred_bank or model.dec_bank
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    n_b = (len(tr["labels"]) + bs - 1) // bs
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * n_b, 1), pct_start=0.2)
+    hist = {"loss": [], "val": []}
+    best, best_state = float("inf"), None
+    for _ in range(epochs):
+        model.train()
+        tot = 0.0
+        for i in _batches(len(tr["labels"]), bs, gen):
+            x = {k: v[i] for k, v in tr.items()}
+            out = model(x["theta"][:, :t_obs], x["beta"][:, :t_obs], x["cam"][:, :t_obs], x["labels"],
+                        bank if uses_bank else None, horizon)
+            tgt = {k: x[k][:, 1:] for k in ("theta", "beta", "cam", "joints", "joints2d", "visibility")}
+            with torch.no_grad():
+                lat = tuple(z[:, 1:] for z in model.encode(x["theta"], x["beta"], x["cam"]))
+            Lp = prediction_losses(out, tgt, lat, joints_fn, project_fn)
+            loss = (Lp["parameter"] + w_latent * Lp["latent"] + Lp["joint"]
+                    + prior_loss(out["theta"], out["beta"], theta_lo, theta_hi))
+            if phi is not None:  # Eq. 10: the frozen phi on the predicted vs the true future joints
+                loss = loss + action_kl(phi(gcn_input(Lp["joints_hat"][:, t_obs - 1:])),
+                                        phi(gcn_input(x["joints"][:, t_obs:])))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            tot += loss.item() * len(i)
+        hist["loss"].append(tot / len(tr["labels"]))
+        Xv = predict_future(model, va, va["labels"], bank if uses_bank else None, t_obs, horizon, joints_fn)
+        v = float(((Xv - va["joints"][:, t_obs:]) ** 2).sum(-1).mean())
+        hist["val"].append(v)
+        if v < best:
+            best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
+            hist["best_epoch"] = len(hist["val"]) - 1
+    model.load_state_dict(best_state)
+    model.eval()
+    return hist
+
+
+def _per_sequence(err, seq):
+    """Mean of per-window errors ``err (N,)`` per test sequence ``seq (N,)`` (sorted ids)."""
+    ids = np.unique(seq)
+    return np.array([err[seq == i].mean() for i in ids])
+
+
+def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_like", data_root=None,
+                   num_subjects: int = 14, frames: int = 150, t_obs: int = 15, horizon: int = 30,
+                   train_stride: int = 20, test_stride: int = 25, delta_t: int = 8, K: int = 3,
+                   bank_samples: int = 400, latent=(128, 32, 16), c_kv: int = 64, epochs_stage1: int = 8,
+                   stage1_stride: int = 1, stage1_augment: float = 0.3, epochs_stage2: int = 3,
+                   epochs_classifier: int = 4, batch_size: int = 64, lr_stage1: float = 5e-3,
+                   lr: float = 3e-3, w_latent: float = 0.01, variants=tuple(VARIANTS), table6=(0.8, 0.7, 0.6),
+                   device: str = "cpu", return_models: bool = False) -> dict:
+    """Notebook 05's experiment for one seed: data (with ``structure``) -> classifier -> banks ->
+    stage 1 -> stage 2 of every variant -> PA-MPJPE with and without DTW.
+
+    Variants (:data:`VARIANTS`) plus the non-learned rows ``Constant``, ``Nearest Neighbour``,
+    ``exemplar lookup``, ``oracle exemplar`` (:func:`exemplar_lookup`) and ``Oracle
+    (autoencoder)`` (stage 1's reconstruction of the true future: the floor the decoder sets);
+    ``table6 <acc>`` the full model with degraded labels (:func:`degrade_labels`) and
+    ``table6 ground truth`` (the full model, or "+ decoding with bank" when the full model is
+    not among ``variants``). Every variant of a seed sees the same data, windows, batch order and
+    initial weights (read inputs zero-initialised), so differences are paired.
+
+    Metrics per variant: ``pa@h`` (PA-MPJPE mm at future frame ``h`` in :data:`HORIZONS`, test
+    windows' mean), ``dtw@h`` for :data:`DTW_VARIANTS`; for bank readers ``entropy_<read>`` and
+    ``entropy_uniform_<read>`` (nats, test windows, future steps); ``train_s``, ``best_epoch``.
+    ``classifier``: ``acc_test``, ``acc_val``. ``per_item``: ``pa@h`` (and ``dtw@h``) per test
+    *sequence* (the mean over its windows; windows of one sequence are correlated).
+    With ``return_models`` also ``"runs"`` (models, histories, predictions, reads, banks, data).
+    Raises ``ValueError`` on an unknown variant.
+    """
+    from ..data.h36m_like import BodyModel
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"run_experiment: unknown variants {unknown}; known: {list(VARIANTS)}")
+    dev = torch.device(device)
+    t_start = time.process_time()
+    seqs, split, W = make_data(structure, seed, num_subjects, frames, t_obs, horizon, train_stride, test_stride,
+                               dataset, data_root)
+    C, V = len(seqs.class_names), seqs.skeleton.num_joints
+    D = 3 * V
+    body = seqs.body
+    joints_fn = lambda th, be: body.joints(th.reshape(*th.shape[:-1], V, 3), be)  # noqa: E731
+    project_fn = BodyModel.project
+    timing = {"data_s": time.process_time() - t_start}
+
+    t0 = time.process_time()
+    phi = train_classifier(W, seqs.skeleton, C, t_obs, epochs_classifier, seed)
+    probs = {k: classify(phi, W[k]["joints"][:, :t_obs]) for k in ("val", "test")}
+    acc = {k: float((probs[k].argmax(1) == W[k]["labels"]).float().mean()) for k in probs}
+    timing["classifier_s"] = time.process_time() - t0
+
+    t0 = time.process_time()
+    banks = {"specific": build_bank(seqs.theta, seqs.lengths, seqs.labels, C, seqs=split["train"], delta_t=delta_t,
+                                    K=K, max_samples=bank_samples, seed=seed)}
+    if any(VARIANTS[v][3] == "agnostic" for v in variants):
+        banks["agnostic"] = build_bank(seqs.theta, seqs.lengths, seqs.labels, C, seqs=split["train"],
+                                       delta_t=delta_t, K=K, max_samples=2 * bank_samples, action_specific=False,
+                                       seed=seed)
+    timing["bank_s"] = time.process_time() - t0
+
+    def make_model(pb=False, db=False, onehot=False):
+        torch.manual_seed(seed)
+        return MotionPredictor(D, seqs.beta.shape[1], 3, latent=tuple(latent), c_k=c_kv, c_v=c_kv, delta_t=delta_t,
+                               K=K, pred_bank=pb, dec_bank=db, num_classes=C, label_input=onehot).to(dev)
+
+    t0 = time.process_time()
+    tr = W["train"]
+    stage1 = make_model().set_normalisation(tr["theta"], tr["beta"], tr["cam"])
+    h1 = train_stage1(stage1, W, epochs_stage1, lr_stage1, seed, stride=stage1_stride, augment=stage1_augment)
+    shared = {k: v.clone() for k, v in stage1.state_dict().items() if k.startswith(("enc_", "dec_", "theta_", "beta_",
+                                                                                     "cam_"))}
+    timing["stage1_s"] = time.process_time() - t0
+    theta_lo = tr["theta"].amin((0, 1)) - 0.05
+    theta_hi = tr["theta"].amax((0, 1)) + 0.05
+
+    te = W["test"]
+    X_true = te["joints"][:, t_obs:].numpy()
+    label_pred = probs["test"].argmax(1)
+    preds, runs, metrics = {}, {}, {}
+    root_last = lambda w: w["theta"][:, t_obs - 1, 0:3].numpy()  # noqa: E731
+    preds["Constant"] = constant_baseline(te["joints"][:, :t_obs].numpy(), horizon)
+    preds["Nearest Neighbour"] = nearest_neighbour_baseline(tr["joints"][:, :t_obs].numpy(), tr["joints"][:, t_obs:].numpy(),
+                                                            te["joints"][:, :t_obs].numpy())[0]
+    lookup_args = (tr["joints"][:, :t_obs].numpy(), tr["joints"][:, t_obs:].numpy(), tr["labels"].numpy(), root_last(tr),
+                   te["joints"][:, :t_obs].numpy())
+    preds["exemplar lookup"] = exemplar_lookup(*lookup_args, label_pred.numpy(), root_last(te), recent=delta_t)[0]
+    preds["oracle exemplar"] = exemplar_lookup(*lookup_args, te["labels"].numpy(), root_last(te), recent=delta_t,
+                                               oracle_future=X_true)[0]
+    with torch.no_grad():  # the Oracle: stage 1 reconstructs the true future poses (the person's true beta)
+        rt, _, _ = stage1.autoencode(te["theta"][:, t_obs:], te["beta"][:, t_obs:], te["cam"][:, t_obs:])
+        preds["Oracle (autoencoder)"] = joints_fn(rt, te["beta"][:, t_obs:]).numpy()
+    entropies = {}
+    for v in variants:
+        pb, db, ua, bk, oh = VARIANTS[v]
+        t0 = time.process_time()
+        model = make_model(pb, db, oh)
+        model.load_state_dict(shared, strict=False)
+        bank = banks[bk] if bk else None
+        hist = train_stage2(model, W, bank, t_obs, horizon, epochs_stage2, lr, seed, joints_fn, project_fn, theta_lo,
+                            theta_hi, phi if ua else None, w_latent, batch_size)
+        train_s = time.process_time() - t0
+        Xp, rec = predict_future(model, te, label_pred, bank, t_obs, horizon, joints_fn, record=True)
+        preds[v] = Xp.numpy()
+        metrics[v] = {"train_s": train_s, "best_epoch": hist["best_epoch"], "loss_first": hist["loss"][0],
+                      "loss_last": hist["loss"][-1]}
+        if bank is not None:
+            idx = bank.bank_index(label_pred)
+            for k, a in rec.items():
+                if k.startswith("attn"):
+                    mem = k.split("_")[-1]
+                    H_, Hu = read_entropy(a, bank.items(mem)[1][idx][:, None, :].expand_as(a))
+                    metrics[v][f"entropy_{k[5:]}"] = H_
+                    metrics[v][f"entropy_uniform_{k[5:]}"] = Hu
+        runs[v] = {"model": model, "hist": hist, "reads": rec}
+    t6_model = next((v for v in ("+ action constraint (full)", "+ decoding with bank") if v in runs), None)
+    if t6_model and table6:
+        full = runs[t6_model]
+        y = te["labels"].numpy()
+        sets = {"table6 ground truth": y}
+        for a in table6:
+            sets[f"table6 {round(100 * a)}%"] = degrade_labels(probs["test"].numpy(), y, a) if a < acc["test"] else None
+        for name, lab in sets.items():
+            if lab is None:
+                continue
+            preds[name] = predict_future(full["model"], te, torch.as_tensor(lab), banks["specific"], t_obs, horizon,
+                                         joints_fn).numpy()
+            metrics[name] = {"accuracy": float((lab == y).mean())}
+    t0 = time.process_time()
+    seq = te["sequence"].numpy()
+    hz = np.array(HORIZONS) - 1
+    per_item = {}
+    for name, P in preds.items():
+        e = pa_mpjpe_per_frame(P, X_true)  # (N, horizon)
+        m = metrics.setdefault(name, {})
+        per_item[name] = {}
+        for h, j in zip(HORIZONS, hz):
+            m[f"pa@{h}"] = float(e[:, j].mean())
+            per_item[name][f"pa@{h}"] = _per_sequence(e[:, j], seq).tolist()
+        if name in DTW_VARIANTS:
+            ed = dtw_pa_mpjpe(P, X_true)
+            for k, h in enumerate(HORIZONS):
+                m[f"dtw@{h}"] = float(ed[:, k].mean())
+                per_item[name][f"dtw@{h}"] = _per_sequence(ed[:, k], seq).tolist()
+    timing["eval_s"] = time.process_time() - t0
+    metrics["classifier"] = {"acc_test": acc["test"], "acc_val": acc["val"], "chance": 1.0 / C}
+    metrics["stage1"] = {"loss_first": h1[0], "loss_last": h1[-1]}
+    metrics["timing"] = {**timing, "total_s": time.process_time() - t_start}
+    out = {"metrics": metrics, "per_item": per_item}
+    if return_models:
+        out["runs"] = {"variants": runs, "banks": banks, "stage1": stage1, "stage1_hist": h1, "phi": phi,
+                       "probs": probs, "preds": preds, "data": (seqs, split, W), "X_true": X_true,
+                       "label_pred": label_pred, "joints_fn": joints_fn}
     return out
