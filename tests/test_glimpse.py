@@ -180,3 +180,17 @@ def test_run_experiment_smoke():
     assert len(res["per_item"]["gc"]["correct"]) == m["data"]["n_test"]
     with pytest.raises(ValueError):
         GC.run_experiment(variants=("nope",))
+
+
+def test_player_record_matches_the_player_contract():
+    from paperlib.viz.glimpse import check_record
+
+    d = GC.make_data(num_scenes=6, frames=4, size=32, seed=0, object_scale=2.0)
+    torch.manual_seed(0)
+    Z = torch.randn(len(d.X), 4, 8, 4, 4)
+    m = GC.GlimpseClouds(8, len(d.class_names), G=3, C=3, K=6, hid=16, patch=8).eval()
+    rec = GC.player_record(m, d, d.test, (Z, Z.mean((3, 4))), correct_first=3, wrong=3)
+    N, T, G, C, K = check_record(rec)
+    assert (T, G, C, K) == (4, 3, 3, 6) and 1 <= N <= 6
+    assert np.isnan(rec["mem_ts"][0, :K - G]).all() and (rec["mem_ts"][0, K - G:] == 0).all()
+    np.testing.assert_allclose(rec["assign"].sum(-1), 1, atol=1e-5)

@@ -31,7 +31,7 @@ from ..data.video import make_single_person_clips, split_indices
 from ..nn.spatial import glimpse_crop
 from ..train import fit, make_loader, resolve_device
 
-__all__ = ["MOTIONS", "OBJECTS", "DECAY", "make_data", "to_input", "Net2D", "Inflated3D", "GlobalModel",
+__all__ = ["MOTIONS", "OBJECTS", "DECAY", "make_data", "load_ntu_rgb", "to_input", "player_record", "Net2D", "Inflated3D", "GlobalModel",
            "pose_loss", "train_global", "trunk_features", "memory_read", "memory_read_naive", "PatchCNN",
            "GlimpseClouds", "glimpse_loss", "init_distance", "specialisation", "train_glimpse",
            "evaluate_glimpse", "VARIANTS", "run_experiment"]
@@ -80,6 +80,42 @@ def make_data(num_scenes: int = 240, frames: int = 8, size: int = 64, seed: int 
         V=torch.from_numpy(np.asarray(clips.visibility, np.float32)), obj=obj,
         object_px=float(np.median(heights)) if heights.size else 0.0, clips=clips, class_names=names,
         train=np.asarray(tr), test=np.asarray(te))
+
+
+def load_ntu_rgb(root, frames: int = 8, size: int = 64, benchmark: str = "xsub"):
+    """Real NTU RGB+D as the namespace of :func:`make_data` (``obj`` all ``-1``, ``object_px`` NaN).
+
+    ``root/rgb/<SsssCcccPpppRrrrAaaa>/img_00001.jpg...`` (frames extracted with ffmpeg) and
+    ``root/skeletons/<name>.skeleton``; colour-image joints of the most active body, scaled to
+    ``size``. Cross-subject (the 20 training subjects) or cross-view (cameras 2, 3 train).
+    Raises :class:`paperlib.data.errors.FormatError` naming the file of a broken sample, and
+    ``ValueError`` for an unknown benchmark.
+    """
+    import re
+    from pathlib import Path
+
+    from ..data.frames import load_ntu_rgb_pose
+
+    if benchmark not in ("xsub", "xview"):
+        raise ValueError(f"load_ntu_rgb: benchmark must be xsub or xview, got {benchmark!r}")
+    xsub = {1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38}
+    names = sorted(q.name for q in (Path(root) / "rgb").iterdir() if q.is_dir())
+    fr, j2, vis, lab, sub, cam = [], [], [], [], [], []
+    for n in names:
+        m = re.match(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})", n)
+        smp = load_ntu_rgb_pose(Path(root) / "rgb" / n, Path(root) / "skeletons" / f"{n}.skeleton",
+                                num_samples=frames, size=(size, size))
+        fr.append(smp.frames); j2.append(smp.joints2d[0]); vis.append(np.repeat(smp.present[0][:, None], 25, 1))
+        cam.append(int(m.group(2))); sub.append(int(m.group(3))); lab.append(int(m.group(5)) - 1)
+    sub, cam = np.array(sub), np.array(cam)
+    train = np.isin(sub, list(xsub)) if benchmark == "xsub" else cam != 1
+    X = torch.from_numpy(np.stack(fr)).permute(0, 4, 1, 2, 3).contiguous()
+    return SimpleNamespace(
+        X=X, Y=torch.as_tensor(lab, dtype=torch.long),
+        P=torch.from_numpy(np.stack(j2).astype(np.float32) / size * 2 - 1),
+        V=torch.from_numpy(np.stack(vis).astype(np.float32)), obj=np.full(len(lab), -1), object_px=float("nan"),
+        clips=None, class_names=tuple(f"A{i + 1:03d}" for i in range(max(lab) + 1)),
+        train=np.flatnonzero(train), test=np.flatnonzero(~train))
 
 
 def to_input(x_u8: torch.Tensor) -> torch.Tensor:
@@ -514,7 +550,7 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
     return model.eval(), hist, gm
 
 
-def evaluate_glimpse(model, data, idx, feats, seed: int = 0, record=False, bs: int = 64):
+def evaluate_glimpse(model, data, idx, feats, seed: int = 0, bs: int = 64):
     """Test logits ``(n, classes)``, glimpses ``l (n, T, G, 4)`` and ``p (n, T, C, G)`` (or ``None``)."""
     Z, c = feats
     rg = torch.Generator().manual_seed(seed + 1)
@@ -522,6 +558,32 @@ def evaluate_glimpse(model, data, idx, feats, seed: int = 0, record=False, bs: i
     res = {"logits": torch.cat([o["logits"] for o in outs]), "l": torch.cat([o["l"] for o in outs])}
     res["p"] = torch.cat([o["p"] for o in outs]) if "p" in outs[0] else None
     return res
+
+
+def player_record(model: GlimpseClouds, data, idx, feats, correct_first: int = 10, wrong: int = 6) -> dict:
+    """The record of :func:`paperlib.viz.glimpse.glimpse_explorer` for test clips ``idx``: up to
+    ``correct_first`` correctly and ``wrong`` wrongly classified clips, with their frames, glimpse
+    boxes (pixels), soft-assignments ``p`` and the memory after each frame's write (entry frames,
+    NaN-padded on the left while the memory fills, and per-worker weights)."""
+    Z, c = feats
+    with torch.no_grad():
+        out = model(data.X[idx], Z[idx], c[idx], record=True)
+    pred = out["logits"].argmax(1).numpy()
+    ok = pred == data.Y[idx].numpy()
+    pick = np.concatenate([np.flatnonzero(ok)[:correct_first], np.flatnonzero(~ok)[:wrong]])
+    T, K = data.X.shape[2], model.K
+    mem_ts = np.full((T, K), np.nan)
+    mem_w = np.full((len(pick), T, model.C, K), np.nan)
+    for t, (tt, ww) in enumerate(zip(out["mem_ts"], out["mem_w"])):
+        mem_ts[t, K - len(tt):] = tt.numpy()
+        mem_w[:, t, :, K - len(tt):] = ww[pick].numpy()
+    H, W = data.X.shape[3:]
+    l = out["l"][pick].numpy()
+    cx, cy, hw, hh = (l[..., 0] + 1) / 2 * W, (l[..., 1] + 1) / 2 * H, l[..., 2] * W / 2, l[..., 3] * H / 2
+    return {"frames": data.X[idx[pick]].permute(0, 2, 3, 4, 1).numpy(),
+            "boxes": np.stack([cx - hw, cy - hh, cx + hw, cy + hh], -1), "assign": out["p"][pick].numpy(),
+            "mem_ts": mem_ts, "mem_w": mem_w, "labels": data.Y[idx[pick]].numpy(), "preds": pred[pick],
+            "class_names": list(data.class_names), "clip_ids": np.asarray(idx)[pick]}
 
 
 #: Variants of :func:`run_experiment`: name -> keyword arguments of :func:`train_glimpse`
@@ -551,7 +613,8 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
                    benchmark: str = "xsub", motions=("drink",), epochs_global: int = 20, epochs_glimpse: int = 20, glimpses: int = 3,
                    workers: int = 3, memory_size: int = 12, patch: int = 12, lambda_g: float = 0.05,
                    variants=("gc", "gc_random", "sum"), global_avg: bool = True, device: str = "cpu",
-                   progress: bool = False, return_models: bool = False) -> dict:
+                   progress: bool = False, return_models: bool = False, dataset: str = "rendered",
+                   data_root=None) -> dict:
     """Glimpse Clouds' experiment for one seed: held-object data -> global models -> glimpse variants.
 
     The classes are ``motions x OBJECTS`` (default: *drink* with a cup, a phone or an empty hand:
@@ -565,12 +628,18 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
     on the test clips) and ``alpha``; plus ``data`` (``object_px``: the objects' median box height in
     pixels, ``chance``). Per item: ``correct`` for every variant (paired tests). With
     ``return_models`` also ``"models"``, ``"data"``, ``"feats"``, ``"evals"``.
-    Raises ``ValueError`` for an unknown variant.
+    ``dataset="ntu_rgb"`` reads real NTU RGB+D from ``data_root`` (:func:`load_ntu_rgb`; the
+    knob and ``obj_acc`` then mean nothing). Raises ``ValueError`` for an unknown variant or dataset.
     """
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"run_experiment: unknown variants {unknown}; known: {list(VARIANTS)}")
-    data = make_data(num_scenes, frames, size, seed, object_scale, motions=tuple(motions), benchmark=benchmark)
+    if dataset == "rendered":
+        data = make_data(num_scenes, frames, size, seed, object_scale, motions=tuple(motions), benchmark=benchmark)
+    elif dataset == "ntu_rgb":
+        data = load_ntu_rgb(data_root, frames, size, benchmark)
+    else:
+        raise ValueError(f"run_experiment: dataset must be 'rendered' or 'ntu_rgb', got {dataset!r}")
     tr, te = data.train, data.test
     nobj = len(OBJECTS)
     metrics = {"data": {"object_px": data.object_px, "chance": 1.0 / len(data.class_names),
