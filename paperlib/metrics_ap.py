@@ -19,6 +19,16 @@ the TensorFlow Object Detection API's ``PascalDetectionEvaluator``):
    ``(r_i - r_{i-1}) * p_i`` over the points where recall changes.
 5. A class with ground truth but no detections has AP 0; a class without ground truth has AP
    NaN and is left out of the mean (``mAP = nanmean``).
+6. The official ``get_ava_performance.py`` reads the detection CSV with ``capacity=50``: per
+   keyframe it keeps only the 50 highest-scoring (box, action, score) rows, over all classes
+   together (a min-heap: at the cap a row replaces the lowest only with a strictly higher score,
+   so among equal scores the earlier rows stay). :func:`top_k_per_keyframe` does the same;
+   ``frame_ap`` / ``evaluate_ava`` apply it with ``max_per_keyframe=50`` (default ``None``:
+   every row, the course's notebooks as stored).
+
+Gating: SlowFast and mmaction2 report an action score that is the classifier's probability
+times the person detector's score; ``evaluate_ava(..., person_scores=...)`` multiplies them in
+before the cap and the ranking (:func:`gate_scores`).
 
 :func:`localisation_ap` is the action-agnostic version: each distinct box is one person, and
 the question is only whether the people are found.
@@ -33,7 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["voc_average_precision", "precision_recall", "match_detections", "frame_ap", "localisation_ap",
-           "FrameAPResult", "evaluate_ava", "iou_matrix"]
+           "FrameAPResult", "evaluate_ava", "iou_matrix", "top_k_per_keyframe", "gate_scores", "AVA_CAPACITY"]
+
+AVA_CAPACITY = 50  # detection rows kept per keyframe by the official AVA evaluator
 
 
 def iou_matrix(a, b) -> np.ndarray:
@@ -134,8 +146,44 @@ def _group(keys):
     return np.array([ids.setdefault(k, len(ids)) for k in keys], np.int64), ids
 
 
+def top_k_per_keyframe(keys, scores, k: int = AVA_CAPACITY) -> np.ndarray:
+    """Rows kept when at most ``k`` detections per keyframe are allowed (the official AVA
+    evaluator's ``capacity``): per key, the ``k`` highest scores; among equal scores at the cap,
+    the earlier rows. ``keys``: sequence of hashable, length ``D``; ``scores (D,)``.
+    Returns a ``(D,)`` bool mask in the input order. Raises ``ValueError`` for ``k < 1`` or
+    mismatched lengths."""
+    s = np.asarray(scores, np.float64).reshape(-1)
+    if len(keys) != len(s):
+        raise ValueError(f"top_k_per_keyframe: {len(keys)} keys for {len(s)} scores")
+    if int(k) < 1:
+        raise ValueError(f"top_k_per_keyframe: k must be >= 1, got {k}")
+    gid, _ = _group(list(keys))
+    keep = np.zeros(len(s), bool)
+    # one sort for all keyframes: by key, then score descending, then input order (lexsort: last key first)
+    order = np.lexsort((np.arange(len(s)), -s, gid))
+    g = gid[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    rank = np.arange(len(s)) - np.repeat(starts, np.diff(np.r_[starts, len(s)]))
+    keep[order[rank < int(k)]] = True
+    return keep
+
+
+def gate_scores(class_scores, person_scores) -> np.ndarray:
+    """Action scores gated by the person detector: ``class_scores (D,) * person_scores (D,)``
+    (both in [0, 1]), as SlowFast and mmaction2 rank AVA detections. Raises ``ValueError`` on a
+    length mismatch or a score outside [0, 1]."""
+    c = np.asarray(class_scores, np.float64).reshape(-1)
+    p = np.asarray(person_scores, np.float64).reshape(-1)
+    if len(c) != len(p):
+        raise ValueError(f"gate_scores: {len(c)} class scores for {len(p)} person scores")
+    for name, a in (("class_scores", c), ("person_scores", p)):
+        if len(a) and (np.nanmin(a) < 0 or np.nanmax(a) > 1):
+            raise ValueError(f"gate_scores: {name} must lie in [0, 1], got [{np.nanmin(a)}, {np.nanmax(a)}]")
+    return c * p
+
+
 def frame_ap(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, det_scores, class_ids=None,
-             iou_threshold: float = 0.5) -> FrameAPResult:
+             iou_threshold: float = 0.5, max_per_keyframe: int | None = None) -> FrameAPResult:
     """Frame-AP per class and mAP (AVA / PASCAL VOC protocol, see the module docstring).
 
     Parameters
@@ -145,6 +193,8 @@ def frame_ap(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, det_
     det_keys, det_boxes ``(D, 4)``, det_labels ``(D,)``, det_scores ``(D,)``: the detections.
     class_ids : classes to evaluate (default: all labels seen in the ground truth).
     iou_threshold : float.
+    max_per_keyframe : keep only this many highest-scoring detection rows per keyframe, over all
+        classes (the official evaluator: ``AVA_CAPACITY = 50``); ``None`` keeps every row.
 
     Returns
     -------
@@ -161,6 +211,10 @@ def frame_ap(gt_keys, gt_boxes, gt_labels, det_keys, det_boxes, det_labels, det_
         raise ValueError(f"frame_ap: {len(gt_keys)} gt keys, {len(gb)} boxes, {len(gl)} labels")
     if not (len(det_keys) == len(db) == len(dl) == len(ds)):
         raise ValueError(f"frame_ap: {len(det_keys)} det keys, {len(db)} boxes, {len(dl)} labels, {len(ds)} scores")
+    if max_per_keyframe is not None:
+        keep = top_k_per_keyframe(det_keys, ds, max_per_keyframe)
+        det_keys = [k for k, ok in zip(det_keys, keep) if ok]
+        db, dl, ds = db[keep], dl[keep], ds[keep]
     all_ids, table = _group(list(gt_keys) + list(det_keys))
     gk, dk = all_ids[:len(gb)], all_ids[len(gb):]
     classes = sorted(set(gl.tolist())) if class_ids is None else list(class_ids)
@@ -211,16 +265,21 @@ def localisation_ap(gt_keys, gt_boxes, det_keys, det_boxes, det_scores, iou_thre
     return res.ap[0]
 
 
-def evaluate_ava(groundtruth, detections, class_ids=None, iou_threshold: float = 0.5) -> FrameAPResult:
+def evaluate_ava(groundtruth, detections, class_ids=None, iou_threshold: float = 0.5,
+                 max_per_keyframe: int | None = None, person_scores=None) -> FrameAPResult:
     """Frame-AP of AVA-format annotations (e.g. from :func:`paperlib.data.ava.read_ava_csv`).
 
     ``groundtruth`` and ``detections`` are objects with ``video_ids``, ``timestamps``, ``boxes
     (R, 4)``, ``action_ids (R,)`` and (detections) ``scores (R,)``; keyframes are keyed by
-    ``(video_id, timestamp)``. Raises ``ValueError`` if the detections have no scores.
+    ``(video_id, timestamp)``. ``max_per_keyframe=AVA_CAPACITY`` (50) follows the official
+    evaluator (``None``: every row); ``person_scores (R,)``, if given, gates the action scores
+    (:func:`gate_scores`) before the cap and the ranking. Raises ``ValueError`` if the detections
+    have no scores.
     """
     if getattr(detections, "scores", None) is None:
         raise ValueError("evaluate_ava: the detections need scores")
+    scores = detections.scores if person_scores is None else gate_scores(detections.scores, person_scores)
     gk = list(zip(groundtruth.video_ids, np.asarray(groundtruth.timestamps, np.float64).tolist()))
     dk = list(zip(detections.video_ids, np.asarray(detections.timestamps, np.float64).tolist()))
     return frame_ap(gk, groundtruth.boxes, groundtruth.action_ids, dk, detections.boxes, detections.action_ids,
-                    detections.scores, class_ids=class_ids, iou_threshold=iou_threshold)
+                    scores, class_ids=class_ids, iou_threshold=iou_threshold, max_per_keyframe=max_per_keyframe)

@@ -126,3 +126,60 @@ def test_frame_ap_input_checks():
         M.frame_ap([0, 1], [SQ], [1], [], [], [], [])
     with pytest.raises(ValueError, match="det keys"):
         M.frame_ap([0], [SQ], [1], [0], [SQ], [1], [])
+
+
+def test_top_k_per_keyframe_like_the_official_capacity():
+    # keyframe "a": scores 0.1, 0.9, 0.5, 0.5 -> k=2 keeps 0.9 and the FIRST 0.5 (equal scores: earlier row)
+    # keyframe "b": 2 rows, both kept
+    keys = ["a", "a", "b", "a", "a", "b"]
+    scores = [0.1, 0.9, 0.3, 0.5, 0.5, 0.2]
+    assert M.top_k_per_keyframe(keys, scores, 2).tolist() == [False, True, True, True, False, True]
+    assert M.top_k_per_keyframe(keys, scores, 10).all()
+    assert M.top_k_per_keyframe(keys, scores, 1).tolist() == [False, True, True, False, False, False]
+    with pytest.raises(ValueError, match="k must be"):
+        M.top_k_per_keyframe(keys, scores, 0)
+    with pytest.raises(ValueError, match="keys"):
+        M.top_k_per_keyframe(keys[:2], scores)
+
+
+def test_top_k_against_a_heap_of_capacity_k():
+    # the official evaluator's read_csv: a min-heap of (score, ...) per keyframe, replaced only by a higher score
+    import heapq
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 5, 300).tolist()
+    scores = np.round(rng.random(300), 1)              # many ties
+    heaps = {}
+    for i, (k, sc) in enumerate(zip(keys, scores)):
+        h = heaps.setdefault(k, [])
+        if len(h) < 7:
+            heapq.heappush(h, (sc, -i))
+        elif sc > h[0][0]:
+            heapq.heapreplace(h, (sc, -i))
+    want = sorted(-i for h in heaps.values() for _, i in h)
+    assert np.flatnonzero(M.top_k_per_keyframe(keys, scores, 7)).tolist() == want
+
+
+def test_frame_ap_cap_drops_low_scored_rows():
+    # one keyframe, one gt of class 1; detections: class 2 at 0.9 and 0.8 (FPs), class 1 at 0.1 (TP).
+    # No cap: class 1 AP = 1. Cap 2: the class-1 row is the lowest of three and is dropped -> AP 0.
+    det = dict(det_keys=[0, 0, 0], det_boxes=[SQ] * 3, det_labels=[2, 2, 1], det_scores=[0.9, 0.8, 0.1])
+    assert M.frame_ap([0], [SQ], [1], **det).ap[1] == 1.0
+    assert M.frame_ap([0], [SQ], [1], max_per_keyframe=2, **det).ap[1] == 0.0
+    assert M.frame_ap([0], [SQ], [1], max_per_keyframe=3, **det).ap[1] == 1.0
+
+
+def test_evaluate_ava_gating_by_person_score():
+    # two keyframes with one gt each (class 1, 2 gts in all); detection A (on the person of keyframe 1)
+    # scores 0.6, detection B (a box far from the person of keyframe 2) 0.9.
+    # Ungated: B (FP) then A (TP): precision 0, 1/2 at recall 0, 1/2 -> AP = 1/2 * 1/2 = 1/4.
+    # Gated by person scores A 0.9, B 0.1: A (0.54, TP) then B (0.09): precision 1 at recall 1/2 -> AP 1/2.
+    gt = AvaAnnotations(["v", "v"], [1, 2], [SQ, SQ], [1, 1], [0, 1])
+    far = [20.0, 20.0, 30.0, 30.0]
+    det = AvaAnnotations(["v", "v"], [1, 2], [SQ, far], [1, 1], [-1, -1], scores=[0.6, 0.9])
+    assert M.evaluate_ava(gt, det).ap[1] == pytest.approx(0.25)
+    assert M.evaluate_ava(gt, det, person_scores=[0.9, 0.1]).ap[1] == pytest.approx(0.5)
+    np.testing.assert_allclose(M.gate_scores([0.6, 0.9], [0.9, 0.1]), [0.54, 0.09])
+    with pytest.raises(ValueError, match="person scores"):
+        M.gate_scores([0.5], [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        M.gate_scores([1.5], [0.5])
