@@ -102,3 +102,35 @@ def test_viewer_wiring(record):
     ex.controls["clip"].value = 1
     assert "clip 1, person 0" in ex.data["title"]
     assert len(ex.figure.axes) == 3
+
+
+def test_region_shares_against_a_uniform_map_over_the_same_cells():
+    from paperlib.viz.attention import region_shares
+
+    # a 4 x 4 map on a 16 x 16 image: cell (i, j) spans pixels [4i, 4i + 4), centre 4i + 2
+    attn = np.zeros((2, 4, 4))
+    attn[0, 0, 0] = 0.5            # inside the own box (0..8 x 0..8: cells 0-1 x 0-1)
+    attn[1, 3, 3] = 0.3            # inside the other person's box (8..16 x 8..16: cells 2-3 x 2-3)
+    attn[1, 0, 3] = 0.2            # in nobody's box
+    boxes = np.array([[0, 0, 8, 8], [8, 8, 16, 16], [0, 8, 8, 16]], float)
+    sh = region_shares(attn, boxes, np.array([True, True, False]), 0, (16, 16))
+    assert sh == {"other": pytest.approx(0.3), "other_uniform": 4 / 16, "own": pytest.approx(0.5),
+                  "own_uniform": 4 / 16, "n_other": 1}
+    # the third person counts once valid: the union of two boxes (8 cells)
+    sh = region_shares(attn, boxes, np.array([True, True, True]), 0, (16, 16))
+    assert sh["other_uniform"] == 8 / 16 and sh["n_other"] == 2
+    # a uniform map gives exactly the uniform shares
+    u = region_shares(np.full((2, 4, 4), 1 / 32), boxes, np.array([True, True, True]), 1, (16, 16))
+    assert u["other"] == pytest.approx(u["other_uniform"]) and u["own"] == pytest.approx(u["own_uniform"])
+
+
+def test_person_slider_spans_the_clips_people(record):
+    ex = attention_viewer(record)                              # clip 0 has 2 valid people, clip 1 one
+    assert ex.controls["person"].max == 1
+    ex.controls["person"].value = 1
+    ex.controls["clip"].value = 1
+    assert ex.controls["person"].max == 0 and ex.controls["person"].value == 0
+    assert "clip 1, person 0" in ex.data["title"]
+    ex.controls["clip"].value = 0
+    assert ex.controls["person"].max == 1
+    assert "shares" in ex.data and ex.data["shares"]["n_other"] == 1

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["attention_compute", "attention_render", "attention_viewer", "pca_rgb", "upsample_nearest"]
+__all__ = ["attention_compute", "attention_render", "attention_viewer", "pca_rgb", "upsample_nearest",
+           "region_shares"]
 
 
 def pca_rgb(x: np.ndarray) -> np.ndarray:
@@ -55,6 +56,40 @@ def upsample_nearest(a: np.ndarray, shape) -> np.ndarray:
     return a[ri][:, ci]
 
 
+def region_shares(attn: np.ndarray, boxes: np.ndarray, valid: np.ndarray, person: int, image_hw) -> dict:
+    """Attention inside boxes against a uniform map over the **same** cells.
+
+    ``attn (T', H', W')`` one query's softmax weights; ``boxes (R, 4)`` pixels ``x1, y1, x2, y2``;
+    ``valid (R,)`` bool; ``person`` the query's RoI; ``image_hw = (H, W)`` pixels. A feature cell
+    ``(i, j)`` spans pixels ``[i H / H', (i + 1) H / H')`` (as :func:`upsample_nearest` draws it)
+    and belongs to a box when its centre lies inside. Returns ``{"other": attention share in the
+    union of the other valid people's boxes, "other_uniform": the share a uniform map gives those
+    cells (their fraction of all cells), "own", "own_uniform": the same for the person's own box,
+    "n_other": number of other people}``; shares over all ``T'`` steps (the attention sums to 1).
+    """
+    attn = np.asarray(attn, np.float64)
+    Tp, Hp, Wp = attn.shape
+    H, W = image_hw
+    cy = (np.arange(Hp) + 0.5) * H / Hp
+    cx = (np.arange(Wp) + 0.5) * W / Wp
+
+    def inside(b):
+        x1, y1, x2, y2 = b
+        return ((cy >= y1) & (cy < y2))[:, None] & ((cx >= x1) & (cx < x2))[None, :]   # (H', W')
+
+    valid = np.asarray(valid, bool)
+    others = [r for r in np.flatnonzero(valid) if r != person]
+    m_other = np.zeros((Hp, Wp), bool)
+    for r in others:
+        m_other |= inside(np.asarray(boxes)[r])
+    m_own = inside(np.asarray(boxes)[person])
+    per_cell = attn.sum(0)                                      # (H', W'): summed over time steps
+    total = float(per_cell.sum()) or 1.0
+    return {"other": float(per_cell[m_other].sum() / total), "other_uniform": float(m_other.mean()),
+            "own": float(per_cell[m_own].sum() / total), "own_uniform": float(m_own.mean()),
+            "n_other": len(others)}
+
+
 def attention_compute(record: dict, clip: int = 0, person: int = 0, layer: int = -1, head="mean",
                       frame: int | None = None) -> dict:
     """Data of one view.
@@ -73,7 +108,8 @@ def attention_compute(record: dict, clip: int = 0, person: int = 0, layer: int =
     dict with ``image (H, W, 3)`` uint8, ``attn (T', H', W')`` (sums to 1), ``attn_frame (H', W')``,
     ``overlay (H, W)`` (the frame's slice upsampled, scaled by its maximum over the clip), ``box``,
     ``t_feat``, ``frame``, ``key_rgb (H', W', 3)``, ``probs (C,)``, ``true (C,)`` bool, ``names``,
-    ``is_context (C,)`` bool, ``title``.
+    ``is_context (C,)`` bool, ``shares`` (:func:`region_shares`: attention in the other people's
+    boxes and in the person's own, next to a uniform map over the same cells), ``title``.
     """
     frames = np.asarray(record["frames"])
     N, T, H, W = frames.shape[:4]
@@ -102,11 +138,12 @@ def attention_compute(record: dict, clip: int = 0, person: int = 0, layer: int =
     ctx = set(record.get("context", ()))
     probs = np.asarray(record["probs"])[clip, person].astype(np.float64)
     true = np.asarray(record["labels"])[clip, person].astype(bool)
+    shares = region_shares(attn, np.asarray(record["boxes"])[clip], np.asarray(record["valid"])[clip], person, (H, W))
     return {
         "image": frames[clip, frame], "attn": attn, "attn_frame": attn[t_feat],
         "overlay": upsample_nearest(attn[t_feat] / peak, (H, W)), "box": np.asarray(record["boxes"])[clip, person],
         "t_feat": t_feat, "frame": frame, "key_rgb": rgb[t_feat], "key_head": key_head, "probs": probs, "true": true,
-        "names": names, "is_context": np.array([n in ctx for n in names]),
+        "names": names, "is_context": np.array([n in ctx for n in names]), "shares": shares,
         "title": f"clip {clip}, person {person}, layer {layer + 1}/{L}, {head_label}, frame {frame} (t'={t_feat})",
     }
 
@@ -121,7 +158,14 @@ def attention_render(d: dict):
     ax.imshow(d["overlay"], cmap="inferno", alpha=0.6, vmin=0, vmax=1, interpolation="nearest")
     x1, y1, x2, y2 = d["box"]
     ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="cyan", lw=1.5))
-    ax.set_title("softmax attention (max-scaled)", fontsize=9)
+    sh = d.get("shares")
+    if sh is not None and sh["n_other"]:
+        ax.set_title(f"attention in other people's boxes {sh['other']:.2f} (uniform {sh['other_uniform']:.2f});\n"
+                     f"own box {sh['own']:.2f} (uniform {sh['own_uniform']:.2f})", fontsize=8)
+    elif sh is not None:
+        ax.set_title(f"own box {sh['own']:.2f} (uniform {sh['own_uniform']:.2f}); no other person", fontsize=8)
+    else:
+        ax.set_title("softmax attention (max-scaled)", fontsize=9)
     ax.set_axis_off()
     ax = axes[1]
     ax.imshow(d["key_rgb"], interpolation="nearest")
@@ -150,21 +194,30 @@ def attention_render(d: dict):
 def attention_viewer(record: dict, clip: int = 0, person: int = 0, layer: int = -1, head="mean",
                      frame: int | None = None):
     """The viewer widget (an :class:`~paperlib.viz.widgets.Explorer`): controls ``clip``, ``person``,
-    ``layer``, ``head`` (``"mean"`` or a head index) and ``frame`` (a slider over the input frames)."""
+    ``layer``, ``head`` (``"mean"`` or a head index) and ``frame`` (a slider over the input frames).
+    The person slider spans the chosen clip's valid RoIs only (its range follows the clip)."""
     import ipywidgets as w
 
     from .widgets import Explorer
 
     N, T = np.asarray(record["frames"]).shape[:2]
-    R = np.asarray(record["valid"]).shape[1]
+    n_valid = np.asarray(record["valid"]).sum(1)
     L, Hd = np.asarray(record["attn"]).shape[1:3]
     controls = {
         "clip": w.IntSlider(value=clip, min=0, max=N - 1, description="clip"),
-        "person": w.IntSlider(value=person, min=0, max=R - 1, description="person"),
+        "person": w.IntSlider(value=min(person, max(int(n_valid[clip]) - 1, 0)), min=0,
+                              max=max(int(n_valid[clip]) - 1, 0), description="person"),
         "layer": w.Dropdown(options=[(f"layer {i + 1}", i) for i in range(L)], value=int(layer) % L, description="layer"),
         "head": w.Dropdown(options=[("mean", "mean")] + [(f"head {i}", i) for i in range(Hd)], value=head,
                            description="head"),
         "frame": w.IntSlider(value=T // 2 if frame is None else frame, min=0, max=T - 1, description="frame"),
     }
-    return Explorer(controls, lambda **v: attention_compute(record, **v), attention_render,
-                    title="Action Transformer attention viewer")
+    ex = Explorer(controls, lambda **v: attention_compute(record, **v), attention_render,
+                  title="Action Transformer attention viewer")
+
+    def bound_person(change):
+        # ipywidgets clamps the value when max drops below it (that change updates the view once more)
+        controls["person"].max = max(int(n_valid[change["new"]]) - 1, 0)
+
+    controls["clip"].observe(bound_person, names="value")
+    return ex
