@@ -167,21 +167,24 @@ def memory_bank_record() -> dict:
     items = {m: [rng.normal(size=(n, DT, V, 3)) for n in c] for m, c in counts.items()}
     sizes = {m: [np.arange(1, n + 1) * 10 for n in c] for m, c in counts.items()}
     bank_label = {"predicted": np.array([0, 1]), "wrong": np.array([1, 0])}
-    attention = {}
+    attention, logits = {}, {}
     for b, lab in bank_label.items():
-        attention[b] = {}
+        attention[b], logits[b] = {}, {}
         for m in counts:
-            seqs = []
+            seqs, lgs = [], []
             for s in range(2):
                 n = counts[m][lab[s]]
-                a = np.full((P, n), 0.1 / max(n - 1, 1))
-                a[np.arange(P), np.arange(P) % n] = 0.9
-                seqs.append(a)
+                lg = np.zeros((P, n))
+                lg[np.arange(P), np.arange(P) % n] = 3.0  # item (step - 1) mod n is most attended
+                e = np.exp(lg)
+                seqs.append(e / e.sum(1, keepdims=True))
+                lgs.append(lg)
             attention[b][m] = seqs
+            logits[b][m] = lgs
     return {
         "class_names": ["eating", "walking"], "delta_t": DT, "items": items, "sizes": sizes,
         "titles": ["seq A", "seq B"], "true_label": np.array([0, 1]), "bank_label": bank_label,
-        "attention": attention,
+        "attention": attention, "logits": logits, "obs_joints": rng.normal(size=(2, 5, V, 3)),
         "pred_joints": {"predicted": rng.normal(size=(2, P, V, 3)), "wrong": rng.normal(size=(2, P, V, 3))},
         "true_joints": rng.normal(size=(2, P, V, 3)),
     }
