@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE_ROOTS = ("work", "home", "root", "Users", "mnt", "media", "scratch", "tmp", "opt", "srv")
 _SLASH = "/"
 ABSOLUTE = re.compile(r"(?<![\w.~/-])" + _SLASH + "(?:" + "|".join(WORKSPACE_ROOTS) + ")" + _SLASH
-                      + r"|(?<![\w])[A-Za-z]:\\\\?[A-Za-z]|\bfile:" + _SLASH * 2)
+                      + r"|(?<![\w])[A-Za-z]:\\\\?[A-Za-z][\w .-]*\\|\bfile:" + _SLASH * 2)
 CLIMB = re.compile(r"(?<![\w.])((?:\.\.[/\\])+)([\w.@+-]*(?:[/\\][\w.@+-]+)*)")
 
 
@@ -85,6 +85,9 @@ UP = "." + "./"
     ("cmd > /dev/null", False),
     ("data/tmp/", False),
     ("-p data_root /data/nturgbd_skeletons", False),
+    ("C:" + "\\Users\\alice\\data", True),                   # a Windows folder
+    ("C:" + "\\\\Users\\\\alice", True),                     # the same, JSON-escaped
+    ('"if a else b:' + "\\n" + '    print(x)"', False),       # a newline escape after a colon is no path
 ])
 def test_the_rule(text, bad):
     assert bool(outside_references(ROOT / "notebooks" / "x.md", text)) == bad
