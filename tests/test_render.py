@@ -407,3 +407,61 @@ def test_hand_made_scenes_contrast_context_with_identical_pose():
         ps(0, 4, 0, movement="run")
     with pytest.raises(ValueError, match="scenes"):
         video.make_multi_person_clips(num_clips=2, scenes=[scenes["watch"]])
+
+
+def _elbow_angle(j):
+    """Right elbow angle (radians) of joints ``(..., 25, 3)``."""
+    n = {k: i for i, k in enumerate(NTU25.joint_names)}
+    a = j[..., n["shoulder_right"], :] - j[..., n["elbow_right"], :]
+    b = j[..., n["wrist_right"], :] - j[..., n["elbow_right"], :]
+    cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.arccos(np.clip(cos, -1, 1))
+
+
+def test_symmetric_exchange_gives_giver_and_taker_the_same_arm_motion():
+    ps = video.person_spec
+    scene = [ps(-0.42, 4.2, yaw=np.pi / 2, activity="give", role="give", target=1, kind="cup"),
+             ps(0.42, 4.2, yaw=-np.pi / 2, activity="take", role="take", target=0)]
+    out = {s: video.make_multi_person_clips(num_clips=1, frames=8, size=40, seed=2, scenes=[scene], symmetric_exchange=s)
+           for s in (False, True)}
+    ang = {s: _elbow_angle(m.joints3d[0, :, :2]) for s, m in out.items()}  # (T, 2)
+    assert np.abs(ang[False][:, 0] - ang[False][:, 1]).max() > 0.5      # default: the own motion tells giver from taker
+    np.testing.assert_allclose(ang[True][:, 0], ang[True][:, 1], atol=1e-4)
+    assert out[True].symmetric_exchange and not out[False].symmetric_exchange
+    for m in out.values():  # labels and the object's path are the same either way
+        np.testing.assert_array_equal(m.labels, out[False].labels)
+        assert m.object_holders[0, 0, 0] == 0 and m.object_holders[0, -1, 0] == 1
+
+
+def test_cue_scale_grows_the_small_cues_and_nothing_else():
+    kw = dict(num_clips=24, frames=2, size=48, seed=3)
+    a, b = video.make_multi_person_clips(**kw), video.make_multi_person_clips(cue_scale=2.0, **kw)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.joints3d, b.joints3d)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    assert (a.frames != b.frames).any()
+    sa, sb = video.cue_sizes_px(a), video.cue_sizes_px(b)
+    assert sa["head_diameter"] < 4 and sa["face_offset"] < 1            # the default cues are below a feature cell
+    for k in ("head_diameter", "face_offset"):
+        assert sb[k] == pytest.approx(2 * sa[k], rel=1e-5)
+    for k in ("cup_box", "ball_box"):
+        if np.isfinite(sa[k]):
+            assert 1.6 < sb[k] / sa[k] < 2.4, (k, sa[k], sb[k])            # boxes are rounded by the rasterised extent
+    with pytest.raises(ValueError, match="cue_scale"):
+        video.make_multi_person_clips(num_clips=1, cue_scale=0.0)
+
+
+def test_body_capsules_head_scale():
+    j = torch.zeros(1, 1, 25, 3)
+    j[..., 2] = 4.0
+    fd = np.zeros((1, 1, 3), np.float32)
+    fd[..., 2] = -1.0
+    cl = np.full((1, 6, 3), 0.5, np.float32)
+    one, two = R.body_capsules(j, cl, face_dir=fd), R.body_capsules(j, cl, face_dir=fd, head_scale=2.0)
+    np.testing.assert_allclose(two.radius[..., -2:], 2 * one.radius[..., -2:])
+    np.testing.assert_allclose(two.radius[..., :-2], one.radius[..., :-2])
+    off1 = (one.start[..., -1, :] - one.start[..., -2, :]).norm()
+    off2 = (two.start[..., -1, :] - two.start[..., -2, :]).norm()
+    assert float(off1) == pytest.approx(R.FACE_OFFSET, rel=1e-5) and float(off2) == pytest.approx(2 * R.FACE_OFFSET, rel=1e-5)
+    with pytest.raises(ValueError, match="head_scale"):
+        R.body_capsules(j, cl, head_scale=0.0)

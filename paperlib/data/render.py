@@ -475,7 +475,8 @@ def _torso_forward(joints):
     return fwd / torch.clamp(fwd.norm(dim=-1, keepdim=True), min=1e-9)
 
 
-def body_capsules(joints, clothing, face_dir=None, present=None, radius_scale=None) -> Capsules:
+def body_capsules(joints, clothing, face_dir=None, present=None, radius_scale=None,
+                  head_scale: float = 1.0) -> Capsules:
     """The 19 capsules of NTU-25 bodies (limbs, torso, head sphere and a face sphere).
 
     Parameters
@@ -491,12 +492,16 @@ def body_capsules(joints, clothing, face_dir=None, present=None, radius_scale=No
         Frames where the person is drawn (default all).
     radius_scale : array ``(B,)``, optional
         Multiplies every radius (e.g. the subject's height factor).
+    head_scale : float
+        Multiplies the head's and the face's radii and the face's offset (the head-orientation
+        cue; 1 = :data:`HEAD_RADIUS`, :data:`FACE_RADIUS`, :data:`FACE_OFFSET`).
 
     Returns
     -------
     Capsules with ``K = 19``.
 
-    Raises ``ValueError`` if the joints are not ``(B, T, 25, 3)`` or clothing not ``(B, 6, 3)``.
+    Raises ``ValueError`` if the joints are not ``(B, T, 25, 3)`` or clothing not ``(B, 6, 3)``,
+    or ``head_scale <= 0``.
     """
     j = torch.as_tensor(np.asarray(joints, dtype=np.float32))
     if j.dim() != 4 or tuple(j.shape[2:]) != (NTU25.num_joints, 3):
@@ -505,12 +510,16 @@ def body_capsules(joints, clothing, face_dir=None, present=None, radius_scale=No
     cl = torch.as_tensor(np.asarray(clothing, dtype=np.float32))
     if tuple(cl.shape) != (B, 6, 3):
         raise ValueError(f"body_capsules: clothing must be ({B}, 6, 3), got {tuple(cl.shape)}")
+    if not head_scale > 0:
+        raise ValueError(f"body_capsules: head_scale must be > 0, got {head_scale}")
     fd = _torso_forward(j) if face_dir is None else torch.as_tensor(np.asarray(face_dir, dtype=np.float32))
     head = j[:, :, _J["head"]]
-    face = head + FACE_OFFSET * fd
+    face = head + (FACE_OFFSET * head_scale) * fd
     start = torch.cat([j[:, :, _A_IDX], head[:, :, None], face[:, :, None]], 2)
     end = torch.cat([j[:, :, _B_IDX], head[:, :, None], face[:, :, None]], 2)
     radius = torch.from_numpy(_RADII).expand(B, T, -1).clone()
+    if head_scale != 1.0:
+        radius[..., -2:] *= head_scale
     if radius_scale is not None:
         radius = radius * torch.as_tensor(np.asarray(radius_scale, dtype=np.float32))[:, None, None]
     if present is not None:

@@ -17,8 +17,10 @@ with :mod:`paperlib.data.render` from skeleton motion:
   * *talk to* vs *listen to*: the talker gestures while facing someone; the listener faces a
     person who gestures. A person can gesture facing no one (no *talk to*), and face someone
     who is not gesturing (*watch* only);
-  * *hand over* vs *take*: both people reach towards each other with the same motion; only
-    the object's path (from the giver's hand to the taker's) tells them apart;
+  * *hand over* vs *take*: by default the giver's arm goes hold -> reach -> rest and the
+    taker's rest -> reach -> hold, so each one's own motion tells the class; with
+    ``symmetric_exchange=True`` both go hold -> reach -> hold and only the object's path
+    (from the giver's hand to the taker's) tells them apart;
   * *hold (an object)*: the same arm pose is also performed empty-handed.
 
 - :func:`render_skeleton_clips`: render any NTU-25 camera-frame sequences (e.g. the real
@@ -53,7 +55,7 @@ from . import synthetic as S
 from .synthetic import _arm, _keyframe_tracks, _leg, _pose, _render_person, _spine
 
 __all__ = ["SinglePersonClips", "MultiPersonClips", "make_single_person_clips", "make_multi_person_clips",
-           "render_skeleton_clips", "split_indices", "person_spec", "MULTI_CLASSES", "MULTI_CLASS_NAMES", "LABEL_TYPES",
+           "render_skeleton_clips", "split_indices", "cue_sizes_px", "person_spec", "MULTI_CLASSES", "MULTI_CLASS_NAMES", "LABEL_TYPES",
            "MOVEMENTS", "HANDHELD", "WATCH_MAX_ANGLE_DEG", "WATCH_MAX_DISTANCE", "WATCH_MAX_PITCH_DEG"]
 
 V = NTU25.num_joints
@@ -192,6 +194,10 @@ class MultiPersonClips:
     camera : PinholeCamera
     fps : float
     duration : float, seconds spanned by the clip.
+    cue_scale : float
+        The size factor of the small context cues (:func:`make_multi_person_clips`).
+    symmetric_exchange : bool
+        Whether giver and taker share the same arm motion.
     """
 
     frames: np.ndarray
@@ -216,6 +222,8 @@ class MultiPersonClips:
     camera: R.PinholeCamera | None = None
     fps: float = 4.0
     duration: float = 2.0
+    cue_scale: float = 1.0
+    symmetric_exchange: bool = False
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -585,7 +593,10 @@ def _person_keys(p):
                 side = [_arm("R", flex=0.3, abd=1.55, elbow=1.3), _arm("L")]
                 parts += (up, side)[(i + p["phase"]) % 2]
             elif act in ("give", "take"):
-                first, last = (_HOLD, {}) if act == "give" else ({}, _HOLD)
+                if p.get("symmetric_exchange", False):  # the same arm motion for both: only the object differs
+                    first, last = _HOLD, _HOLD
+                else:
+                    first, last = (_HOLD, {}) if act == "give" else ({}, _HOLD)
                 arm = first if u < 0.3 else _REACH if u < 0.7 else last
                 parts += [_arm("R", **arm), _arm("L")]
         parts.append(_spine(bend=bend, twist=twist))
@@ -805,7 +816,8 @@ def _context_labels(joints, face, present, boxes_in_view, gesturing, kf):
 
 def make_multi_person_clips(num_clips: int = 64, frames: int = 8, size=64, max_people: int = 4, duration: float = 2.0,
                             noise_std: float = 0.01, focal_ratio: float = 0.9, seed: int = 0, chunk: int = 8,
-                            timings: dict | None = None, threads: int | None = 1, scenes=None) -> MultiPersonClips:
+                            timings: dict | None = None, threads: int | None = 1, scenes=None,
+                            cue_scale: float = 1.0, symmetric_exchange: bool = False) -> MultiPersonClips:
     """Render AVA-like scenes of 1 to ``max_people`` people with multi-label keyframe actions.
 
     Each scene is sampled as follows (all seeded): the number of people (uniform in
@@ -847,6 +859,15 @@ def make_multi_person_clips(num_clips: int = 64, frames: int = 8, size=64, max_p
         Hand-made scenes instead of sampled ones (e.g. the same pose with and without someone
         in its gaze); everything else (room, clothing, camera height) is still drawn from
         ``seed``.
+    cue_scale : float
+        Multiplies the size of the small context cues: the head's and the face's radii and the
+        face's offset (head orientation: *watch*, *talk to*, *listen to*) and the handheld
+        objects' radius and half-length (*hold*, *hand over*, *take*). 1 = the default sizes;
+        :func:`cue_sizes_px` states them in pixels. Labels do not depend on it.
+    symmetric_exchange : bool
+        Give the giver and the taker of a hand-over the same arm motion (hold -> reach -> hold),
+        so that only the object's path tells them apart. Default ``False``: the giver's arm goes
+        hold -> reach -> rest, the taker's rest -> reach -> hold (each one's own pose tells).
 
     Returns
     -------
@@ -856,17 +877,19 @@ def make_multi_person_clips(num_clips: int = 64, frames: int = 8, size=64, max_p
     ------
     ValueError
         If ``max_people`` is not in 1..4 or ``frames < 1``, or ``scenes`` does not hold
-        ``num_clips`` scenes of 1 to ``max_people`` people.
+        ``num_clips`` scenes of 1 to ``max_people`` people, or ``cue_scale <= 0``.
     """
     with R.torch_threads(threads):
         return _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_ratio, seed, chunk, timings,
-                           scenes)
+                           scenes, cue_scale, symmetric_exchange)
 
 
 def _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_ratio, seed, chunk, timings,
-                scenes=None):
+                scenes=None, cue_scale=1.0, symmetric_exchange=False):
     if not 1 <= max_people <= 4 or frames < 1:
         raise ValueError(f"make_multi_person_clips: need 1 <= max_people <= 4 and frames >= 1, got {max_people}, {frames}")
+    if not cue_scale > 0:
+        raise ValueError(f"make_multi_person_clips: cue_scale must be > 0, got {cue_scale}")
     clock = _Clock(timings)
     rng = np.random.default_rng([seed, 303])
     camera = _camera(size, focal_ratio)
@@ -875,6 +898,8 @@ def _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_
         scenes = [_sample_scene(rng, P, camera) for _ in range(N)]
     elif len(scenes) != N or any(not 1 <= len(sc) <= P for sc in scenes):
         raise ValueError(f"make_multi_person_clips: scenes must be {N} lists of 1..{P} person_spec dicts")
+    if symmetric_exchange:
+        scenes = [[dict(p, symmetric_exchange=True) if p["role"] in ("give", "take") else p for p in s] for s in scenes]
     cam_h = rng.uniform(1.2, 1.6, N)
     joints, face = _multi_motion(scenes, T, cam_h)  # (N, T, Pm, V, 3)
     Pm = joints.shape[2]
@@ -906,13 +931,13 @@ def _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_
         side = "right"
         h_j, t_j = joints[:, :, p, J[f"hand_{side}"]], joints[:, :, p, J[f"handtip_{side}"]]
         hand[:, :, p], tip[:, :, p] = h_j, t_j
-        cap = R.handheld_capsules(kind_p, h_j, t_j)
+        cap = R.handheld_capsules(kind_p, h_j, t_j, scale=cue_scale)
         for b, s in enumerate(scenes):  # hand-over: giver's hand -> taker's hand
             if p < len(s) and s[p]["role"] == "give":
                 q = s[p]["target"]
                 w = np.clip((u - 0.45) / 0.1, 0, 1).astype(np.float32)  # 0: giver, 1: taker
                 other = R.handheld_capsules([s[p]["kind"]], joints[b:b + 1, :, q, J["hand_right"]],
-                                            joints[b:b + 1, :, q, J["handtip_right"]])
+                                            joints[b:b + 1, :, q, J["handtip_right"]], scale=cue_scale)
                 wt = torch.from_numpy(w)[:, None, None]
                 cap.start[b] = (1 - wt) * cap.start[b] + wt * other.start[0]
                 cap.end[b] = (1 - wt) * cap.end[b] + wt * other.end[0]
@@ -942,7 +967,8 @@ def _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_
     for p in range(P):
         body = R.body_capsules(joints[:, :, p], cloth[:, p], face_dir=face[:, :, p],
                                present=np.repeat(present[:, p:p + 1], T, 1),
-                               radius_scale=[s[p]["height"] if p < len(s) else 1.0 for s in scenes])
+                               radius_scale=[s[p]["height"] if p < len(s) else 1.0 for s in scenes],
+                               head_scale=cue_scale)
         layers.append(R.Capsules.concat([body, obj_layers[p][0], obj_layers[p][1]]))
     layers += statics.split()
     bg, _ = R.textured_backgrounds(rng, N, camera, cam_h)
@@ -989,4 +1015,30 @@ def _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_
         present=present, labels=labels, keyframe=kf, targets=targets.astype(np.int64), gesturing=gest,
         head_yaw=head_yaw, object_boxes=obj_boxes.astype(np.float32), object_kinds=kinds, object_holders=holders,
         object_names=object_names, video_ids=[f"synth_{i:05d}" for i in range(N)], camera=camera,
-        fps=float(T) / duration, duration=float(duration))
+        fps=float(T) / duration, duration=float(duration), cue_scale=float(cue_scale),
+        symmetric_exchange=bool(symmetric_exchange))
+
+
+def cue_sizes_px(clips: MultiPersonClips) -> dict:
+    """The small context cues of ``clips`` in pixels at the keyframe (medians over the people
+    present, or over the objects of a kind in view).
+
+    Returns a dict: ``head_diameter`` and ``face_offset`` (the face sphere's shift in front of
+    the head's centre, the head-orientation cue), ``f * size / depth`` with the head's depth;
+    ``<kind>_box`` for every handheld kind (the height of the object's projected box, from
+    ``object_boxes``; NaN when no such object is in view). Sizes scale with
+    ``clips.cue_scale``. Raises ``ValueError`` when the clips have no camera.
+    """
+    if clips.camera is None:
+        raise ValueError("cue_sizes_px: the clips carry no camera")
+    f, kf, P = clips.camera.focal, clips.keyframe, clips.present.shape[1]
+    z = clips.joints3d[:, kf, :, J["head"], 2][clips.present]
+    out = {"head_diameter": float(np.median(2 * R.HEAD_RADIUS * clips.cue_scale * f / z)),
+           "face_offset": float(np.median(R.FACE_OFFSET * clips.cue_scale * f / z))}
+    boxes = clips.object_boxes[:, kf, :P]
+    kinds = clips.object_kinds[:, :P]
+    for k in HANDHELD:
+        sel = (kinds == clips.object_names.index(k)) & np.isfinite(boxes).all(-1)
+        h = boxes[..., 3][sel] - boxes[..., 1][sel]
+        out[f"{k}_box"] = float(np.median(h)) if h.size else float("nan")
+    return out
