@@ -23,7 +23,7 @@ from .data.arrays import SkeletonArrays
 from .data.sequences import OBS_RATIOS, crop_observation, normalize_skeleton
 from .skeleton import get_skeleton
 
-__all__ = ["prefix_features", "probe_ceiling"]
+__all__ = ["prefix_features", "probe_ceiling", "person_features", "context_dependence"]
 
 _ALPHAS = np.logspace(-1, 4, 11)
 
@@ -108,4 +108,96 @@ def probe_ceiling(data: SkeletonArrays, train_idx, test_idx, ratios=OBS_RATIOS, 
             same = families[classes][None, :] == families[y_te][:, None]  # (n_test, classes)
             within = classes[np.where(same, scores, -np.inf).argmax(1)]
             out["within_family_acc"][r] = float((within == y_te).mean())
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Context dependence of the AVA-like classes (notebook 04)
+# ----------------------------------------------------------------------------------------------
+def person_features(clips, context: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geometric features of every present person of AVA-like clips, for a probe.
+
+    ``own`` (always): the person's 3D joints over all ``T`` frames relative to its pelvis at the
+    keyframe, and its face direction over the frames (its own pose and head orientation).
+    ``context=True`` appends, for the other people sorted by how directly the person's face points
+    at them at the keyframe (up to ``P - 1`` slots, zeros where absent): a presence flag, the
+    other's head position relative to the person's head, the cosine between the person's face
+    direction and the direction to the other's head and the converse cosine, the other's joints
+    relative to the person's pelvis over the frames; and per frame whether the person and each of
+    the others hold a handheld object (``object_holders``).
+
+    Parameters
+    ----------
+    clips : :class:`paperlib.data.video.MultiPersonClips` (``joints3d``, ``face_dir``,
+        ``present``, ``keyframe``, ``object_holders``, ``labels``).
+    context : bool
+
+    Returns
+    -------
+    (X, Y, clip) : features ``(M, F)`` float32, labels ``(M, C)`` uint8 and the clip index
+    ``(M,)`` of the ``M`` present people, in clip-major order.
+    """
+    from .data.video import J  # noqa: PLC0415 (paperlib.data.video imports torch-heavy render code)
+
+    J3, fd, present, kf = clips.joints3d, clips.face_dir, clips.present, clips.keyframe
+    N, T, P = J3.shape[:3]
+    pelvis = J3[:, kf, :, J["spine_base"]]  # (N, P, 3)
+    head = J3[:, kf, :, J["head"]]
+    nb, pp = np.nonzero(present)
+    own = [(J3[nb, :, pp] - pelvis[nb, pp][:, None, None]).reshape(len(nb), -1), fd[nb, :, pp].reshape(len(nb), -1)]
+    if not context:
+        return np.concatenate(own, 1).astype(np.float32), clips.labels[nb, pp], nb
+    holds = np.zeros((N, T, P), np.float32)  # person p holds a handheld object in frame t
+    hh = clips.object_holders[:, :, :P]
+    for q in range(P):
+        holds[..., q] = (hh == q).any(-1)
+    rel = head[nb] - head[nb, pp][:, None]  # (M, P, 3): other heads - own head
+    dist = np.linalg.norm(rel, axis=-1) + 1e-9
+    cos_me = (fd[nb, kf, pp][:, None] * rel).sum(-1) / dist  # own face towards each other
+    cos_them = (fd[nb, kf] * -rel).sum(-1) / dist  # each other's face towards me
+    others = present[nb] & (np.arange(P)[None] != pp[:, None])
+    order = np.argsort(np.where(others, -cos_me, np.inf), 1, kind="stable")[:, :P - 1]  # (M, P-1)
+    take = lambda a: np.take_along_axis(a, order.reshape(order.shape + (1,) * (a.ndim - 2)), 1)  # noqa: E731
+    oj = (J3[nb].transpose(0, 2, 1, 3, 4) - pelvis[nb, pp][:, None, None, None])  # (M, P, T, V, 3)
+    slot = [take(others[..., None].astype(np.float32)), take(rel) * take(others[..., None]),
+            take((cos_me * others)[..., None]), take((cos_them * others)[..., None]),
+            take(oj.reshape(len(nb), P, -1) * others[..., None]), take(holds[nb].transpose(0, 2, 1))]
+    ctx = [np.concatenate(slot, -1).reshape(len(nb), -1), holds[nb, :, pp]]
+    return np.concatenate(own + ctx, 1).astype(np.float32), clips.labels[nb, pp], nb
+
+
+def context_dependence(train, test, seed: int = 0, hidden: int = 128) -> dict:
+    """Per-class **context dependence**: frame-AP-like average precision of a probe that sees the
+    other people and the objects (:func:`person_features` with ``context=True``) minus that of a
+    probe that sees the person's own pose only, on the ground-truth people of ``test``.
+
+    The probe is scikit-learn's ``MLPClassifier`` (one hidden layer of ``hidden`` units, multi-label,
+    early stopping on 10% of the training people, seeded) on standardised features; AP is
+    ``sklearn.metrics.average_precision_score`` per class.
+
+    Returns ``{"own": {class: AP}, "context": {class: AP}, "dependence": {class: AP_context -
+    AP_own}, "skipped": [classes without a positive in test]}`` (AP in [0, 1]; a skipped class is
+    reported, not scored). Raises ``ValueError`` if ``train`` has no people.
+    """
+    from sklearn.metrics import average_precision_score  # noqa: PLC0415
+    from sklearn.neural_network import MLPClassifier  # noqa: PLC0415
+
+    out = {"own": {}, "context": {}, "dependence": {}, "skipped": []}
+    names = list(test.class_names)
+    for key, ctx in (("own", False), ("context", True)):
+        Xtr, Ytr, _ = person_features(train, ctx)
+        Xte, Yte, _ = person_features(test, ctx)
+        if len(Xtr) == 0:
+            raise ValueError("context_dependence: no people in the training clips")
+        probe = make_pipeline(StandardScaler(), MLPClassifier((hidden,), alpha=1e-3, max_iter=400, early_stopping=True,
+                                                              random_state=seed))
+        probe.fit(Xtr, Ytr)
+        S = probe.predict_proba(Xte)
+        for c, n in enumerate(names):
+            if Yte[:, c].sum() == 0:
+                if key == "own":
+                    out["skipped"].append(n)
+                continue
+            out[key][n] = float(average_precision_score(Yte[:, c], S[:, c]))
+    out["dependence"] = {n: out["context"][n] - out["own"][n] for n in out["own"]}
     return out

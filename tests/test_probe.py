@@ -34,3 +34,39 @@ def test_probe_reads_the_family_early_and_the_class_late_but_not_the_class_early
     assert out["correct"][1.0].shape == (len(te),)
     with pytest.raises(ValueError, match="empty"):
         probe_ceiling(data, [], te)
+
+
+# ---- context dependence of the AVA-like classes ----
+from paperlib.data import video as _video  # noqa: E402
+from paperlib.probe import context_dependence, person_features  # noqa: E402
+
+
+def _multi(seed, n, sym):
+    return _video.make_multi_person_clips(num_clips=n, frames=4, size=32, seed=seed, symmetric_exchange=sym)
+
+
+def test_person_features_shapes_and_own_part_is_a_prefix():
+    m = _multi(5, 12, False)
+    Xo, Yo, clip_o = person_features(m, context=False)
+    Xc, Yc, clip_c = person_features(m, context=True)
+    M, T, P = int(m.present.sum()), m.joints3d.shape[1], m.present.shape[1]
+    assert Xo.shape == (M, T * 25 * 3 + T * 3) and Yo.shape == (M, len(m.class_names))
+    assert Xc.shape == (M, Xo.shape[1] + (P - 1) * (1 + 3 + 1 + 1 + T * 25 * 3 + T) + T)
+    np.testing.assert_array_equal(Xc[:, :Xo.shape[1]], Xo)
+    np.testing.assert_array_equal(Yo, Yc)
+    np.testing.assert_array_equal(clip_o, np.nonzero(m.present)[0])
+    # the first context slot is the person faced most directly: for a watcher, the watched person
+    i = int(np.flatnonzero(m.targets[m.present] >= 0)[0])
+    assert Xc[i, Xo.shape[1]] == 1.0
+
+
+def test_context_dependence_separates_own_motion_from_context():
+    """With the default hand-over the own motion tells giver from taker (no context needed);
+    with the symmetric one only the object does, so the own-pose probe drops towards chance."""
+    res = {s: context_dependence(_multi(1, 144, s), _multi(2, 96, s)) for s in (False, True)}
+    give = "hand over (an object) to (a person)"
+    assert res[False]["own"][give] > 0.9 and abs(res[False]["dependence"][give]) < 0.1
+    assert res[True]["own"][give] < 0.75 and res[True]["dependence"][give] > 0.2
+    for r in res.values():
+        assert r["own"]["walk"] > 0.9                      # a movement class needs no context
+        assert r["dependence"]["listen to (a person)"] > 0.2  # listening is context by design
