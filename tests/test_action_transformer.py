@@ -1,0 +1,227 @@
+"""Video Action Transformer (paperlib.papers.action_transformer): Tx unit vs a per-cell reference,
+memory layout, location embedding, query preprocessing, heads, training, frame-AP wiring, experiment."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from paperlib.papers import action_transformer as AT
+from paperlib.repro.grid import check_result
+from paperlib.train import count_parameters
+
+
+def _mem(B=2, N=12, dm=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(B, N, dm, generator=g, dtype=torch.float64)
+
+
+def test_tx_unit_fast_and_recording_paths_equal_the_per_cell_reference():
+    torch.manual_seed(0)
+    unit = AT.TxUnit(6, 10, D=8, dropout=0.3).double().eval()
+    q = torch.randn(2, 3, 6, dtype=torch.float64)
+    mem = _mem()
+    fast = unit(q, mem)
+    rec = []
+    slow = unit(q, mem, record=rec)
+    assert fast.shape == (2, 3, 8) and rec[0]["attn"].shape == (2, 3, 12) and rec[0]["keys"].shape == (2, 12, 8)
+    for b in range(2):
+        for r in range(3):
+            ref = AT.tx_unit_reference(unit, q[b, r], mem[b])
+            assert torch.allclose(fast[b, r], ref, atol=1e-10)
+            assert torch.allclose(slow[b, r], ref, atol=1e-10)
+    # the reference tells apart the literal FFN(Q) of the printed equation and an unscaled softmax
+    Q = unit.q(q[1, 2])
+    K, V = unit.k(mem[1]), unit.v(mem[1])
+    A = torch.softmax(K @ Q / math.sqrt(8), 0) @ V
+    Q1 = unit.ln1(Q + A)
+    assert not torch.allclose(unit.ln2(Q1 + unit.ffn(Q)), fast[1, 2], atol=1e-4)        # FFN(Q) instead of FFN(Q')
+    A_unscaled = torch.softmax(K @ Q, 0) @ V
+    Q1u = unit.ln1(Q + A_unscaled)
+    assert not torch.allclose(unit.ln2(Q1u + unit.ffn(Q1u)), fast[1, 2], atol=1e-4)    # no 1/sqrt(D)
+    # the attention over one clip's memory does not read another clip's
+    mem2 = mem.clone()
+    mem2[0] += 1.0
+    assert torch.allclose(unit(q, mem2)[1], fast[1]) and not torch.allclose(unit(q, mem2)[0], fast[0])
+
+
+def test_memory_keeps_cells_and_the_view_bug_does_not():
+    x = torch.randn(2, 5, 3, 4, 6)
+    mem = AT.as_memory(x)
+    assert mem.shape == (2, 3 * 4 * 6, 5)
+    b, t, h, w = 1, 2, 3, 5
+    n = (t * 4 + h) * 6 + w
+    assert torch.equal(mem[b, n], x[b, :, t, h, w])
+    wrong = x.view(5, -1).t()                         # the unofficial code's reshape
+    assert not torch.equal(wrong[b * 72 + n], x[b, :, t, h, w])
+
+
+def test_location_embedding_halves_and_cell_values():
+    torch.manual_seed(0)
+    loc = AT.LocationEmbedding(4)
+    T, H, W = 3, 4, 5                                  # H != W: a swapped axis would show
+    e = loc(T, H, W)
+    assert e.shape == (8, T, H, W)
+    c = AT.LocationEmbedding.coords
+    assert torch.allclose(c(4), torch.tensor([-0.375, -0.125, 0.125, 0.375]))   # relative to the centre
+    for t, h, w in [(0, 0, 0), (2, 3, 1), (1, 0, 4)]:
+        want_hw = loc.hw(torch.tensor([c(H)[h], c(W)[w]]))
+        want_t = loc.t(c(T)[t:t + 1])
+        assert torch.allclose(e[:4, t, h, w], want_hw, atol=1e-6)
+        assert torch.allclose(e[4:, t, h, w], want_t, atol=1e-6)
+    # each half varies along its own axes (a constant or unwired input would not)
+    assert (e[:4, 0, 0, 0] - e[:4, 0, 0, -1]).abs().max() > 1e-4
+    assert (e[:4, 0, 0, 0] - e[:4, 0, -1, 0]).abs().max() > 1e-4
+    assert (e[4:, 0, 0, 0] - e[4:, -1, 0, 0]).abs().max() > 1e-4
+
+
+def test_query_preprocessing_shapes_and_roi_reads_the_box():
+    torch.manual_seed(0)
+    Tp, Hp, Wp = 4, 16, 16
+    feat = torch.randn(2, 96, Tp, Hp, Wp)
+    rois = torch.tensor([[[4.0, 8.0, 20.0, 40.0], [30.0, 2.0, 50.0, 30.0], [0.0, 0.0, 8.0, 8.0]]] * 2)
+    r = AT.person_rois(feat, rois)
+    assert r.shape == (6, 96, 7, 7)
+    assert AT.LowResQPr(96, 128)(r).shape == (6, 128) and AT.HighResQPr(96, 128)(r).shape == (6, 128)
+    # a map whose value is the x pixel of the cell centre (4 k + 2): the RoI reads the box's x range
+    xmap = (torch.arange(Wp) * AT.STRIDE + 2.0)[None, None, None, None].expand(1, 1, Tp, Hp, Wp)
+    rx = AT.person_rois(xmap, rois[:1, :2])
+    lo = torch.tensor([4.0, 30.0])
+    hi = torch.tensor([20.0, 50.0])
+    assert (rx.amin((1, 2, 3)) >= lo - 0.01).all() and (rx.amax((1, 2, 3)) <= hi + 0.01).all()
+    assert (rx[0, 0, :, -1] > rx[0, 0, :, 0]).all()         # x grows left to right, not down
+    # Sec. 3.4: RoIAlign to 14x14, then the max over each 2x2 block (not the average)
+    from paperlib.nn.spatial import roi_align
+    bi = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])[:, None]
+    r14 = roi_align(feat[:, :, Tp // 2], torch.cat([bi, rois.reshape(-1, 4)], 1), 14, 1 / AT.STRIDE,
+                    sampling_ratio=AT.ROI_SAMPLING)
+    assert torch.allclose(r, r14.reshape(6, 96, 7, 2, 7, 2).amax((3, 5)))
+    # the centre frame is the one read: changing another frame leaves the query's RoI unchanged
+    f2 = feat.clone()
+    f2[:, :, 0] += 5.0
+    assert torch.allclose(AT.person_rois(f2, rois), r)
+
+
+def test_heads_shapes_and_tube_shortcut_equals_full_forward():
+    torch.manual_seed(0)
+    feat = torch.randn(2, 64, 4, 16, 16)
+    rois = torch.tensor([[[4.0, 8.0, 20.0, 40.0], [30.0, 2.0, 50.0, 30.0]]] * 2)
+    for v in ("i3d", "lowres", "highres"):
+        h = AT.make_head(v, 11, seed=0).eval()
+        lg, bx = h(feat, rois)
+        assert lg.shape == (2, 2, 12) and bx.shape == (2, 2, 4)
+        tube = AT.precompute_tubes(feat, rois)
+        lg2, bx2 = h(feat, rois, tube=tube.flatten(0, 1))
+        assert torch.allclose(lg, lg2, atol=1e-5) and torch.allclose(bx, bx2, atol=1e-5)
+    # the Tx head's query RoI feature is RoIAlign of the centre frame of the location-padded map
+    h = AT.make_head("highres", 11, seed=0).eval()
+    seen = []
+    h.qpr.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    h(feat, rois)
+    e = h.loc(4, 16, 16)
+    padded = torch.cat([feat, e[None].expand(2, -1, -1, -1, -1)], 1)
+    assert torch.allclose(seen[0], AT.person_rois(padded, rois), atol=1e-5)
+    # the same seed gives the same initialisation (paired variants)
+    a, b = AT.make_head("highres", 11, seed=3), AT.make_head("highres", 11, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_capacity_matched_controls():
+    n_i3d = count_parameters(AT.make_head("i3d", 11))
+    n_tx = count_parameters(AT.make_head("highres", 11))
+    assert n_tx > 10 * n_i3d                                    # the unmatched comparison the issue names
+    assert abs(count_parameters(AT.make_head("i3d_wide", 11)) - n_tx) < 0.05 * n_tx
+    assert abs(count_parameters(AT.make_head("highres_small", 11)) - n_i3d) < 0.25 * n_i3d
+
+
+def test_attention_shares_of_a_uniform_head_equal_the_uniform_baseline():
+    torch.manual_seed(0)
+    head = AT.make_head("highres", 3).eval()
+    for layer in head.layers:
+        for unit in layer:
+            torch.nn.init.zeros_(unit.q.weight)
+            torch.nn.init.zeros_(unit.q.bias)          # Q = 0: every cell gets the same weight
+    ds = AT.KeyframeSet(np.zeros((2, 8, 64, 64, 3), np.uint8),
+                        np.array([[[4, 4, 20, 40], [30, 10, 50, 50], [0, 0, 8, 8]]] * 2, np.float32),
+                        np.array([[True, True, False], [True, True, True]]), np.zeros((2, 3, 3), np.uint8),
+                        ["a", "b"], np.zeros(2), ("x", "y", "z"))
+    s = AT.attention_shares(head, torch.randn(2, 64, 4, 16, 16), ds)
+    assert s["attn_n"] == 5
+    assert s["attn_other"] == pytest.approx(s["attn_other_uniform"], abs=1e-6)
+    assert s["attn_own"] == pytest.approx(s["attn_own_uniform"], abs=1e-6)
+    assert 0 < s["attn_own_uniform"] < s["attn_other_uniform"] < 1
+
+
+def _toy_rois(N=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.randn(N, 64, 2, 8, 8, generator=g)
+    xy = torch.rand(N, 2, 2, generator=g) * 16
+    boxes = torch.cat([xy, xy + 12], -1)
+    present = torch.ones(N, 2, dtype=torch.bool)
+    labels = (feats[:, :2, 1, 4, 4].reshape(N, 2, 1) > 0).float().expand(-1, -1, 3).clone()   # learnable
+    ds = AT.KeyframeSet(np.zeros((N, 4, 32, 32, 3), np.uint8), boxes.numpy(), present.numpy(),
+                        labels.numpy().astype(np.uint8), [f"v{i}" for i in range(N)], np.zeros(N), ("a", "b", "c"))
+    return feats, AT._train_rois(feats, torch.zeros(N, 0, 4), torch.zeros(N, 0, dtype=torch.bool), ds), ds
+
+
+def test_training_lowers_the_loss_and_selects_the_validation_epoch():
+    feats, rois, _ = _toy_rois()
+    for v in ("i3d", "highres"):
+        head = AT.make_head(v, 3, seed=0)
+        _, _, info = AT.train_head(v, head, feats, rois, epochs=6, seed=0, lr=3e-3, bs=6)
+        assert info["loss"].shape == (6, 2) and info["loss"][-1].sum() < 0.8 * info["loss"][0].sum()
+    # selection: the returned head is the one of the best validation epoch, not the last
+    scores, states = iter([0.1, 0.7, 0.3, 0.2]), []
+
+    def val(head, trunk):
+        states.append({k: t.clone() for k, t in head.state_dict().items()})
+        return next(scores)
+
+    head, _, info = AT.train_head("i3d", AT.make_head("i3d", 3), feats, rois, epochs=4, seed=0, val=val, bs=6)
+    assert info["epoch_best"] == 2 and info["val"] == [0.1, 0.7, 0.3, 0.2]
+    assert all(torch.equal(head.state_dict()[k], states[1][k]) for k in states[1])
+    assert not all(torch.equal(head.state_dict()[k], states[3][k]) for k in states[3])
+
+
+def test_frame_map_cap_and_gating_are_wired():
+    # one keyframe, one person with class 0; 60 boxes x 1 class: the true box ranks last
+    C = 1
+    ds = AT.KeyframeSet(np.zeros((1, 2, 64, 64, 3), np.uint8), np.array([[[10, 10, 30, 50]]], np.float32),
+                        np.array([[True]]), np.ones((1, 1, C), np.uint8), ["v"], np.zeros(1), ("a",))
+    boxes = np.tile(np.array([40, 40, 60, 60], np.float32), (1, 60, 1))
+    boxes[0, -1] = [10, 10, 30, 50]
+    scores = np.linspace(0.9, 0.3, 60, dtype=np.float32)[None, :, None]
+    valid = np.ones((1, 60), bool)
+    assert AT.frame_map(ds, boxes, valid, scores, max_per_keyframe=None)["mAP"] == pytest.approx(1 / 60)
+    assert AT.frame_map(ds, boxes, valid, scores)["mAP"] == 0.0                 # the official top-50 cap drops it
+    person = np.full((1, 60), 0.1, np.float32)
+    person[0, -1] = 1.0                                                          # the detector is sure of the true box
+    assert AT.frame_map(ds, boxes, valid, scores, person_scores=person)["mAP"] == pytest.approx(1.0)
+
+
+def test_run_experiment_tiny_returns_the_documented_keys():
+    with pytest.raises(ValueError, match="unknown variants"):
+        AT.run_experiment(variants=("nope",))
+    with pytest.raises(ValueError, match="needs"):
+        AT.run_experiment(variants=("i3d", "tx+i3d"))
+    out = AT.run_experiment(seed=0, num_train=20, num_test=6, frames=4, size=32, epochs_trunk=1, epochs_head=2,
+                            variants=("i3d", "highres", "tx+i3d"), context_probe=False, attention_clips=3,
+                            symmetric_exchange=True, cue_scale=2.0, return_models=True)
+    check_result(out)
+    m, per = out["metrics"], out["per_item"]
+    assert {"data", "rpn", "time", "i3d", "highres", "tx+i3d"} <= set(m)
+    assert m["data"]["n_val"] == 3 and m["data"]["n_train"] == 17 and m["data"]["cue/head_diameter"] > 0
+    for v in ("i3d", "highres"):
+        for k in ("mAP_gt", "mAP_rpn", "loc@0.5", "loc@0.75", "context_mAP_gt", "params", "mflops", "epoch_best",
+                  "val_mAP_best", "loss_first", "loss_last", "train_s", "ap_gt/hold", "ap_gt/take"):
+            assert k in m[v], (v, k)
+        assert 1 <= m[v]["epoch_best"] <= 2
+        assert len(per[v]["nll"]) == int(m["data"]["test_people"]) == len(per[v]["label_ap"])
+    assert {"attn_other", "attn_other_uniform", "attn_own", "attn_own_uniform"} <= set(m["highres"])
+    assert set(m["tx+i3d"]) == {"mAP_rpn", "loc@0.5", "loc@0.75"}
+    assert m["tx+i3d"]["loc@0.5"] == m["i3d"]["loc@0.5"]            # the I3D head localises for Tx + I3D
+    assert m["highres"]["mflops_kv"] > m["highres"]["mflops"]
+    # paired: the same data and trunk for every variant
+    assert out["outputs"]["i3d"]["feats"] is out["outputs"]["highres"]["feats"]
