@@ -225,3 +225,17 @@ def test_run_experiment_tiny_returns_the_documented_keys():
     assert m["highres"]["mflops_kv"] > m["highres"]["mflops"]
     # paired: the same data and trunk for every variant
     assert out["outputs"]["i3d"]["feats"] is out["outputs"]["highres"]["feats"]
+
+
+def test_end_to_end_variant_trains_a_copy_of_the_trunk_and_gating_runs():
+    out = AT.run_experiment(seed=1, num_train=20, num_test=6, frames=4, size=32, epochs_trunk=1, epochs_head=2,
+                            variants=("i3d", "highres_e2e"), context_probe=False, attention_clips=0,
+                            gate_person=True, return_models=True)
+    check_result(out)
+    head, trunk = out["models"]["highres_e2e"]
+    stage1 = out["stage1"].trunk
+    moved = [not torch.equal(a, b) for a, b in zip(trunk.parameters(), stage1.parameters())]
+    assert any(moved)                                             # the trunk was trained ...
+    assert out["outputs"]["i3d"]["feats"] is out["feats"]["test"]  # ... on a copy: the frozen variants keep stage 1's
+    assert not torch.allclose(out["outputs"]["highres_e2e"]["feats"], out["feats"]["test"])
+    assert 0.0 <= out["metrics"]["highres_e2e"]["mAP_rpn"] <= 1.0
