@@ -134,3 +134,36 @@ def test_person_slider_spans_the_clips_people(record):
     ex.controls["clip"].value = 0
     assert ex.controls["person"].max == 1
     assert "shares" in ex.data and ex.data["shares"]["n_other"] == 1
+
+
+def test_watched_person_box_and_its_share(record):
+    rec = dict(record)
+    boxes = np.array(record["boxes"], dtype=np.float64)
+    boxes[0, 0] = [0.0, 0.0, 8.0, 8.0]                          # person 0: top-left quarter
+    boxes[0, 1] = [8.0, 8.0, 16.0, 16.0]                        # person 1: bottom-right quarter
+    rec["boxes"] = boxes
+    rec["targets"] = np.array([[1, -1, 0], [2, -1, -1]])        # clip 0: 0 watches 1; clip 1: 0 "watches" an absent RoI
+    attn = np.zeros_like(record["attn"])
+    attn[0, :, :, 0, 0, 3, 3] = 1.0                             # person 0 looks at cell (y, x) = (3, 3): inside box 1
+    rec["attn"] = attn
+    d = attention_compute(rec, clip=0, person=0, layer=0, head="mean")
+    assert d["target"] == 1 and np.allclose(d["target_box"], boxes[0, 1])
+    assert np.isclose(d["target_share"]["share"], 1.0) and np.isclose(d["target_share"]["uniform"], 0.25)
+    assert attention_compute(rec, clip=0, person=1)["target"] is None          # -1: watches nobody
+    assert attention_compute(rec, clip=1, person=0)["target"] is None          # RoI 2 is not valid in clip 1
+    assert attention_compute(record, clip=0, person=0)["target"] is None       # no targets in the record
+    fig = attention_render(d)
+    dashed = [p for p in fig.axes[0].patches if p.get_linestyle() in ("--", "dashed")]
+    assert len(dashed) == 1 and "watched" in fig.axes[0].get_title()
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_architecture_figure_names_the_pieces():
+    from paperlib.viz.attention import architecture_figure
+    fig = architecture_figure()
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for piece in ("RPN", "RoIAlign", "Tx unit", "I3D head", "location emb"):
+        assert piece in text
+    import matplotlib.pyplot as plt
+    plt.close(fig)

@@ -18,14 +18,16 @@ The record is a dict:
 ``frames`` uint8 ``(N, T, H, W, 3)``; ``boxes`` ``(N, R, 4)`` pixels; ``valid`` bool ``(N, R)``;
 ``attn`` ``(N, L, Hd, R, T', H', W')`` softmax weights (each ``(T', H', W')`` slice sums to 1);
 ``keys`` ``(N, L, Hd, T', H', W', D)``; ``probs`` ``(N, R, C)``; ``labels`` ``(N, R, C)`` 0/1;
-``class_names`` (C strings); ``context`` (the names of the context-dependent classes).
+``class_names`` (C strings); ``context`` (the names of the context-dependent classes); optional
+``targets`` int ``(N, R)``: the RoI each person watches, ``-1`` for none
+(:attr:`paperlib.data.video.MultiPersonClips.targets`), drawn as a dashed box.
 """
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["attention_compute", "attention_render", "attention_viewer", "pca_rgb", "upsample_nearest",
-           "region_shares"]
+           "region_shares", "architecture_figure"]
 
 
 def pca_rgb(x: np.ndarray) -> np.ndarray:
@@ -109,7 +111,10 @@ def attention_compute(record: dict, clip: int = 0, person: int = 0, layer: int =
     ``overlay (H, W)`` (the frame's slice upsampled, scaled by its maximum over the clip), ``box``,
     ``t_feat``, ``frame``, ``key_rgb (H', W', 3)``, ``probs (C,)``, ``true (C,)`` bool, ``names``,
     ``is_context (C,)`` bool, ``shares`` (:func:`region_shares`: attention in the other people's
-    boxes and in the person's own, next to a uniform map over the same cells), ``title``.
+    boxes and in the person's own, next to a uniform map over the same cells), ``target`` (the
+    watched person's RoI index or ``None``), ``target_box`` (its box or ``None``),
+    ``target_share`` (:func:`region_shares` of the watched person's box alone: ``own`` /
+    ``own_uniform`` of that box, or ``None``), ``title``.
     """
     frames = np.asarray(record["frames"])
     N, T, H, W = frames.shape[:4]
@@ -138,12 +143,21 @@ def attention_compute(record: dict, clip: int = 0, person: int = 0, layer: int =
     ctx = set(record.get("context", ()))
     probs = np.asarray(record["probs"])[clip, person].astype(np.float64)
     true = np.asarray(record["labels"])[clip, person].astype(bool)
-    shares = region_shares(attn, np.asarray(record["boxes"])[clip], np.asarray(record["valid"])[clip], person, (H, W))
+    boxes, valid_c = np.asarray(record["boxes"])[clip], np.asarray(record["valid"])[clip]
+    shares = region_shares(attn, boxes, valid_c, person, (H, W))
+    target = None
+    if record.get("targets") is not None:
+        t_ = int(np.asarray(record["targets"])[clip, person])
+        target = t_ if 0 <= t_ < len(valid_c) and valid_c[t_] and t_ != person else None
+    target_share = None if target is None else region_shares(attn, boxes, valid_c, target, (H, W))
     return {
         "image": frames[clip, frame], "attn": attn, "attn_frame": attn[t_feat],
         "overlay": upsample_nearest(attn[t_feat] / peak, (H, W)), "box": np.asarray(record["boxes"])[clip, person],
         "t_feat": t_feat, "frame": frame, "key_rgb": rgb[t_feat], "key_head": key_head, "probs": probs, "true": true,
         "names": names, "is_context": np.array([n in ctx for n in names]), "shares": shares,
+        "target": target, "target_box": None if target is None else boxes[target],
+        "target_share": None if target_share is None else {"share": target_share["own"],
+                                                           "uniform": target_share["own_uniform"]},
         "title": f"clip {clip}, person {person}, layer {layer + 1}/{L}, {head_label}, frame {frame} (t'={t_feat})",
     }
 
@@ -158,10 +172,16 @@ def attention_render(d: dict):
     ax.imshow(d["overlay"], cmap="inferno", alpha=0.6, vmin=0, vmax=1, interpolation="nearest")
     x1, y1, x2, y2 = d["box"]
     ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="cyan", lw=1.5))
+    watched = ""
+    if d.get("target_box") is not None:
+        tx1, ty1, tx2, ty2 = d["target_box"]
+        ax.add_patch(plt.Rectangle((tx1, ty1), tx2 - tx1, ty2 - ty1, fill=False, color="magenta", lw=1.5, ls="--"))
+        ts = d["target_share"]
+        watched = f"; watched (dashed) {ts['share']:.2f} (uniform {ts['uniform']:.2f})"
     sh = d.get("shares")
     if sh is not None and sh["n_other"]:
         ax.set_title(f"attention in other people's boxes {sh['other']:.2f} (uniform {sh['other_uniform']:.2f});\n"
-                     f"own box {sh['own']:.2f} (uniform {sh['own_uniform']:.2f})", fontsize=8)
+                     f"own box {sh['own']:.2f} (uniform {sh['own_uniform']:.2f}){watched}", fontsize=8)
     elif sh is not None:
         ax.set_title(f"own box {sh['own']:.2f} (uniform {sh['own_uniform']:.2f}); no other person", fontsize=8)
     else:
@@ -221,3 +241,40 @@ def attention_viewer(record: dict, clip: int = 0, person: int = 0, layer: int = 
 
     controls["clip"].observe(bound_person, names="value")
     return ex
+
+
+def architecture_figure(figsize=(11, 3.4)):
+    """A block diagram of the model (the paper's Fig. 2, as implemented in notebook 04): the trunk's
+    feature map, the RPN on its centre frame, RoIAlign of each proposal into the query (QPr), the
+    memory of every cell with the location embedding, 2 heads x 3 layers of Tx units, and the
+    classifier and box regressor; the I3D head is the alternative on the same RoIs. Returns the
+    Figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.set_xlim(0, 11); ax.set_ylim(0, 3.4); ax.axis("off")
+    boxes = {
+        "clip": (0.1, 1.3, 1.0, 0.8, "clip\nT x H x W", "#dddddd"),
+        "trunk": (1.5, 1.3, 1.4, 0.8, "I3D-style trunk\nT/2 x H/4 x W/4\n(Sec. 3.1)", "#cfe2f3"),
+        "rpn": (3.3, 2.35, 1.5, 0.8, "RPN on the\ncentre frame\n(R proposals)", "#fce5cd"),
+        "roi": (5.2, 2.35, 1.6, 0.8, "RoIAlign 14x14\n-> max-pool 7x7\nQPr: Low/HighRes", "#d9ead3"),
+        "mem": (3.3, 1.05, 1.5, 0.9, "memory: every cell\n+ location emb.\n(Sec. 3.4) -> K, V", "#fff2cc"),
+        "tx": (7.2, 1.45, 1.7, 1.2, "Tx unit x 2 heads\nx 3 layers\nEq. (1) attention\nEq. (2) LN, FFN", "#ead1dc"),
+        "out": (9.3, 1.45, 1.6, 1.2, "C + 1 sigmoids\n(actions, person)\n+ box deltas", "#dddddd"),
+        "i3d": (5.2, 0.1, 1.6, 0.8, "I3D head: ST-RoI\ntube + 3D blocks\n(Sec. 3.3)", "#d0e0e3"),
+    }
+    for x, y, w, h, text, col in boxes.values():
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.03", fc=col, ec="black", lw=0.8))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=7.5)
+    arrows = [((1.1, 1.7), (1.5, 1.7)), ((2.9, 1.9), (3.3, 2.7)), ((2.9, 1.6), (3.3, 1.5)),
+              ((4.8, 2.75), (5.2, 2.75)), ((6.8, 2.6), (7.2, 2.3)), ((4.8, 1.5), (7.2, 1.8)),
+              ((8.9, 2.05), (9.3, 2.05)), ((2.9, 1.4), (5.2, 0.5)), ((6.8, 0.5), (9.3, 1.5))]
+    for a, b in arrows:
+        ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", lw=0.9))
+    ax.text(8.05, 2.85, "query Q: the person", fontsize=7, ha="center")
+    ax.text(6.0, 1.3, "keys, values: the whole clip", fontsize=7, ha="center")
+    ax.set_title("Video Action Transformer Network (after the paper's Fig. 2): a person's query attends over the clip",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
