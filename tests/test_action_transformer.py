@@ -239,3 +239,22 @@ def test_end_to_end_variant_trains_a_copy_of_the_trunk_and_gating_runs():
     assert out["outputs"]["i3d"]["feats"] is out["feats"]["test"]  # ... on a copy: the frozen variants keep stage 1's
     assert not torch.allclose(out["outputs"]["highres_e2e"]["feats"], out["feats"]["test"])
     assert 0.0 <= out["metrics"]["highres_e2e"]["mAP_rpn"] <= 1.0
+
+
+def test_ava_branch_reads_exported_splits(tmp_path):
+    from paperlib.data.ava import export_ava
+    from paperlib.data.video import make_multi_person_clips
+    for name, n, s in (("tr", 12, 0), ("te", 4, 1)):
+        clips = make_multi_person_clips(n, frames=4, size=32, seed=s)
+        export_ava(clips, tmp_path, name=name)
+    with pytest.raises(FileNotFoundError):
+        AT.run_experiment(dataset="ava", data_root=tmp_path, ava_names=("nope", "te"), frames=4, size=32)
+    out = AT.run_experiment(dataset="ava", data_root=tmp_path, ava_names=("tr", "te"), ava_fps=clips.fps,
+                            frames=4, size=32, epochs_trunk=1, epochs_head=1, variants=("i3d",), attention_clips=0, return_models=True)
+    te = out.pop("data").test
+    for k in ("models", "stage1", "feats", "outputs", "proposals", "train_info"):
+        out.pop(k)
+    check_result(out)
+    assert np.array_equal(te.labels, clips.labels) and np.allclose(te.boxes, clips.boxes[:, clips.keyframe], atol=0.02)
+    m = out["metrics"]["data"]
+    assert (m["n_train"], m["n_val"], m["n_test"]) == (10, 2, 4) and "context" not in out["metrics"]

@@ -922,7 +922,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
                    trunk_lr_mult: float = 0.1, proposals: int = 16, proposals_train: int = 8,
                    variants=("i3d", "lowres", "highres", "tx+i3d", "highres_small"), max_per_keyframe: int | None = 50,
                    gate_person: bool = False, context_probe: bool = True, attention_clips: int = 32,
-                   dataset: str = "synthetic", data_root=None, progress: bool = False,
+                   dataset: str = "synthetic", data_root=None, ava_names=("synth_train", "synth_test"),
+                   ava_fps: float = 4.0, ava_time_offset: float = 0.0, progress: bool = False,
                    return_models: bool = False) -> dict:
     """The Action Transformer's experiment for one seed: data -> stage 1 (trunk + RPN) -> every
     head variant -> Tables 1-3 (frame-AP with GT boxes, localisation AP and frame-AP with RPN
@@ -940,8 +941,9 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
 
     Data knobs (:func:`paperlib.data.video.make_multi_person_clips`): ``cue_scale`` (head, face
     offset and handheld objects scaled), ``symmetric_exchange`` (giver and taker share the arm
-    motion). ``dataset="ava"`` reads AVA-format splits ``synth_train``/``synth_test`` from
-    ``data_root`` (:func:`load_ava_split`; no probe, no cue sizes).
+    motion). ``dataset="ava"`` reads the AVA-format splits ``ava_names = (train, test)`` from
+    ``data_root`` (:func:`load_ava_split` with ``ava_fps`` and ``ava_time_offset``; the
+    validation split is carved from the training keyframes; no probe, no cue sizes).
 
     Returns ``{"metrics", "per_item"}``. ``metrics[variant]`` (rates in [0, 1], times in CPU s):
     ``mAP_gt`` and ``ap_gt/<class>`` (Table 1), ``context_mAP_gt``, ``other_mAP_gt``; ``mAP_rpn``,
@@ -966,11 +968,12 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         data = make_data(num_train, num_test, frames, size, max_people, seed, cue_scale, symmetric_exchange,
                          val_fraction)
     elif dataset == "ava":
-        full = load_ava_split(data_root, "synth_train", frames, size, max_people, 4.0, 0.0)
+        full = load_ava_split(data_root, ava_names[0], frames, size, max_people, ava_fps, ava_time_offset)
         n_val = max(1, int(round(val_fraction * len(full))))
         perm = np.random.default_rng([seed, 404]).permutation(len(full))
         data = SimpleNamespace(train=full.subset(np.sort(perm[:-n_val])), val=full.subset(np.sort(perm[-n_val:])),
-                               test=load_ava_split(data_root, "synth_test", frames, size, max_people, 4.0, 0.0),
+                               test=load_ava_split(data_root, ava_names[1], frames, size, max_people, ava_fps,
+                                                   ava_time_offset),
                                train_clips=None, test_clips=None, cue_sizes_px={})
     else:
         raise ValueError(f"run_experiment: dataset must be 'synthetic' or 'ava', got {dataset!r}")
