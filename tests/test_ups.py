@@ -194,6 +194,9 @@ def test_tiny_run_routes_differ_and_result_schema(tiny_run):
     assert r["distinct_routes"] == len({tuple(x) for x in routes.tolist()}) >= 2   # routes differ between tasks
     assert r["warmup_iters"] == round(0.25 * 12 * 4)
     assert r["updates_l0_b0"] + r["updates_l0_b1"] == 2 * r["warmup_iters"] + (48 - r["warmup_iters"])
+    for t in U.TASKS:                                                  # each task's 12 iterations, per layer
+        assert all(sum(r[f"selected_{t}_l{l}_b{h}"] for h in range(2)) == 12 for l in range(2))
+    assert "p_route_ar3d_l0" in r and "p_route_ar3d_l0" not in m["fixed_h2"]
     f = m["fixed_h2"]
     assert [[f[f"route_{t}_l{l}"] for l in range(2)] for t in U.TASKS] == [list(U.FIG4_ROUTE[t]) for t in U.TASKS]
     n_test = m["data"]["n_test"]
@@ -203,3 +206,22 @@ def test_tiny_run_routes_differ_and_result_schema(tiny_run):
     assert np.isclose(np.mean(tiny_run["per_item"]["mlp"]["pose_mpjpe_mm"]), m["mlp"]["pose_mpjpe_mm"], rtol=1e-4)
     ref = m["reference"]
     assert ref["floor_mpjpe_mm"] < ref["mean_pose_mpjpe_mm"]
+
+
+def test_unselected_blocks_without_graph_give_the_same_gradients(vocab, train):
+    # hard routing: an unselected block has weight 0, so computing it without a graph changes no gradient
+    x, y = train["ar2d"][0][:6], train["ar2d"][1][:6]
+    grads = []
+    for lazy in (True, False):
+        model = U.UPS(vocab.omega, H=2, seed=0).train()
+        model.lazy_unselected = lazy
+        U.sequence_nll(model(x, 1, y), y).backward()
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+    lazy, full = grads
+    assert float(lazy["tau"].abs().max()) > 0 and float(lazy["Bemb"].abs().max()) > 0
+    for n, g in full.items():
+        if lazy[n] is None:                                   # unselected blocks: no gradient at all
+            assert g is None or float(g.abs().max()) == 0.0, n
+        else:
+            assert torch.allclose(lazy[n], g, atol=1e-7, rtol=1e-5), n
+    assert any(g is None for g in lazy.values())

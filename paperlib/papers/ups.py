@@ -570,19 +570,22 @@ class UPSDecoder(nn.Module):
     the paper, which says only that output tokens "can be interpreted as text embeddings").
 
     Token ``y`` enters as ``Omega_y W_in``; the first input is a learned per-task **start token**
-    (``start``, ``(M, D)``), separate from the routing task embeddings of Eq. 1.
+    (``start``, ``(M, D)``), separate from the routing task embeddings of Eq. 1. The learned
+    position embeddings of the output slots (``pos``) and of the ``T x J`` memory tokens
+    (``mem_pos``) start with std ``pos_scale``: cross-attention must find joint ``k // 3`` for
+    output slot ``k`` from them, and a larger start (0.3 rather than 0.02) speeds that up.
     """
 
     def __init__(self, omega, D: int = 32, layers: int = 2, num_tasks: int = 4, max_len: int = 3 * NJ + 1,
-                 d: int = 8, T: int = 8):
+                 d: int = 8, T: int = 8, pos_scale: float = 0.3):
         super().__init__()
         self.d = d
         self.register_buffer("omega", torch.as_tensor(omega).float())   # [|V|, e], frozen text embeddings
         self.start = nn.Embedding(num_tasks, D)
         self.tok_in = nn.Linear(self.omega.shape[1], D)
-        self.pos = nn.Parameter(0.02 * torch.randn(1, max_len, D))
+        self.pos = nn.Parameter(pos_scale * torch.randn(1, max_len, D))
         self.mem_ln = nn.LayerNorm(d)
-        self.mem_pos = nn.Parameter(0.02 * torch.randn(1, T * J, d))
+        self.mem_pos = nn.Parameter(pos_scale * torch.randn(1, T * J, d))
         self.blocks = nn.ModuleList(DecoderBlock(D, 2, 2 * D, d) for _ in range(layers))
         self.ln = nn.LayerNorm(D)
         self.W = nn.Linear(D, self.omega.shape[1], bias=False)
@@ -632,16 +635,16 @@ class UPS(nn.Module):
     Raises ``ValueError`` if ``fixed_route`` has the wrong shape or names a missing block.
     """
 
-    def __init__(self, omega, H: int = 2, L: int = 2, d: int = 8, T: int = 8, q: int = 256, dec_dim: int = 32,
+    def __init__(self, omega, H: int = 2, L: int = 2, d: int = 8, T: int = 8, q: int = 256, dec_dim: int = 64,
                  dec_layers: int = 2, attn_dim: int = 32, mlp_dim: int = 32, num_tasks: int = len(TASKS),
-                 temperature: float = 1.0, fixed_route=None, seed: int = 0):
+                 temperature: float = 1.0, fixed_route=None, seed: int = 0, pos_scale: float = 0.3):
         super().__init__()
         with torch.random.fork_rng(devices=[]):          # per-part seeds; the global RNG is left alone
             self._build(omega, H, L, d, T, q, dec_dim, dec_layers, attn_dim, mlp_dim, num_tasks, temperature,
-                        fixed_route, seed)
+                        fixed_route, seed, pos_scale)
 
     def _build(self, omega, H, L, d, T, q, dec_dim, dec_layers, attn_dim, mlp_dim, num_tasks, temperature,
-               fixed_route, seed):
+               fixed_route, seed, pos_scale):
         self.H, self.L, self.temperature, self.routing = H, L, temperature, "hard"
         torch.manual_seed(_seed(seed, "tokenizer"))
         self.tokenizer = JointTokenizer(6, d, T)
@@ -660,7 +663,7 @@ class UPS(nn.Module):
             blocks.append(nn.ModuleList(row))
         self.layers = nn.ModuleList(blocks)
         torch.manual_seed(_seed(seed, "decoder"))
-        self.decoder = UPSDecoder(omega, dec_dim, dec_layers, num_tasks, d=d, T=T)
+        self.decoder = UPSDecoder(omega, dec_dim, dec_layers, num_tasks, d=d, T=T, pos_scale=pos_scale)
         use_task_bn(self, num_tasks)
         self._task_bns = [m for m in self.modules() if isinstance(m, TaskBatchNorm)]
         if fixed_route is not None:
@@ -674,6 +677,7 @@ class UPS(nn.Module):
             self.fixed_route = None
         self.gumbel = torch.Generator().manual_seed(_seed(seed, "gumbel"))
         self.last_route = None
+        self.lazy_unselected = True
 
     def inference_routes(self) -> np.ndarray:
         """The block each task uses at inference, per layer: ``(M, L)`` ints (argmax of Eq. 1's scores,
@@ -699,10 +703,21 @@ class UPS(nn.Module):
         m = self.routes(task)
         self.last_route = m.detach()
         h = self.tokenizer(x)
-        soft_train = self.training and self.routing in ("hard", "soft") and self.fixed_route is None
+        mixing = self.training and self.routing in ("hard", "soft") and self.fixed_route is None and self.H > 1
         for l, blocks in enumerate(self.layers):
-            if soft_train and self.H > 1:          # every block runs; the (one-hot or soft) weights mix them
-                h = sum(m[l, i] * blk(h) for i, blk in enumerate(blocks))
+            if mixing:                             # every block runs; the (one-hot or soft) weights mix them
+                sel = int(m[l].argmax())
+                outs = []
+                for i, blk in enumerate(blocks):
+                    if self.routing == "hard" and i != sel and self.lazy_unselected:
+                        # weight 0 in the forward pass: the gradient of Eq. 2's scores needs this output,
+                        # but nothing flows back through the block (computing it without a graph is exact)
+                        with torch.no_grad():
+                            o = blk(h)
+                        outs.append(m[l, i] * o)           # still carries the gradient to the scores
+                    else:
+                        outs.append(m[l, i] * blk(h))
+                h = sum(outs)
             else:                                  # only the selected block runs
                 h = blocks[int(m[l].argmax())](h)
         return h
@@ -956,11 +971,14 @@ def _route_metrics(model: UPS, hist: dict | None) -> dict:
     routes = model.inference_routes()                              # (M, L)
     m = {f"route_{t}_l{l}": int(routes[k, l]) for k, t in enumerate(TASKS) for l in range(model.L)}
     m["distinct_routes"] = len({tuple(r) for r in routes.tolist()})
-    with torch.no_grad():
-        p = route_scores(model.Bemb, model.tau).softmax(-1).cpu().numpy()
-    m.update({f"p_route_{t}_l{l}": float(p[k, l].max()) for k, t in enumerate(TASKS) for l in range(model.L)})
+    if model.fixed_route is None:
+        with torch.no_grad():
+            p = route_scores(model.Bemb, model.tau).softmax(-1).cpu().numpy()
+        m.update({f"p_route_{t}_l{l}": float(p[k, l].max()) for k, t in enumerate(TASKS) for l in range(model.L)})
     if hist is not None:
         m.update({f"updates_l{l}_b{h}": int(hist["updates"][l, h]) for l in range(model.L) for h in range(model.H)})
+        m.update({f"selected_{t}_l{l}_b{h}": int(hist["selected"][k, l, h]) for k, t in enumerate(TASKS)
+                  for l in range(model.L) for h in range(model.H)})
         m["warmup_iters"] = int(hist["warmup_iters"])
         hard = hist["route"][hist["warmup_iters"]:]
         if model.fixed_route is None and len(hard) and model.H > 1:
@@ -972,10 +990,10 @@ def _route_metrics(model: UPS, hist: dict | None) -> dict:
 
 def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "synthetic", num_samples: int = 1700,
                    num_frames: int = 8, obs_ratios=OBS_RATIOS, pose_windows: int = 4, pose_noise_px: float = 2.0,
-                   n_bins: int = 64, d_token: int = 8, enc_layers: int = 2, q_dim: int = 256, dec_dim: int = 32,
+                   n_bins: int = 64, d_token: int = 8, enc_layers: int = 2, q_dim: int = 256, dec_dim: int = 64,
                    dec_layers: int = 2, attn_dim: int = 32, mlp_dim: int = 32, batch_size: int = 32,
                    steps: int = 160, finetune_steps: int = 0, lr: float = 3e-3, warmup_frac: float = 0.25,
-                   temperature: float = 1.0, mlp_steps: int | None = None,
+                   temperature: float = 1.0, pos_scale: float = 0.3, mlp_steps: int | None = None,
                    variants=("separate", "joint_h1", "joint_h2", "joint_h4", "fixed_h2", "mlp"),
                    tasks=TASKS, constrained: bool = False, embedding: str = "minilm", device: str = "cpu",
                    return_models: bool = False, data_kw: dict | None = None) -> dict:
@@ -992,7 +1010,9 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     Metrics per variant: ``ar3d_top1``, ``ar2d_top1``, ``ep_top1@r``, ``pose_mpjpe_mm``,
     ``pose_pa_mpjpe_mm``, ``train_s`` (CPU s), ``loss_<task>`` (mean of the last 10% of the task's
     iterations); for routed variants the routes (``route_<task>_l<l>``), ``distinct_routes``,
-    ``p_route_<task>_l<l>``, ``updates_l<l>_b<h>``, ``switch_frac``. Rows ``reference`` (mean pose,
+    ``p_route_<task>_l<l>`` (learned routes), ``updates_l<l>_b<h>`` (iterations with a gradient to
+    block ``h`` of layer ``l``), ``selected_<task>_l<l>_b<h>`` (the task's iterations through that
+    block), ``switch_frac`` (post-warm-up samples off the final route). Rows ``reference`` (mean pose,
     quantisation floor, chance) and ``data`` (sizes, ``label_permute``, moved classes).
     Per item: ``ar3d_correct``, ``ar2d_correct``, ``ep_correct@r``, ``pose_mpjpe_mm``.
     Raises ``ValueError`` for an unknown variant.
@@ -1006,7 +1026,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     vocab = build_vocab(views.names3d, views.names2d, n_bins, embedding=embedding, seed=seed)
     train = {t: task_tensors(views.train, t, vocab, obs_ratios) for t in tasks}
     arch = dict(L=enc_layers, d=d_token, T=num_frames, q=q_dim, dec_dim=dec_dim, dec_layers=dec_layers,
-                attn_dim=attn_dim, mlp_dim=mlp_dim, temperature=temperature, seed=seed)
+                attn_dim=attn_dim, mlp_dim=mlp_dim, temperature=temperature, seed=seed, pos_scale=pos_scale)
     ref = pose_references(views.train["pose3d"][1], views.test["pose3d"][1], vocab)
     metrics = {"reference": {**ref, "chance_top1": 1.0 / len(views.names3d)},
                "data": {"n_train": len(views.train["ar3d"][1]), "n_test": len(views.test["ar3d"][1]),
