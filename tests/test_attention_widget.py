@@ -163,7 +163,7 @@ def test_architecture_figure_names_the_pieces():
     from paperlib.viz.attention import architecture_figure
     fig = architecture_figure()
     text = " ".join(t.get_text() for t in fig.axes[0].texts)
-    for piece in ("RPN", "RoIAlign", "Tx unit", "I3D head", "location emb"):
+    for piece in ("RPN", "RoIAlign", "Tx unit", "I3D head", "location emb", "query Q"):
         assert piece in text
     import matplotlib.pyplot as plt
     plt.close(fig)

@@ -249,32 +249,23 @@ def architecture_figure(figsize=(11, 3.4)):
     memory of every cell with the location embedding, 2 heads x 3 layers of Tx units, and the
     classifier and box regressor; the I3D head is the alternative on the same RoIs. Returns the
     Figure."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
+    from .diagram import block_diagram
 
-    fig, ax = plt.subplots(figsize=figsize)
-    ax.set_xlim(0, 11); ax.set_ylim(0, 3.4); ax.axis("off")
-    boxes = {
-        "clip": (0.1, 1.3, 1.0, 0.8, "clip\nT x H x W", "#dddddd"),
-        "trunk": (1.5, 1.3, 1.4, 0.8, "I3D-style trunk\nT/2 x H/4 x W/4\n(Sec. 3.1)", "#cfe2f3"),
-        "rpn": (3.3, 2.35, 1.5, 0.8, "RPN on the\ncentre frame\n(R proposals)", "#fce5cd"),
-        "roi": (5.2, 2.35, 1.6, 0.8, "RoIAlign 14x14\n-> max-pool 7x7\nQPr: Low/HighRes", "#d9ead3"),
-        "mem": (3.3, 1.05, 1.5, 0.9, "memory: every cell\n+ location emb.\n(Sec. 3.4) -> K, V", "#fff2cc"),
-        "tx": (7.2, 1.45, 1.7, 1.2, "Tx unit x 2 heads\nx 3 layers\nEq. (1) attention\nEq. (2) LN, FFN", "#ead1dc"),
-        "out": (9.3, 1.45, 1.6, 1.2, "C + 1 sigmoids\n(actions, person)\n+ box deltas", "#dddddd"),
-        "i3d": (5.2, 0.1, 1.6, 0.8, "I3D head: ST-RoI\ntube + 3D blocks\n(Sec. 3.3)", "#d0e0e3"),
-    }
-    for x, y, w, h, text, col in boxes.values():
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.03", fc=col, ec="black", lw=0.8))
-        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=7.5)
+    boxes = [
+        (0.1, 1.3, 1.0, 0.8, "clip\nT x H x W", "#dddddd"),
+        (1.5, 1.3, 1.4, 0.8, "I3D-style trunk\nT/2 x H/4 x W/4\n(Sec. 3.1)", "#cfe2f3"),
+        (3.3, 2.35, 1.5, 0.8, "RPN on the\ncentre frame\n(R proposals)", "#fce5cd"),
+        (5.2, 2.35, 1.6, 0.8, "RoIAlign 14x14\n-> max-pool 7x7\nQPr: Low/HighRes", "#d9ead3"),
+        (3.3, 1.05, 1.5, 0.9, "memory: every cell\n+ location emb.\n(Sec. 3.4) -> K, V", "#fff2cc"),
+        (7.2, 1.45, 1.7, 1.2, "Tx unit x 2 heads\nx 3 layers\nEq. (1) attention\nEq. (2) LN, FFN", "#ead1dc"),
+        (9.3, 1.45, 1.6, 1.2, "C + 1 sigmoids\n(actions, person)\n+ box deltas", "#dddddd"),
+        (5.2, 0.1, 1.6, 0.8, "I3D head: ST-RoI\ntube + 3D blocks\n(Sec. 3.3)", "#d0e0e3"),
+    ]
     arrows = [((1.1, 1.7), (1.5, 1.7)), ((2.9, 1.9), (3.3, 2.7)), ((2.9, 1.6), (3.3, 1.5)),
               ((4.8, 2.75), (5.2, 2.75)), ((6.8, 2.6), (7.2, 2.3)), ((4.8, 1.5), (7.2, 1.8)),
               ((8.9, 2.05), (9.3, 2.05)), ((2.9, 1.4), (5.2, 0.5)), ((6.8, 0.5), (9.3, 1.5))]
-    for a, b in arrows:
-        ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", lw=0.9))
-    ax.text(8.05, 2.85, "query Q: the person", fontsize=7, ha="center")
-    ax.text(6.0, 1.3, "keys, values: the whole clip", fontsize=7, ha="center")
-    ax.set_title("Video Action Transformer Network (after the paper's Fig. 2): a person's query attends over the clip",
-                 fontsize=9)
-    fig.tight_layout()
+    fig, _ = block_diagram(boxes, arrows, (11, 3.4), figsize=figsize,
+                           title="Video Action Transformer Network (after the paper's Fig. 2): a person's query "
+                                 "attends over the clip",
+                           notes=[(8.05, 2.85, "query Q: the person"), (6.0, 1.3, "keys, values: the whole clip")])
     return fig

@@ -178,34 +178,26 @@ def glimpse_explorer(record: dict, clip: int | None = None, frame: int = 0):
 
 def architecture_figure(figsize=(10, 3.3)):
     """A block diagram of the model (the paper's Fig. 1, as implemented in notebook 03); returns the Figure."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
+    from .diagram import block_diagram
 
-    fig, ax = plt.subplots(figsize=figsize)
-    ax.set_xlim(0, 10); ax.set_ylim(0, 3.3); ax.axis("off")
-    boxes = {
-        "clip": (0.1, 1.3, 1.1, 0.8, "RGB clip\nT frames", "#dddddd"),
-        "trunk": (1.6, 1.9, 1.5, 0.9, "global model f\n(inflated 3D CNN)\nZ_t, c_t", "#cfe2f3"),
-        "pose": (1.6, 0.35, 1.5, 0.7, "pose head (Eq. 13)\nL_P (training only)", "#fce5cd"),
-        "att": (3.6, 1.9, 1.6, 0.9, "attention GRU Ω\n(Eqs. 3-4) → l_{t,g}", "#d9ead3"),
-        "crop": (3.6, 0.35, 1.6, 1.0, "glimpses (Eqs. 1-2)\nmap crop + pixel\npatch CNN; L_G", "#d9ead3"),
-        "ww": (5.6, 0.35, 1.3, 1.0, "what & where\nv = z ⊙ Λ(l)\n(Eq. 5)", "#ead1dc"),
-        "mem": (5.6, 1.9, 1.3, 0.9, "memory M\nφ, p_{t,c,g}\n(Eqs. 9-10)", "#fff2cc"),
-        "workers": (7.3, 1.1, 1.3, 1.2, "C workers Ψ_c\n(GRUs, Eqs. 6-8)", "#d0e0e3"),
-        "out": (8.9, 1.3, 1.0, 0.8, "ŷ: mean of\nlogits\n(Eqs. 11-12)", "#dddddd"),
-    }
-    for x, y, w, h, text, col in boxes.values():
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.03", fc=col, ec="black", lw=0.8))
-        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=7.5)
+    boxes = [
+        (0.1, 1.3, 1.1, 0.8, "RGB clip\nT frames", "#dddddd"),
+        (1.6, 1.9, 1.5, 0.9, "global model f\n(inflated 3D CNN)\nZ_t, c_t", "#cfe2f3"),
+        (1.6, 0.35, 1.5, 0.7, "pose head (Eq. 13)\nL_P (training only)", "#fce5cd"),
+        (3.6, 1.9, 1.6, 0.9, "attention GRU Ω\n(Eqs. 3-4) → l_{t,g}", "#d9ead3"),
+        (3.6, 0.35, 1.6, 1.0, "glimpses (Eqs. 1-2)\nmap crop + pixel\npatch CNN; L_G", "#d9ead3"),
+        (5.6, 0.35, 1.3, 1.0, "what & where\nv = z ⊙ Λ(l)\n(Eq. 5)", "#ead1dc"),
+        (5.6, 1.9, 1.3, 0.9, "memory M\nφ, p_{t,c,g}\n(Eqs. 9-10)", "#fff2cc"),
+        (7.3, 1.1, 1.3, 1.2, "C workers Ψ_c\n(GRUs, Eqs. 6-8)", "#d0e0e3"),
+        (8.9, 1.3, 1.0, 0.8, "ŷ: mean of\nlogits\n(Eqs. 11-12)", "#dddddd"),
+    ]
     arrows = [((1.2, 1.7), (1.6, 2.3)), ((1.2, 1.7), (3.6, 0.8)), ((2.35, 1.9), (2.35, 1.05)),
               ((3.1, 2.35), (3.6, 2.35)), ((4.4, 1.9), (4.4, 1.35)), ((5.2, 0.85), (5.6, 0.85)),
               ((6.25, 1.35), (6.25, 1.9)), ((6.9, 2.3), (7.3, 1.9)), ((6.9, 0.85), (7.3, 1.4)),
               ((8.6, 1.7), (8.9, 1.7)), ((7.95, 2.3), (4.9, 2.8))]
-    for a, b in arrows:
-        ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", lw=0.9))
-    ax.text(6.4, 3.05, "r_{t-1} = Σ_c r_{t-1,c} (Eq. 7) feeds the attention", fontsize=7, ha="center")
-    ax.set_title("Glimpse Clouds (after the paper's Fig. 1): no pose at test time", fontsize=9)
-    fig.tight_layout()
+    fig, _ = block_diagram(boxes, arrows, (10, 3.3), figsize=figsize,
+                           title="Glimpse Clouds (after the paper's Fig. 1): no pose at test time",
+                           notes=[(6.4, 3.05, "r_{t-1} = Σ_c r_{t-1,c} (Eq. 7) feeds the attention")])
     return fig
 
 
