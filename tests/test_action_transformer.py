@@ -154,6 +154,30 @@ def test_attention_shares_of_a_uniform_head_equal_the_uniform_baseline():
     assert 0 < s["attn_own_uniform"] < s["attn_other_uniform"] < 1
 
 
+def test_attention_record_layout_matches_the_viewer_and_the_shares():
+    from paperlib.viz.attention import attention_compute
+
+    torch.manual_seed(0)
+    head = AT.make_head("highres", 3).eval()
+    ds = AT.KeyframeSet(np.zeros((3, 8, 64, 64, 3), np.uint8),
+                        np.array([[[4, 4, 20, 40], [30, 10, 50, 50], [0, 0, 8, 8]]] * 3, np.float32),
+                        np.array([[True, True, False]] * 3), np.zeros((3, 3, 3), np.uint8),
+                        ["a", "b", "c"], np.zeros(3), ("x", "y", "z"))
+    feats = torch.randn(3, 64, 4, 16, 16)
+    rec = AT.attention_record(head, feats, ds, n_clips=2, targets=np.array([[1, 0, -1]] * 3))
+    assert rec["attn"].shape == (2, 3, 2, 3, 4, 8, 8) and rec["keys"].shape == (2, 3, 2, 4, 8, 8, 128)
+    assert np.allclose(rec["attn"].sum((-3, -2, -1)), 1, atol=1e-5)
+    # the head average of the last layer is what attention_shares scores: person 0 of clip 1 by hand
+    rows = []
+    head(feats[1:2], torch.as_tensor(ds.boxes[1:2]), record=rows)
+    by_hand = torch.stack([r["attn"] for r in rows[-2:]]).mean(0)[0, 0].reshape(4, 8, 8)
+    d = attention_compute(rec, clip=1, person=0, layer=-1, head="mean")
+    assert np.allclose(d["attn"], by_hand.numpy(), atol=1e-6)
+    assert d["target"] == 1 and rec["probs"].shape == (2, 3, 3)
+    with pytest.raises(TypeError):
+        AT.attention_record(AT.make_head("i3d", 3), feats, ds)
+
+
 def _toy_rois(N=12, seed=0):
     g = torch.Generator().manual_seed(seed)
     feats = torch.randn(N, 64, 2, 8, 8, generator=g)

@@ -58,7 +58,7 @@ __all__ = ["STRIDE", "MEM_POOL", "ROI_SAMPLING", "ANCHOR_SIZES", "ANCHOR_RATIOS"
            "trunk_and_proposals", "recall_at", "LocationEmbedding", "as_memory", "person_rois", "LowResQPr",
            "HighResQPr", "TxUnit", "tx_unit_reference", "roi_tubes", "TxHead", "I3DHead", "i3d_width_for",
            "tx_dim_for", "make_head", "roi_targets", "head_loss", "precompute_tubes", "train_head", "run_head",
-           "detect", "frame_map", "flops", "head_cost", "attention_shares", "VARIANTS", "run_experiment"]
+           "detect", "frame_map", "flops", "head_cost", "attention_shares", "attention_record", "VARIANTS", "run_experiment"]
 
 #: Spatial stride of the trunk (pixels per feature cell); the temporal stride is 2.
 STRIDE = 4
@@ -892,6 +892,37 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32) ->
     m = rows.mean(0) if len(rows) else np.full(4, np.nan)
     return {"attn_other": float(m[0]), "attn_other_uniform": float(m[1]), "attn_own": float(m[2]),
             "attn_own_uniform": float(m[3]), "attn_n": float(len(rows))}
+
+
+@torch.no_grad()
+def attention_record(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 6, targets=None) -> dict:
+    """The attention viewer's record (:mod:`paperlib.viz.attention`) of a trained Tx head on the
+    first ``n_clips`` clips of ``ds`` with their ground-truth boxes: every unit's softmax attention
+    over the memory cells, ``attn (n, L, heads, P, T', H'/MEM_POOL, W'/MEM_POOL)``, its keys
+    ``(n, L, heads, T', H'/MEM_POOL, W'/MEM_POOL, D)``, the predicted action probabilities
+    ``probs (n, P, C)``, frames, boxes, presence, labels, class names, the context classes and
+    ``targets`` (``(N, P)`` int, the RoI each person watches or -1; ``None`` if unknown).
+    ``feats``: the trunk features of ``ds`` ``(N, 64, T', H', W')``. Raises ``TypeError`` for a
+    head that is not a :class:`TxHead` (the I3D head has no attention)."""
+    if not isinstance(head, TxHead):
+        raise TypeError(f"attention_record: needs a TxHead, got {type(head).__name__}")
+    n = min(n_clips, len(ds))
+    present = torch.as_tensor(ds.present[:n])
+    rois = torch.where(present[..., None], torch.as_tensor(ds.boxes[:n]), torch.tensor(_PAD_BOX))
+    rec = []
+    head.eval()
+    logits, _ = head(feats[:n], rois, record=rec)
+    L, Hd = len(head.layers), len(head.layers[0])
+    Tp, Hp, Wp = feats.shape[2:]
+    cells = (Tp, Hp // MEM_POOL, Wp // MEM_POOL)
+    P = rois.shape[1]
+    attn = torch.stack([r["attn"] for r in rec]).reshape(L, Hd, n, P, *cells).permute(2, 0, 1, 3, 4, 5, 6)
+    keys = torch.stack([r["keys"] for r in rec]).reshape(L, Hd, n, *cells, -1).permute(2, 0, 1, 3, 4, 5, 6)
+    C = len(ds.class_names)
+    return {"frames": ds.frames[:n], "boxes": ds.boxes[:n], "valid": ds.present[:n], "attn": attn.numpy(),
+            "keys": keys.numpy(), "probs": torch.sigmoid(logits[..., :C]).numpy(), "labels": ds.labels[:n],
+            "class_names": list(ds.class_names), "context": [c for c in CONTEXT_CLASSES if c in ds.class_names],
+            "targets": None if targets is None else np.asarray(targets)[:n]}
 
 
 def _per_person(prob, ds: KeyframeSet):
