@@ -143,3 +143,73 @@ def test_decoding_widget_wiring(decoding_record):
     assert ex.data["joints_done"].all()
     ex.controls["task"].value = "ar3d"
     assert ex.controls["step"].max == 1 and ex.data["step"] <= 1
+
+
+# ------------------------------------------------------------------ the training view and helpers
+@pytest.fixture()
+def training_record(routing_record):
+    # 8 iterations rotating tasks 0, 1, 2; the first 2 soft (every block weighted), then one-hot
+    N = 8
+    task = np.arange(N) % M
+    route = np.zeros((N, L, H))
+    route[:2] = [0.6, 0.4]
+    for i in range(2, N):
+        route[i, 0, task[i] % H] = 1.0       # layer 0: task 0 -> block 0, task 1 -> block 1, task 2 -> block 0
+        route[i, 1, 1] = 1.0                 # layer 1: everyone through block 1
+    return {**routing_record, "steps": np.array([0, 2, 4, 6, 7]), "iter_task": task, "iter_route": route,
+            "warmup_iters": 2}
+
+
+def test_routing_training_view_counts_and_gap(training_record):
+    d = routing_compute(training_record, step=4, view="training")
+    assert d["iteration"] == 7 and d["sampled"].shape == (8, L) and d["warmup_iters"] == 2
+    # updates: every block in the 2 soft iterations, then only the selected one
+    assert d["updates"][0].tolist() == [2 + 4, 2 + 2] and d["updates"][1].tolist() == [2, 8]
+    assert d["selected"].sum() == 8 * L and d["selected"][:, 1, 1].sum() == 6
+    assert d["selected"][1, 0].tolist() == [1, 2]      # task 1: iteration 1 (soft, argmax 0), 4 and 7 (block 1)
+    # the gap p(1st) - p(2nd): at step 4 task 0 is (0.1, 0.9) in layer 0
+    assert d["gap"].shape == (5, M, L) and np.isclose(d["gap"][4, 0, 0], 0.8) and np.isclose(d["gap"][0, 2, 0], 0.0)
+    early = routing_compute(training_record, step=1, view="training")   # iteration 2: 3 iterations seen
+    assert early["updates"][0].tolist() == [3, 2] and len(early["sampled"]) == 3
+    with pytest.raises(ValueError):
+        routing_compute({k: v for k, v in training_record.items() if k != "iter_route"}, 0, "training")
+
+
+def test_routing_training_render_and_wiring(training_record, routing_record):
+    fig = routing_render(routing_compute(training_record, 4, "training"))
+    assert len(fig.axes) == 3 * L
+    bars = [p for p in fig.axes[L].patches]                  # row 2, layer 0: M tasks x H blocks
+    assert len(bars) == M * H and np.isclose(sum(b.get_height() for b in bars), 8)
+    assert np.allclose(fig.axes[2 * L].lines[0].get_ydata(), routing_compute(training_record, 4)["gap"][:, 0, 0])
+    ex = routing_explorer(training_record, view="training")
+    assert ex.data["view"] == "training" and "training" in ex.controls["view"].options
+    ex.controls["step"].value = 1
+    assert ex.data["iteration"] == 2 and len(ex.data["sampled"]) == 3
+    assert "training" not in routing_explorer(routing_record).controls["view"].options
+    with pytest.raises(ValueError):
+        routing_explorer(routing_record, view="training")
+
+
+def test_routing_record_from_a_history():
+    from paperlib.viz.ups import routing_record
+
+    probs = np.random.default_rng(0).dirichlet([1, 1], size=(7, M, L))
+    hist = {"probs": probs, "probs_iter": np.arange(7), "task": np.arange(7) % M, "route": np.ones((7, L, H)) / H,
+            "warmup_iters": 3}
+    rec = routing_record(hist, ["a", "b", "c"], every=3)
+    assert rec["steps"].tolist() == [0, 3, 6] and np.allclose(rec["probs"], probs[[0, 3, 6]])
+    assert rec["iter_route"].shape == (7, L, H) and rec["warmup_iters"] == 3 and rec["task_names"] == ["a", "b", "c"]
+    with pytest.raises(ValueError):
+        routing_record({**hist, "probs_iter": np.arange(5)}, ["a", "b", "c"])
+
+
+def test_architecture_figure_names_the_boxes():
+    from paperlib.viz.ups import architecture_figure
+
+    fig = architecture_figure(H=3, L=2)
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for name in ("joint tokenizer", "router", "Eqs. 1-2", "Gumbel-softmax", "decoder", "Ω_VOB", "logits h W Ωᵀ"):
+        assert name in text, name
+    assert sum("SEM-TEM" in t.get_text() for t in fig.axes[0].texts) == 3 * 2
+    with pytest.raises(ValueError):
+        architecture_figure(H=0)

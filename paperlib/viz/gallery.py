@@ -66,7 +66,12 @@ def _ups_routing():
         probs[s, 0, :, 1], probs[s, 1, :, 1], probs[s, 2, :, 1] = a, 1 - a, 0.5
     probs[..., 0] = 1 - probs[..., 1]
     probs[:, 2, 1] = [0.1, 0.9]
-    return routing_explorer({"task_names": ["pose", "ar2d", "ar3d"], "steps": np.arange(S) * 10, "probs": probs})
+    N = 10 * (S - 1) + 1                                   # iterations 0..40, the tasks rotated
+    task = np.arange(N) % M
+    route = np.zeros((N, L, 2))
+    route[np.arange(N)[:, None], np.arange(L)[None], (task[:, None] + np.arange(L)[None]) % 2] = 1.0
+    return routing_explorer({"task_names": ["pose", "ar2d", "ar3d"], "steps": np.arange(S) * 10, "probs": probs,
+                             "iter_task": task, "iter_route": route, "warmup_iters": 0})
 
 
 def decoding_record() -> dict:

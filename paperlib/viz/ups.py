@@ -12,10 +12,21 @@ The record (a dict written by the notebook while it trains) holds:
   ``softmax_h(B_{l,h} . tau_m)`` (Eqs. 1-2 without the Gumbel noise) of task ``m`` in layer
   ``l`` at each snapshot.
 
+Optional, for the ``"training"`` view (what happened at every training iteration; written by
+:func:`routing_record` from :func:`paperlib.papers.ups.train_ups`'s history):
+
+- ``iter_task`` : ``(N,)`` int, the task of each of the ``N`` training iterations (the rotation).
+- ``iter_route`` : ``(N, L, H)`` float, the block weights ``m_l`` of Eq. 2 used in that
+  iteration's forward pass (one-hot under hard routing, a softmax during the soft warm-up).
+- ``warmup_iters`` : int, the number of soft-routing iterations at the start (default 0).
+
 Views: ``"routes"`` (per layer, a task x block heatmap of the probabilities with the selected
-block framed, and the history of ``p(block)`` up to the chosen step) and ``"sharing"`` (per
+block framed, and the history of ``p(block)`` up to the chosen step), ``"sharing"`` (per
 layer, the ``M x M`` probability that two tasks draw the same block, ``sum_h p_ih p_jh``; its
-diagonal is a task's own certainty).
+diagonal is a task's own certainty) and ``"training"`` (per layer: the block each task sampled
+at every iteration up to the step, each block's update count so far, and the gap between the
+two largest routing probabilities of every task, ``p_(1) - p_(2)``: with ``H = 2`` the gap
+between the two blocks' probabilities; 0 means the route is a coin flip, 1 a settled route).
 
 Decoding step-through
 ---------------------
@@ -40,10 +51,76 @@ import numpy as np
 from ..skeleton import get_skeleton
 from .widgets import Explorer
 
-__all__ = ["routing_compute", "routing_render", "routing_explorer",
+__all__ = ["architecture_figure", "routing_record", "routing_compute", "routing_render", "routing_explorer",
            "decoding_compute", "decoding_render", "decoding_explorer"]
 
-_VIEWS = ("routes", "sharing")
+_VIEWS = ("routes", "sharing", "training")
+
+
+# ------------------------------------------------------------------------ architecture figure
+def architecture_figure(H: int = 2, L: int = 2, figsize=(11, 3.6)):
+    """A block diagram of UPS as implemented in notebook 02 (the paper's Figs. 2-3): the joint
+    tokenizer, ``L`` encoder layers of ``H`` SEM-TEM blocks each with the router of Eqs. 1-2
+    (task embedding ``tau_m`` against block embeddings ``B_{l,h}``), and the autoregressive
+    decoder whose logits score the unified vocabulary ``Omega_VOB`` (frozen text embeddings).
+
+    ``H``, ``L``: blocks per layer and layers drawn (positive ints; ``ValueError`` otherwise).
+    Returns the matplotlib Figure (one axis, no ticks); every box's text is in ``fig.axes[0].texts``.
+    """
+    from .diagram import block_diagram
+
+    if int(H) < 1 or int(L) < 1:
+        raise ValueError(f"architecture_figure: H and L must be >= 1, got H={H!r}, L={L!r}")
+    H, L = int(H), int(L)
+    x0, step = 3.8, 1.6
+    xr = x0 + step * L
+    W = xr + 3.6
+    boxes = [(0.1, 1.2, 1.3, 1.0, "P_IN (T, J, 3)\n3D joints | 2D, z = 0\n| noisy 2D keypoints", "#dddddd"),
+             (1.8, 1.2, 1.5, 1.0, "joint tokenizer\n3 TCN-GCN layers\nS_IN (T, J, d)", "#cfe2f3")]
+    arrows = [((1.4, 1.7), (1.8, 1.7))]
+    notes = []
+    gap = 2.3 / H
+    bh = min(0.7, gap - 0.15)
+    for l in range(L):
+        x = x0 + step * l
+        boxes.append((x - 0.1, 0.45, 1.4, 2.5, "", "#f3f3f3"))            # the layer's frame
+        notes.append((x + 0.6, 3.05, f"layer {l + 1}: {H} blocks"))
+        for h in range(H):
+            boxes.append((x, 0.55 + h * gap + (gap - 0.15 - bh) / 2, 1.2, bh, f"SEM-TEM θ_{l + 1},{h + 1}", "#d9ead3"))
+        arrows.append(((x - 0.3 if l else 3.3, 1.7), (x - 0.1, 1.7)))
+    boxes.append((x0 - 0.1, -0.6, step * L - 0.2, 0.7,
+                  "router (Eqs. 1-2): s_l,h = B_l,h · τ_m,\nGumbel-softmax → one block per layer", "#fff2cc"))
+    arrows += [((x0 + 0.6 + step * l, 0.1), (x0 + 0.6 + step * l, 0.45)) for l in range(L)]
+    boxes.append((xr + 0.1, 1.15, 1.5, 1.1, "decoder\n(causal self-attn +\ncross-attn to S_EN)\nlogits h W Ωᵀ", "#ead1dc"))
+    arrows.append(((xr - 0.3, 1.7), (xr + 0.1, 1.7)))
+    notes.append((xr - 0.1, 1.8, "S_EN"))
+    boxes.append((xr + 2.0, 1.15, 1.5, 1.1, "tokens over Ω_VOB:\nclass, EOT | x, y, z\nbins × 16, EOT_PE", "#dddddd"))
+    arrows.append(((xr + 1.6, 1.7), (xr + 2.0, 1.7)))
+    boxes.append((xr + 0.1, 2.6, 3.4, 0.7, "Ω_VOB: frozen text embeddings of the class names,\n"
+                  "\"The k-th horizontal coordinate\"..., EOT prompts (Sec. 3.2)", "#fce5cd"))
+    arrows.append(((xr + 0.85, 2.6), (xr + 0.85, 2.25)))
+    fig, ax = block_diagram(boxes, arrows, (W, 3.4), figsize=figsize, notes=notes,
+                            title=f"UPS as implemented here: L = {L} encoder layers of H = {H} routed SEM-TEM blocks "
+                                  "(after the paper's Figs. 2-3)")
+    ax.set_ylim(-0.75, 3.4)
+    return fig
+
+
+def routing_record(hist: dict, task_names, every: int = 1) -> dict:
+    """The routing explorer's record from :func:`paperlib.papers.ups.train_ups`'s history.
+
+    ``hist``: ``probs (S, M, L, H)`` with ``probs_iter (S,)``, ``task (N,)``, ``route (N, L, H)``,
+    ``warmup_iters``. ``every``: keep every ``every``-th snapshot (and the last). Returns
+    ``{task_names, steps, probs, iter_task, iter_route, warmup_iters}`` as numpy arrays (see the
+    module docstring). Raises ``ValueError`` when ``probs`` and ``probs_iter`` disagree in length.
+    """
+    probs, steps = np.asarray(hist["probs"], dtype=np.float64), np.asarray(hist["probs_iter"])
+    if len(probs) != len(steps):
+        raise ValueError(f"routing_record: {len(probs)} snapshots of probs but {len(steps)} probs_iter")
+    keep = np.unique(np.r_[np.arange(0, len(steps), max(int(every), 1)), len(steps) - 1])
+    return {"task_names": list(task_names), "steps": steps[keep], "probs": probs[keep],
+            "iter_task": np.asarray(hist["task"], dtype=np.int64),
+            "iter_route": np.asarray(hist["route"], dtype=np.float64), "warmup_iters": int(hist.get("warmup_iters", 0))}
 
 
 # ------------------------------------------------------------------------------ routing explorer
@@ -60,10 +137,16 @@ def routing_compute(record: dict, step: int, view: str = "routes") -> dict:
     -------
     dict with ``probs (M, L, H)`` at the snapshot, ``choice (M, L)`` (the block each task
     selects at inference, the argmax), ``share (L, M, M)`` (``sum_h p_ih p_jh``),
-    ``same_block (L, M, M)`` bool (both tasks select the same block), ``history (s + 1, M, L, H)``
-    and ``iters (s + 1,)`` up to the snapshot, ``iteration``, ``index``, ``task_names``, ``view``.
+    ``same_block (L, M, M)`` bool (both tasks select the same block), ``history (s + 1, M, L, H)``,
+    ``gap (s + 1, M, L)`` (largest minus second-largest probability) and ``iters (s + 1,)`` up to
+    the snapshot, ``iteration``, ``index``, ``task_names``, ``view``. With ``iter_route`` in the
+    record, for the training iterations ``0 .. iteration``: ``sampled (n, L)`` (the block with the
+    largest weight in each forward pass), ``sampled_task (n,)``, ``updates (L, H)`` (iterations in
+    which a block had a non-zero weight, hence a gradient; as ``train_ups`` counts them),
+    ``selected (M, L, H)`` (per task, iterations through each block) and ``warmup_iters``.
 
-    Raises ``ValueError`` for an unknown view or a ``probs`` array that is not 4-D.
+    Raises ``ValueError`` for an unknown view, a ``probs`` array that is not 4-D, or the
+    ``"training"`` view of a record without ``iter_route``.
     """
     if view not in _VIEWS:
         raise ValueError(f"view must be one of {_VIEWS}, got {view!r}")
@@ -76,10 +159,25 @@ def routing_compute(record: dict, step: int, view: str = "routes") -> dict:
     choice = p.argmax(-1)  # (M, L)
     share = np.einsum("ilh,jlh->lij", p, p)
     same = choice.T[:, :, None] == choice.T[:, None, :]  # (L, M, M)
-    return {"probs": p, "choice": choice, "share": share, "same_block": same,
-            "history": probs[: s + 1], "iters": np.asarray(record["steps"])[: s + 1],
-            "iteration": int(np.asarray(record["steps"])[s]), "index": s,
-            "task_names": list(record["task_names"]), "view": view}
+    srt = np.sort(probs[: s + 1], -1)
+    gap = srt[..., -1] - (srt[..., -2] if probs.shape[-1] > 1 else 0.0)  # (s + 1, M, L)
+    out = {"probs": p, "choice": choice, "share": share, "same_block": same, "gap": gap,
+           "history": probs[: s + 1], "iters": np.asarray(record["steps"])[: s + 1],
+           "iteration": int(np.asarray(record["steps"])[s]), "index": s,
+           "task_names": list(record["task_names"]), "view": view}
+    if "iter_route" in record:
+        route = np.asarray(record["iter_route"], dtype=np.float64)[: out["iteration"] + 1]  # (n, L, H)
+        task = np.asarray(record["iter_task"])[: len(route)]
+        sel = route.argmax(-1)                                                           # (n, L)
+        counts = np.zeros(probs.shape[1:], np.int64)                                     # (M, L, H)
+        for m in range(probs.shape[1]):
+            for l in range(probs.shape[2]):
+                counts[m, l] = np.bincount(sel[task == m, l], minlength=probs.shape[3])
+        out.update(sampled=sel, sampled_task=task, updates=(route > 1e-6).sum(0), selected=counts,
+                   warmup_iters=int(record.get("warmup_iters", 0)))
+    elif view == "training":
+        raise ValueError("the 'training' view needs record['iter_task'] and record['iter_route'] (routing_record)")
+    return out
 
 
 def routing_render(data: dict):
@@ -88,6 +186,8 @@ def routing_render(data: dict):
 
     M, L, H = data["probs"].shape
     names = data["task_names"]
+    if data["view"] == "training":
+        return _training_render(data)
     fig, axes = plt.subplots(2 if data["view"] == "routes" else 1, L, figsize=(3.3 * L, 5.6 if data["view"] == "routes" else 3.1),
                              squeeze=False)
     for l in range(L):
@@ -128,18 +228,67 @@ def routing_render(data: dict):
     return fig
 
 
+def _training_render(data: dict):
+    """The ``"training"`` view: per layer (columns) the sampled blocks per task and iteration, the
+    update count of each block (bars split by the task that selected it), the routing gap."""
+    import matplotlib.pyplot as plt
+
+    M, L, H = data["probs"].shape
+    names, it_now, warm = data["task_names"], data["iteration"], data["warmup_iters"]
+    fig, axes = plt.subplots(3, L, figsize=(3.9 * L, 7.4), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    n = len(data["sampled"])
+    its = np.arange(n)
+    for l in range(L):
+        ax = axes[0, l]
+        for m in range(M):
+            mine = data["sampled_task"] == m
+            y = m + 0.7 * (data["sampled"][mine, l] / max(H - 1, 1) - 0.5) if H > 1 else np.full(mine.sum(), m)
+            ax.scatter(its[mine], y, s=4, color=colors[m % len(colors)], marker="|")
+        if warm:
+            ax.axvspan(0, min(warm, max(n, 1)), color="0.9", zorder=0, label="soft warm-up")
+        ax.set_yticks(range(M), names, fontsize=8)
+        ax.set_xlim(0, max(it_now, 1))
+        ax.set_title(f"layer {l}: sampled block per iteration\n(low = block 0, high = block {H - 1})", fontsize=9)
+        bx = axes[1, l]
+        bottom = np.zeros(H)
+        for m in range(M):
+            bx.bar(range(H), data["selected"][m, l], bottom=bottom, color=colors[m % len(colors)], label=names[m])
+            bottom += data["selected"][m, l]
+        for h in range(H):
+            bx.plot([h - 0.4, h + 0.4], [data["updates"][l, h]] * 2, color="k", lw=1.5)
+        bx.set_xticks(range(H), [f"block {h}" for h in range(H)], fontsize=8)
+        bx.set_title("iterations through each block (bars, by task);\nupdates incl. warm-up (black)", fontsize=9)
+        gx = axes[2, l]
+        for m in range(M):
+            gx.plot(data["iters"], data["gap"][:, m, l], color=colors[m % len(colors)], lw=1.3, label=names[m])
+        gx.set_ylim(-0.03, 1.03)
+        gx.set_xlabel("training iteration", fontsize=8)
+        gx.set_ylabel("p(1st) - p(2nd)", fontsize=8)
+        gx.set_title("routing gap (0: coin flip, 1: settled)", fontsize=9)
+        if l == 0:
+            bx.legend(fontsize=7)
+    fig.suptitle(f"routing during training, iterations 0-{it_now}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def routing_explorer(record: dict, step: int | None = None, view: str = "routes"):
     """The routing explorer (an :class:`~paperlib.viz.widgets.Explorer`).
 
     Controls: ``step`` (slider over the snapshots; default the last) and ``view``
-    (``routes`` / ``sharing``).
+    (``routes`` / ``sharing``, and ``training`` when the record has ``iter_route``).
+    Raises ``ValueError`` for a view the record cannot show.
     """
     import ipywidgets as w
 
     S = np.asarray(record["probs"]).shape[0]
+    views = list(_VIEWS) if "iter_route" in record else [v for v in _VIEWS if v != "training"]
+    if view not in views:
+        raise ValueError(f"routing_explorer: view must be one of {views} for this record, got {view!r}")
     controls = {
         "step": w.IntSlider(value=S - 1 if step is None else step, min=0, max=S - 1, description="snapshot"),
-        "view": w.ToggleButtons(options=list(_VIEWS), value=view, description="view"),
+        "view": w.ToggleButtons(options=views, value=view, description="view"),
     }
     return Explorer(controls, lambda step, view: routing_compute(record, step, view), routing_render,
                     title="UPS dynamic routing explorer")
