@@ -44,12 +44,19 @@ def load_encoder(device: str = "cpu"):
     """The ``SentenceTransformer`` of :func:`model_path`, loaded offline.
 
     ``HF_HUB_OFFLINE`` and ``TRANSFORMERS_OFFLINE`` are set to ``1`` before sentence-transformers
-    is imported, so a missing file fails loudly instead of triggering a download.
+    is imported, so a missing file fails loudly instead of triggering a download. transformers'
+    progress bars are switched off (process-wide), so loading prints nothing.
     """
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    # transformers >= 5 draws a "Loading weights" tqdm bar while it loads the checkpoint; in a
+    # notebook that bar is a widget output that appears only on a cache miss (a fresh clone), so a
+    # cell's stored outputs would depend on the state of data/cache/. Loading is quiet instead.
+    hf_logging.disable_progress_bar()
 
     return SentenceTransformer(str(model_path()), device=device)
 

@@ -331,3 +331,51 @@ def test_cheapest_committed_point_reproduces():
     assert not bad, f"{stem}/{pt['key']} (cpu_s {pt['cpu_s']}): " + "; ".join(
         f"{c['variant']}/{c['metric']}: stored {c['stored']}, fresh {c['fresh']}, tolerance {c['tol']}" for c in bad)
     assert not any(isinstance(c["fresh"], float) and math.isnan(c["fresh"]) for c in cmp)
+
+
+# ----------------------------------------------------------------------------------------------
+# compare_fresh: a notebook's fresh run against its grid point (exact, or within the seeds' envelope)
+# ----------------------------------------------------------------------------------------------
+def _cmp_points():
+    grid = {"tolerance": {"default": 0.01, "loss": 0.05}}
+    accs = {0: 0.70, 1: 0.74, 2: 0.78, 3: 0.72, 4: 0.76}
+    pts = [{"key": f"k=1__seed={s}", "knobs": {"k": 1.0}, "metrics": {"m": {"acc": a, "loss": 1 - a, "n": 3, "t_s": 9.0}}}
+           for s, a in accs.items()]
+    pts.append({"key": "k=2__seed=0", "knobs": {"k": 2.0}, "metrics": {"m": {"acc": 0.10, "loss": 0.9, "n": 3, "t_s": 1.0}}})
+    return grid, pts
+
+
+def test_compare_fresh_repeats_envelope_departs():
+    grid, pts = _cmp_points()
+    same = {"m": {"acc": 0.70, "loss": 0.31, "n": 3, "t_s": 123.0}}          # loss within 0.05; timing ignored
+    c = repro.compare_fresh(grid, pts, "k=1__seed=0", same, ["m"])
+    assert c["status"] == "repeats" and c["n_seeds"] == 5 and c["identical"] == 2
+    assert {r["metric"] for r in c["rows"]} == {"acc", "loss", "n"}
+    # another path: acc off by 0.05 (> tolerance) but inside [0.70 - 0.08, 0.78 + 0.08] (k = 2's seed is not used)
+    other = {"m": {"acc": 0.75, "loss": 0.25, "n": 3}}
+    c = repro.compare_fresh(grid, pts, "k=1__seed=0", other, ["m"], envelope_metrics=["acc"])
+    assert c["status"] == "within the seed envelope"
+    row = [r for r in c["rows"] if r["metric"] == "acc"][0]
+    assert row["lo"] == pytest.approx(0.62) and row["hi"] == pytest.approx(0.86) and row["inside"]
+    assert "within the seed envelope" in repro.comparison_text(c) and "OUTSIDE" not in repro.comparison_text(c)
+    # a broken model: outside the envelope
+    broken = {"m": {"acc": 0.12, "loss": 0.9, "n": 3}}
+    c = repro.compare_fresh(grid, pts, "k=1__seed=0", broken, ["m"], envelope_metrics=["acc"])
+    assert c["status"] == "departs" and "OUTSIDE" in repro.comparison_text(c)
+    nan = {"m": {"acc": float("nan"), "loss": 0.3, "n": 3}}
+    assert repro.compare_fresh(grid, pts, "k=1__seed=0", nan, ["m"], envelope_metrics=["acc"])["status"] == "departs"
+    assert repro.compare_fresh(grid, pts, "k=9__seed=0", same, ["m"])["status"] == "no point"
+    with pytest.raises(KeyError):
+        repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.7}}, ["m"])
+
+
+def test_compare_fresh_envelope_is_at_least_the_tolerance():
+    grid, pts = _cmp_points()
+    for p in pts:                                     # every seed equal: the envelope is +- the tolerance
+        p["metrics"]["m"]["n"] = 3
+    c = repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.9, "loss": 0.3, "n": 3.009}}, ["m"],
+                            metrics=["acc", "n"], envelope_metrics=["n"])
+    assert c["status"] == "within the seed envelope"
+    c = repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.9, "loss": 0.3, "n": 3.02}}, ["m"],
+                            metrics=["acc", "n"], envelope_metrics=["n"])
+    assert c["status"] == "departs"

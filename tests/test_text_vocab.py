@@ -65,3 +65,13 @@ def test_real_minilm_offline(monkeypatch, tmp_path):
     assert np.allclose(again, emb, atol=1e-5)
     emb2, info2 = embed_prompts(prompts, cache_dir=tmp_path)
     assert info2["cached"] and np.array_equal(emb, emb2)
+
+
+@pytest.mark.slow
+def test_load_encoder_prints_nothing(capfd):
+    """transformers' "Loading weights" bar would become a widget output in a notebook cell on a
+    cache miss only (a fresh clone), so the cell's outputs would differ from the stored ones."""
+    enc = load_encoder()
+    enc.encode(["punch"], convert_to_numpy=True)
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err and "it/s]" not in out + err, (out + err)[-500:]

@@ -12,10 +12,12 @@ processes and writes one JSON per point under ``notebooks/results/<stem>/points/
 - ``runner``: ``run_grid`` (the command), ``run_point``;
 - ``summary``: ``summarize`` (intervals, paired differences, verdicts), ``results_table``,
   ``assert_verdict``;
-- ``check``: ``validate_results``, ``cheapest_point``, ``rerun_and_compare`` (the tests);
+- ``check``: ``validate_results``, ``cheapest_point``, ``rerun_and_compare`` (the tests),
+  ``compare_fresh`` and ``comparison_text`` (a notebook's fresh run against its grid point);
 - ``paperlib.viz.repro.sweep_figure``: gain over the baseline against the data knob.
 """
-from .check import cheapest_point, committed_stems, rerun_and_compare, tolerance_for, validate_results
+from .check import (cheapest_point, committed_stems, compare_fresh, comparison_text, rerun_and_compare, tolerance_for,
+                    validate_results)
 from .grid import (POINT_FIELDS, GridError, grid_points, load_grid, load_points, missing_points, point_key,
                    resolve_notebook, results_dir, stale_points, validate_grid, validate_point)
 from .runner import run_grid, run_point
@@ -33,4 +35,4 @@ __all__ = ["GridError", "POINT_FIELDS", "results_dir", "resolve_notebook", "load
            "grid_points", "point_key", "load_points", "missing_points", "stale_points", "validate_point",
            "run_grid", "run_point", "summarize", "results_table", "Table", "find_row", "assert_verdict",
            "PAPER_LABEL", "committed_stems", "validate_results", "cheapest_point", "rerun_and_compare",
-           "tolerance_for", "sweep_figure"]
+           "tolerance_for", "compare_fresh", "comparison_text", "sweep_figure"]

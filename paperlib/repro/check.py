@@ -3,6 +3,9 @@
 Used by ``tests/test_repro.py``; also usable by hand::
 
     from paperlib.repro import validate_results, cheapest_point, rerun_and_compare
+
+and by the notebooks: ``compare_fresh`` (a fresh run against its grid point, exact or within the
+seeds' envelope) and ``comparison_text``.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from pathlib import Path
 from .grid import GridError, _read_point, grid_points, load_grid, results_dir
 from .runner import run_point, threads_env
 
-__all__ = ["committed_stems", "validate_results", "cheapest_point", "rerun_and_compare", "tolerance_for"]
+__all__ = ["committed_stems", "validate_results", "cheapest_point", "rerun_and_compare", "tolerance_for",
+           "compare_fresh", "comparison_text"]
 
 
 def committed_stems(results: str | os.PathLike | None = None) -> list[str]:
@@ -144,3 +148,95 @@ def rerun_and_compare(stem: str, point: dict, results: str | os.PathLike | None 
                 ok = abs(fresh - stored) <= tol
             out.append({"variant": variant, "metric": metric, "stored": stored, "fresh": fresh, "tol": tol, "ok": ok})
     return out
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variants, metrics=None,
+                  envelope_metrics=None) -> dict:
+    """A notebook's fresh run against its committed grid point, in two tiers.
+
+    Training is chaotic: on a CPU whose kernels sum in another order (another vector width,
+    another BLAS code path) a run takes another path from the first rounding difference on, so
+    "the same seed gives the same numbers" holds only on the numerics that produced the grid.
+
+    1. **repeats**: every compared metric is within the grid's tolerance (:func:`tolerance_for`)
+       of the stored point ``key``: the run repeats its grid point (same numerics).
+    2. **within the seed envelope**: otherwise, every metric of ``envelope_metrics`` must lie in
+       ``[min - w, max + w]`` of the grid's seeds at the same knob values, with ``w = max(max -
+       min, tolerance)``: the fresh run is a plausible draw of the same experiment (a broken model,
+       at chance or at the mean pose, falls outside).
+    3. **departs**: neither; the caller asserts against it.
+
+    Parameters
+    ----------
+    grid, points : :func:`load_grid` and :func:`load_points` of the notebook.
+    key : the point's key (:func:`point_key`).
+    fresh : ``{variant: {metric: float}}``, the fresh run's metrics.
+    variants : the variants to compare.
+    metrics : metric names for tier 1 (default: every finite number the stored point has for the
+        variant, except timings ending in ``_s``).
+    envelope_metrics : metric names for tier 2 (default ``metrics``): the headline metrics.
+
+    Returns
+    -------
+    dict with ``status`` (``"repeats"``, ``"within the seed envelope"``, ``"departs"`` or
+    ``"no point"``), ``rows`` (one per compared (variant, metric): ``variant``, ``metric``,
+    ``stored``, ``fresh``, ``tol``, ``repeats``, and for envelope metrics ``lo``, ``hi``,
+    ``inside``), ``n_seeds`` (seeds at the point's knob values) and ``identical`` (rows whose
+    fresh value equals the stored one exactly).
+
+    Raises ``KeyError`` if a compared metric is missing from ``fresh``.
+    """
+    pt = {p["key"]: p for p in points}.get(key)
+    if pt is None:
+        return {"status": "no point", "rows": [], "n_seeds": 0, "identical": 0}
+    same_knobs = [p for p in points if p["knobs"] == pt["knobs"]]
+    rows = []
+    for v in variants:
+        names = metrics if metrics is not None else [m for m, x in pt["metrics"][v].items()
+                                                    if _finite(x) and not m.endswith("_s")]
+        env = set(envelope_metrics if envelope_metrics is not None else names)
+        for m in names:
+            if m not in pt["metrics"][v]:
+                continue
+            stored, f = pt["metrics"][v][m], fresh[v][m]
+            tol = tolerance_for(grid, v, m)
+            row = {"variant": v, "metric": m, "stored": stored, "fresh": f, "tol": tol,
+                   "repeats": _finite(f) and _finite(stored) and abs(f - stored) <= tol}
+            if m in env:
+                seeds = [p["metrics"][v][m] for p in same_knobs if _finite(p["metrics"].get(v, {}).get(m))]
+                lo, hi = min(seeds), max(seeds)
+                w = max(hi - lo, tol)
+                row.update(lo=lo - w, hi=hi + w, inside=_finite(f) and lo - w <= f <= hi + w)
+            rows.append(row)
+    if all(r["repeats"] for r in rows):
+        status = "repeats"
+    elif all(r["inside"] for r in rows if "inside" in r):
+        status = "within the seed envelope"
+    else:
+        status = "departs"
+    return {"status": status, "rows": rows, "n_seeds": len(same_knobs),
+            "identical": sum(r["stored"] == r["fresh"] for r in rows)}
+
+
+def comparison_text(cmp: dict, fmt: str = ".4f") -> str:
+    """A printable report of :func:`compare_fresh`: the verdict line, then one line per envelope
+    row (stored, fresh, tolerance, seed envelope)."""
+    if cmp["status"] == "no point":
+        return "no committed grid point with these parameters: nothing to compare"
+    rows = cmp["rows"]
+    head = (f"{len(rows)} metrics compared, {cmp['identical']} identical, "
+            f"{sum(r['repeats'] for r in rows)} within the grid's tolerance -> {cmp['status']}")
+    if cmp["status"] == "within the seed envelope":
+        head += (" (this CPU's numerics differ from the grid's: the run took another path; its headline "
+                 f"metrics lie within the envelope of the grid's {cmp['n_seeds']} seeds)")
+    lines = [head]
+    for r in rows:
+        if "inside" in r:
+            lines.append(f"  {r['variant']:14s} {r['metric']:16s} grid {r['stored']:{fmt}}  fresh {r['fresh']:{fmt}}  "
+                         f"tolerance {r['tol']:g}  seed envelope [{r['lo']:{fmt}}, {r['hi']:{fmt}}]"
+                         + ("" if r["inside"] else "  OUTSIDE"))
+    return "\n".join(lines)
