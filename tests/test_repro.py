@@ -351,12 +351,15 @@ def test_compare_fresh_repeats_envelope_departs():
     c = repro.compare_fresh(grid, pts, "k=1__seed=0", same, ["m"])
     assert c["status"] == "repeats" and c["n_seeds"] == 5 and c["identical"] == 2
     assert {r["metric"] for r in c["rows"]} == {"acc", "loss", "n"}
-    # another path: acc off by 0.05 (> tolerance) but inside [0.70 - 0.08, 0.78 + 0.08] (k = 2's seed is not used)
+    # another path: acc off by 0.05 (> tolerance) but inside mean 0.74 +- 6 sd sqrt(1 + 1/5), sd = sqrt(0.001)
     other = {"m": {"acc": 0.75, "loss": 0.25, "n": 3}}
     c = repro.compare_fresh(grid, pts, "k=1__seed=0", other, ["m"], envelope_metrics=["acc"])
     assert c["status"] == "within the seed envelope"
     row = [r for r in c["rows"] if r["metric"] == "acc"][0]
-    assert row["lo"] == pytest.approx(0.62) and row["hi"] == pytest.approx(0.86) and row["inside"]
+    w = 6 * math.sqrt(0.001) * math.sqrt(1.2)
+    assert row["lo"] == pytest.approx(0.74 - w) and row["hi"] == pytest.approx(0.74 + w) and row["inside"]
+    assert not repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {**other["m"], "acc": 0.74 + 1.01 * w}}, ["m"],
+                                   envelope_metrics=["acc"])["rows"][0]["inside"]
     assert "within the seed envelope" in repro.comparison_text(c) and "OUTSIDE" not in repro.comparison_text(c)
     # a broken model: outside the envelope
     broken = {"m": {"acc": 0.12, "loss": 0.9, "n": 3}}
@@ -379,3 +382,16 @@ def test_compare_fresh_envelope_is_at_least_the_tolerance():
     c = repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.9, "loss": 0.3, "n": 3.02}}, ["m"],
                             metrics=["acc", "n"], envelope_metrics=["n"])
     assert c["status"] == "departs"
+
+
+def test_compare_fresh_envelope_pools_the_spread_over_knob_values():
+    """A knob value whose seeds happen to agree does not get a narrow envelope: the spread pooled
+    over every knob value of the grid is the floor."""
+    grid = {"tolerance": {"default": 0.0}}
+    pts = [{"key": f"k={k}__seed={s}", "knobs": {"k": float(k)}, "metrics": {"m": {"acc": a}}}
+           for k, vals in ((1, [0.5, 0.5, 0.5, 0.5, 0.5]), (2, [0.3, 0.5, 0.7, 0.4, 0.6])) for s, a in enumerate(vals)]
+    c = repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.9}}, ["m"])
+    sd_pool = math.sqrt((0.0 * 4 + 0.025 * 4) / 8)
+    row = c["rows"][0]
+    assert row["hi"] == pytest.approx(0.5 + 6 * sd_pool * math.sqrt(1.2)) and c["status"] == "within the seed envelope"
+    assert repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 2.0}}, ["m"])["status"] == "departs"

@@ -154,8 +154,28 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _envelope(points, knobs, v, m, k, tol):
+    """``(centre, half-width)`` of :func:`compare_fresh`'s tier 2 for ``v/m`` at ``knobs``."""
+    groups: dict = {}
+    for p in points:
+        x = p["metrics"].get(v, {}).get(m)
+        if _finite(x):
+            groups.setdefault(json.dumps(p["knobs"], sort_keys=True), []).append(float(x))
+    here = groups.get(json.dumps(knobs, sort_keys=True), [])
+    if not here:
+        raise KeyError(f"compare_fresh: no finite {v}/{m} among the grid's seeds at {knobs}")
+    n = len(here)
+    centre = sum(here) / n
+    var = lambda xs: sum((x - sum(xs) / len(xs)) ** 2 for x in xs) / (len(xs) - 1)
+    sd_here = math.sqrt(var(here)) if n > 1 else 0.0
+    multi = [g for g in groups.values() if len(g) > 1]
+    dof = sum(len(g) - 1 for g in multi)
+    sd_pool = math.sqrt(sum(var(g) * (len(g) - 1) for g in multi) / dof) if dof else 0.0
+    return centre, max(k * max(sd_here, sd_pool) * math.sqrt(1 + 1 / n), tol)
+
+
 def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variants, metrics=None,
-                  envelope_metrics=None) -> dict:
+                  envelope_metrics=None, k: float = 6.0) -> dict:
     """A notebook's fresh run against its committed grid point, in two tiers.
 
     Training is chaotic: on a CPU whose kernels sum in another order (another vector width,
@@ -164,10 +184,13 @@ def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variant
 
     1. **repeats**: every compared metric is within the grid's tolerance (:func:`tolerance_for`)
        of the stored point ``key``: the run repeats its grid point (same numerics).
-    2. **within the seed envelope**: otherwise, every metric of ``envelope_metrics`` must lie in
-       ``[min - w, max + w]`` of the grid's seeds at the same knob values, with ``w = max(max -
-       min, tolerance)``: the fresh run is a plausible draw of the same experiment (a broken model,
-       at chance or at the mean pose, falls outside).
+    2. **within the seed envelope**: otherwise, every metric of ``envelope_metrics`` must lie within
+       ``mean +- max(k * sd * sqrt(1 + 1/n), tolerance)`` of the grid's ``n`` seeds at the same knob
+       values, where ``sd`` is the larger of the seeds' standard deviation at those knob values and
+       the one pooled over every knob value of the grid: a prediction interval for one more draw of
+       the same experiment. With ``k = 6`` a normal draw falls outside with probability about 1e-4
+       (0.4% for Student's t with 3 degrees of freedom), so twenty metrics rarely fail together by
+       chance, while a broken model (at chance, or at the mean pose) falls outside.
     3. **departs**: neither; the caller asserts against it.
 
     Parameters
@@ -179,6 +202,7 @@ def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variant
     metrics : metric names for tier 1 (default: every finite number the stored point has for the
         variant, except timings ending in ``_s``).
     envelope_metrics : metric names for tier 2 (default ``metrics``): the headline metrics.
+    k : the envelope's half-width in standard deviations (tier 2).
 
     Returns
     -------
@@ -188,7 +212,8 @@ def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variant
     ``inside``), ``n_seeds`` (seeds at the point's knob values) and ``identical`` (rows whose
     fresh value equals the stored one exactly).
 
-    Raises ``KeyError`` if a compared metric is missing from ``fresh``.
+    Raises ``KeyError`` if a compared metric is missing from ``fresh``, or an envelope metric has
+    no finite value among the seeds.
     """
     pt = {p["key"]: p for p in points}.get(key)
     if pt is None:
@@ -207,10 +232,8 @@ def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variant
             row = {"variant": v, "metric": m, "stored": stored, "fresh": f, "tol": tol,
                    "repeats": _finite(f) and _finite(stored) and abs(f - stored) <= tol}
             if m in env:
-                seeds = [p["metrics"][v][m] for p in same_knobs if _finite(p["metrics"].get(v, {}).get(m))]
-                lo, hi = min(seeds), max(seeds)
-                w = max(hi - lo, tol)
-                row.update(lo=lo - w, hi=hi + w, inside=_finite(f) and lo - w <= f <= hi + w)
+                centre, w = _envelope(points, pt["knobs"], v, m, k, tol)
+                row.update(lo=centre - w, hi=centre + w, inside=_finite(f) and abs(f - centre) <= w)
             rows.append(row)
     if all(r["repeats"] for r in rows):
         status = "repeats"
@@ -232,7 +255,7 @@ def comparison_text(cmp: dict, fmt: str = ".4f") -> str:
             f"{sum(r['repeats'] for r in rows)} within the grid's tolerance -> {cmp['status']}")
     if cmp["status"] == "within the seed envelope":
         head += (" (this CPU's numerics differ from the grid's: the run took another path; its headline "
-                 f"metrics lie within the envelope of the grid's {cmp['n_seeds']} seeds)")
+                 f"metrics lie within the prediction envelope of the grid's {cmp['n_seeds']} seeds)")
     lines = [head]
     for r in rows:
         if "inside" in r:
