@@ -321,15 +321,25 @@ def test_committed_results_are_valid_and_complete(stem):
 
 def test_cheapest_committed_point_reproduces():
     """Re-run the committed point with the smallest recorded cpu_s, one thread, in this process;
-    its metrics must match the stored ones within the grid's tolerance."""
+    its metrics must match the stored ones within the grid's tolerance, or (another CPU's
+    numerics) lie within the envelope of the grid's seeds (repro.compare_fresh)."""
     best = cheapest_point(COMMITTED)
     if best is None:
         pytest.skip("no committed point under notebooks/results/ yet: nothing to re-run")
     stem, pt = best
     cmp = rerun_and_compare(stem, pt, COMMITTED, threads=1)
     bad = [c for c in cmp if not c["ok"]]
-    assert not bad, f"{stem}/{pt['key']} (cpu_s {pt['cpu_s']}): " + "; ".join(
-        f"{c['variant']}/{c['metric']}: stored {c['stored']}, fresh {c['fresh']}, tolerance {c['tol']}" for c in bad)
+    if bad:
+        # On a CPU whose kernels round differently training takes another path (repro.compare_fresh):
+        # the re-run must then be a plausible draw of the grid's seeds on every metric.
+        fresh: dict = {}
+        for c in cmp:
+            fresh.setdefault(c["variant"], {})[c["metric"]] = c["fresh"]
+        env = repro.compare_fresh(load_grid(stem, COMMITTED), load_points(stem, COMMITTED), pt["key"], fresh,
+                                  list(pt["metrics"]))
+        assert env["status"] == "within the seed envelope", f"{stem}/{pt['key']} (cpu_s {pt['cpu_s']}): " + "; ".join(
+            f"{c['variant']}/{c['metric']}: stored {c['stored']}, fresh {c['fresh']}, tolerance {c['tol']}" for c in bad) \
+            + "\n" + repro.comparison_text(env)
     assert not any(isinstance(c["fresh"], float) and math.isnan(c["fresh"]) for c in cmp)
 
 
