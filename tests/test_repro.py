@@ -380,6 +380,8 @@ def test_compare_fresh_repeats_envelope_departs():
     assert repro.compare_fresh(grid, pts, "k=9__seed=0", same, ["m"])["status"] == "no point"
     with pytest.raises(KeyError):
         repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.7}}, ["m"])
+    with pytest.raises(ValueError):                  # nothing compared must not pass as "repeats"
+        repro.compare_fresh(grid, pts, "k=1__seed=0", same, ["m"], metrics=["not stored"])
 
 
 def test_compare_fresh_envelope_is_at_least_the_tolerance():

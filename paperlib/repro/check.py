@@ -15,6 +15,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
+
 from .grid import GridError, _read_point, grid_points, load_grid, results_dir
 from .runner import run_point, threads_env
 
@@ -161,17 +163,14 @@ def _envelope(points, knobs, v, m, k, tol):
         x = p["metrics"].get(v, {}).get(m)
         if _finite(x):
             groups.setdefault(json.dumps(p["knobs"], sort_keys=True), []).append(float(x))
-    here = groups.get(json.dumps(knobs, sort_keys=True), [])
-    if not here:
+    here = np.asarray(groups.get(json.dumps(knobs, sort_keys=True), []))
+    if not len(here):
         raise KeyError(f"compare_fresh: no finite {v}/{m} among the grid's seeds at {knobs}")
-    n = len(here)
-    centre = sum(here) / n
-    var = lambda xs: sum((x - sum(xs) / len(xs)) ** 2 for x in xs) / (len(xs) - 1)
-    sd_here = math.sqrt(var(here)) if n > 1 else 0.0
-    multi = [g for g in groups.values() if len(g) > 1]
+    sd_here = here.std(ddof=1) if len(here) > 1 else 0.0
+    multi = [np.asarray(g) for g in groups.values() if len(g) > 1]
     dof = sum(len(g) - 1 for g in multi)
-    sd_pool = math.sqrt(sum(var(g) * (len(g) - 1) for g in multi) / dof) if dof else 0.0
-    return centre, max(k * max(sd_here, sd_pool) * math.sqrt(1 + 1 / n), tol)
+    sd_pool = math.sqrt(sum(g.var(ddof=1) * (len(g) - 1) for g in multi) / dof) if dof else 0.0
+    return float(here.mean()), max(k * max(sd_here, sd_pool) * math.sqrt(1 + 1 / len(here)), tol)
 
 
 def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variants, metrics=None,
@@ -213,7 +212,8 @@ def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variant
     fresh value equals the stored one exactly).
 
     Raises ``KeyError`` if a compared metric is missing from ``fresh``, or an envelope metric has
-    no finite value among the seeds.
+    no finite value among the seeds; ``ValueError`` if nothing is left to compare (a check that
+    compared nothing would pass).
     """
     pt = {p["key"]: p for p in points}.get(key)
     if pt is None:
@@ -235,6 +235,8 @@ def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variant
                 centre, w = _envelope(points, pt["knobs"], v, m, k, tol)
                 row.update(lo=centre - w, hi=centre + w, inside=_finite(f) and abs(f - centre) <= w)
             rows.append(row)
+    if not rows:
+        raise ValueError(f"compare_fresh: none of the metrics {metrics} is stored for {list(variants)} at {key}")
     if all(r["repeats"] for r in rows):
         status = "repeats"
     elif all(r["inside"] for r in rows if "inside" in r):
