@@ -1,12 +1,16 @@
-"""Probe ceilings: how much class information the observed part of a sequence holds.
+"""Probe references: how much class information the observed part of a sequence holds.
 
-A network that is far below a simple probe at some observation ratio is under-trained or badly
-fed there, not facing a hard problem; a network near the probe is reading what the data hold.
-Every early-prediction table of the course puts this probe next to the networks.
+A probe is a *reference*, not a ceiling: what one fixed reader gets out of the observed prefix is
+a **lower bound** on what the prefix holds (a better reader may get more, and a trained network
+sometimes does). The course uses two readers, side by side:
 
-The probe is linear: ridge regression on one-hot labels (scikit-learn's ``RidgeClassifierCV``,
-the regularisation chosen by efficient leave-one-out cross-validation on the training set only)
-over standardised features. The features of a sequence observed at ratio ``r`` are its
+- :func:`linear_probe_reference`: ridge regression on one-hot labels (scikit-learn's
+  ``RidgeClassifierCV``, the regularisation chosen by efficient leave-one-out cross-validation on
+  the training set only) over standardised features;
+- :func:`mlp_probe_reference`: a non-linear reader, scikit-learn's ``MLPClassifier`` (its size and
+  penalty chosen, and its training stopped, on its own held-out 15% of the training split;
+  seeded) on the same features. It estimates the headroom: the best of the two probes minus the best network says how
+  much the prefix held that the network did not read (an estimate, itself a lower bound). The features of a sequence observed at ratio ``r`` are its
 normalised joints (:func:`~paperlib.data.sequences.normalize_skeleton`) in frames
 ``[0, ceil(r T_valid))``, linearly resampled to ``frames`` frames
 (:func:`~paperlib.data.sequences.crop_observation` with ``policy="resample"``: nothing after
@@ -23,7 +27,7 @@ from .data.arrays import SkeletonArrays
 from .data.sequences import OBS_RATIOS, crop_observation, normalize_skeleton
 from .skeleton import get_skeleton
 
-__all__ = ["prefix_features", "probe_ceiling", "person_features", "context_dependence"]
+__all__ = ["prefix_features", "linear_probe_reference", "mlp_probe_reference", "MLP_CANDIDATES", "PROBE_KINDS", "person_features", "context_dependence"]
 
 _ALPHAS = np.logspace(-1, 4, 11)
 
@@ -52,9 +56,10 @@ def prefix_features(data: SkeletonArrays, indices, ratio: float, frames: int = 8
     return x.reshape(len(idx), -1).astype(np.float32)
 
 
-def probe_ceiling(data: SkeletonArrays, train_idx, test_idx, ratios=OBS_RATIOS, frames: int = 8,
-                  families: np.ndarray | None = None, return_predictions: bool = False) -> dict:
-    """Linear-probe accuracy at each observation ratio (a probe is trained per ratio).
+def linear_probe_reference(data: SkeletonArrays, train_idx, test_idx, ratios=OBS_RATIOS, frames: int = 8,
+                           families: np.ndarray | None = None, return_predictions: bool = False) -> dict:
+    """Linear-probe accuracy at each observation ratio (a probe is trained per ratio): a reference,
+    a lower bound on what the observed prefix holds.
 
     Parameters
     ----------
@@ -79,28 +84,70 @@ def probe_ceiling(data: SkeletonArrays, train_idx, test_idx, ratios=OBS_RATIOS, 
     ValueError
         If a split is empty or the training split holds a single class.
     """
+    return _probe("linear", data, train_idx, test_idx, ratios, frames, families, return_predictions)
+
+
+def mlp_probe_reference(data: SkeletonArrays, train_idx, test_idx, ratios=OBS_RATIOS, frames: int = 8,
+                        families: np.ndarray | None = None, return_predictions: bool = False, seed: int = 0) -> dict:
+    """Non-linear probe accuracy at each observation ratio: scikit-learn's ``MLPClassifier`` (ReLU,
+    Adam, early stopping on a held-out 15% of the *training* rows with patience 10,
+    ``random_state=seed``) on the standardised features of :func:`prefix_features`, one probe per
+    ratio. Per ratio, the architecture and L2 penalty are chosen among :data:`MLP_CANDIDATES` by the
+    score on that held-out part; the test rows are never seen in fitting or in the choice.
+
+    Same parameters and return value as :func:`linear_probe_reference`, with ``"alpha"`` replaced
+    by ``"choice"``: ``{r: (hidden layers, L2 penalty, iterations kept)}``. An estimate of what the
+    prefix holds for a non-linear reader: still a lower bound. Raises ``ValueError`` as
+    :func:`linear_probe_reference`.
+    """
+    return _probe("mlp", data, train_idx, test_idx, ratios, frames, families, return_predictions, seed)
+
+
+#: ``(hidden layers, L2 penalty)`` tried by :func:`mlp_probe_reference`, chosen per ratio on held-out training rows.
+MLP_CANDIDATES = (((128,), 1e-2), ((128,), 1.0), ((256, 128), 1.0))
+
+#: The probe readers by name: ``"linear"`` and ``"mlp"``.
+PROBE_KINDS = ("linear", "mlp")
+
+
+def _fit_probe(kind: str, X, y, seed: int):
+    if kind == "linear":
+        return make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=_ALPHAS)).fit(X, y)
+    from sklearn.neural_network import MLPClassifier  # noqa: PLC0415
+
+    fits = [make_pipeline(StandardScaler(), MLPClassifier(h, alpha=a, max_iter=300, early_stopping=True,
+                                                          validation_fraction=0.15, n_iter_no_change=10,
+                                                          random_state=seed)).fit(X, y) for h, a in MLP_CANDIDATES]
+    return max(fits, key=lambda m: m[-1].best_validation_score_)  # first of the best on ties
+
+
+def _probe(kind, data, train_idx, test_idx, ratios, frames, families, return_predictions, seed=0):
+    fn = f"{kind}_probe_reference"
     train_idx, test_idx = np.asarray(train_idx), np.asarray(test_idx)
     if len(train_idx) == 0 or len(test_idx) == 0:
-        raise ValueError("probe_ceiling: empty train or test split")
+        raise ValueError(f"{fn}: empty train or test split")
     y_tr, y_te = data.labels[train_idx], data.labels[test_idx]
     if len(np.unique(y_tr)) < 2:
-        raise ValueError("probe_ceiling: the training split holds a single class")
+        raise ValueError(f"{fn}: the training split holds a single class")
     xn = normalize_skeleton(data.joints, data.valid_frames, get_skeleton(data.skeleton_name))
-    out = {"acc": {}, "alpha": {}}
+    out = {"acc": {}, "alpha" if kind == "linear" else "choice": {}}
     if families is not None:
         families = np.asarray(families)
         out["family_acc"], out["within_family_acc"] = {}, {}
     if return_predictions:
         out["correct"] = {}
     for r in ratios:
-        probe = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=_ALPHAS))
-        probe.fit(prefix_features(data, train_idx, r, frames, xn), y_tr)
+        probe = _fit_probe(kind, prefix_features(data, train_idx, r, frames, xn), y_tr, seed)
         f_te = prefix_features(data, test_idx, r, frames, xn)
-        scores = probe.decision_function(f_te)  # (n_test, classes seen in training)
+        # (n_test, classes seen in training): ridge scores or class probabilities
+        scores = probe.decision_function(f_te) if kind == "linear" else probe.predict_proba(f_te)
         classes = probe.classes_
         pred = classes[scores.argmax(1)]
         out["acc"][r] = float((pred == y_te).mean())
-        out["alpha"][r] = float(probe[-1].alpha_)
+        if kind == "linear":
+            out["alpha"][r] = float(probe[-1].alpha_)
+        else:
+            out["choice"][r] = (probe[-1].hidden_layer_sizes, probe[-1].alpha, int(probe[-1].n_iter_))
         if return_predictions:
             out["correct"][r] = pred == y_te
         if families is not None:

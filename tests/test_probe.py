@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from paperlib.data import synthetic as S
-from paperlib.probe import prefix_features, probe_ceiling
+from paperlib.probe import linear_probe_reference, mlp_probe_reference, prefix_features
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_prefix_features_use_only_the_observed_prefix(data):
 def test_probe_reads_the_family_early_and_the_class_late_but_not_the_class_early(data):
     tr, te = S.split_indices(data, "xsub")
     fam = np.array([list(S.FAMILIES).index(S.ACTIONS[c][0]) for c in S.CLASS_NAMES])
-    out = probe_ceiling(data, tr, te, ratios=(0.2, 1.0), families=fam, return_predictions=True)
+    out = linear_probe_reference(data, tr, te, ratios=(0.2, 1.0), families=fam, return_predictions=True)
     chance_within = np.mean([1 / len(S.FAMILIES[S.ACTIONS[c][0]]) for c in np.array(S.CLASS_NAMES)[data.labels[te]]])
     assert out["family_acc"][0.2] > 0.8
     assert out["acc"][1.0] > 0.85
@@ -33,7 +33,21 @@ def test_probe_reads_the_family_early_and_the_class_late_but_not_the_class_early
     assert abs(out["within_family_acc"][0.2] - chance_within) < 0.08
     assert out["correct"][1.0].shape == (len(te),)
     with pytest.raises(ValueError, match="empty"):
-        probe_ceiling(data, [], te)
+        linear_probe_reference(data, [], te)
+
+
+def test_mlp_probe_reads_the_class_late_not_early_and_is_seeded(data):
+    tr, te = S.split_indices(data, "xsub")
+    fam = np.array([list(S.FAMILIES).index(S.ACTIONS[c][0]) for c in S.CLASS_NAMES])
+    out = mlp_probe_reference(data, tr, te, ratios=(0.2, 1.0), families=fam, return_predictions=True, seed=3)
+    chance_within = np.mean([1 / len(S.FAMILIES[S.ACTIONS[c][0]]) for c in np.array(S.CLASS_NAMES)[data.labels[te]]])
+    assert out["acc"][1.0] > 0.85 and out["family_acc"][0.2] > 0.6   # small training set (408 rows)
+    assert abs(out["within_family_acc"][0.2] - chance_within) < 0.1   # no cue: the opening holds no class
+    assert set(out["choice"]) == {0.2, 1.0} and all(c[2] >= 1 for c in out["choice"].values())
+    again = mlp_probe_reference(data, tr, te, ratios=(1.0,), seed=3)
+    assert again["acc"][1.0] == out["acc"][1.0]
+    with pytest.raises(ValueError, match="mlp_probe_reference: empty"):
+        mlp_probe_reference(data, tr, [])
 
 
 # ---- context dependence of the AVA-like classes ----

@@ -890,7 +890,8 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
     ``alpha``), ``era_10a`` (ELRO with ``10 alpha``; also run when ``early_cue ==
     elro_factor_cue``); ``expert_avg`` (Table 3(e)); ``extra_channel`` (last block widened to
     ERA's parameter count, Table 3(e)); ``extra_filters`` (widened to ERA's count of real filter
-    weights: keys and query maps left out). Plus ``probe`` (linear probe ceiling) and ``chance``.
+    weights: keys and query maps left out). Plus ``probe`` (the linear-probe reference, :func:`paperlib.probe.linear_probe_reference`) and
+    ``chance``.
 
     Metrics per variant: ``acc@r`` (r = 0.1 .. 1.0), ``auc``, ``ce_final`` (training
     cross-entropy of the last epoch, without the similarity term), ``params``, ``filters``,
@@ -947,9 +948,9 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
                        "correct@1.0": c[:, 9].astype(float).tolist(), "auc": c.mean(1).tolist()}
         runs[v] = {"model": model, "hist": hist, "eval": ev}
     if probe:
-        from ..probe import probe_ceiling
+        from ..probe import linear_probe_reference
 
-        pr = probe_ceiling(data, train_idx, test_idx)
+        pr = linear_probe_reference(data, train_idx, test_idx)
         metrics["probe"] = {**{f"acc@{r}": float(a) for r, a in pr["acc"].items()},
                             "auc": auc_over_ratios({r: float(a) for r, a in pr["acc"].items()})}
     metrics["chance"] = {"acc": 1.0 / C}

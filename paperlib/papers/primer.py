@@ -1,9 +1,13 @@
-"""Notebook 00 (the primer): the early-prediction baseline and the probe ceiling, as one experiment.
+"""Notebook 00 (the primer): the early-prediction baseline and the probe references, as one experiment.
 
 The experiment: generate the synthetic families with a given ``early_cue`` (degrees of
 class-specific elbow flexion inside the shared opening, 0 = none), train the compact GCN
 baseline with random observation ratios, and report, at every observation ratio, its accuracy
-next to the linear probe ceiling (:func:`paperlib.probe.probe_ceiling`) on the same split.
+next to two probe references on the same split (:mod:`paperlib.probe`): the linear probe and a
+non-linear (MLP) probe, lower bounds on what the observed prefix holds.
+
+:func:`run_probes` is the probes alone, on the same data: notebook 01's grid ``01b`` pairs it with
+ERA's grid seed by seed.
 
 The notebook calls these functions cell by cell; ``make reproduce NB=00`` calls
 :func:`run_experiment` for every (seed, early_cue) point of
@@ -19,12 +23,12 @@ from ..data.arrays import SkeletonArrays
 from ..data.sequences import OBS_RATIOS, SkeletonDataset, random_observation
 from ..metrics import auc_over_ratios
 from ..nn.graph import SkeletonGCN
-from ..probe import probe_ceiling
+from ..probe import linear_probe_reference, mlp_probe_reference
 from ..skeleton import get_skeleton
 from ..train import fit, make_loader, predict, resolve_device
 
 __all__ = ["make_data", "build_baseline", "train_baseline", "evaluate_by_ratio", "family_of_classes",
-           "ratio_metrics", "run_experiment"]
+           "ratio_metrics", "run_experiment", "run_probes"]
 
 
 def make_data(dataset: str = "synthetic", num_samples: int = 3000, seed: int = 0,
@@ -111,10 +115,11 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
                    data_root=None, benchmark: str = "xsub", num_samples: int = 3000, num_frames: int = 16,
                    epochs: int = 10, batch_size: int = 64, lr: float = 3e-3, device: str = "cpu",
                    progress: bool = False) -> dict:
-    """The primer's experiment for one seed: GCN baseline and linear probe ceiling per ratio.
+    """The primer's experiment for one seed: GCN baseline and the two probe references per ratio.
 
-    Returns ``{"metrics": {"gcn": {...}, "probe": {...}, "chance": {...}}, "per_item": {"gcn":
-    {"correct@r": [...]}, "probe": {...}}}`` with ``acc@r`` for r in 0.1..1.0, ``auc``, and on
+    Returns ``{"metrics": {"gcn": {...}, "linear_probe": {...}, "mlp_probe": {...}, "chance": {...}},
+    "per_item": {"gcn": {"correct@r": [...]}, "linear_probe": {...}, "mlp_probe": {...}}}`` with
+    ``acc@r`` for r in 0.1..1.0, ``auc``, and on
     the synthetic data ``family_acc@r`` and ``within_family_acc@r`` (the argmax over the true
     family's classes; chance is ``1 / family size``) at r = 0.2 and 1.0. Per-item lists are 0/1
     correctness over the same test items for both variants (paired).
@@ -126,7 +131,9 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
     train_baseline(model, train_ds, epochs, batch_size, lr, seed, device, progress=progress)
     preds, y = evaluate_by_ratio(model, data, test_idx, num_frames, device=device)
     gcn_correct = {r: (p == y) for r, p in preds.items()}
-    probe = probe_ceiling(data, train_idx, test_idx, families=fam, return_predictions=True)
+    probes = {"linear_probe": linear_probe_reference(data, train_idx, test_idx, families=fam, return_predictions=True),
+              "mlp_probe": mlp_probe_reference(data, train_idx, test_idx, families=fam, return_predictions=True,
+                                               seed=seed)}
     fam_r = (0.2, 1.0)
     gcn_fam = gcn_within = None
     if fam is not None:
@@ -135,13 +142,35 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
         chance_within = float(np.mean(1.0 / np.bincount(fam)[fam[y]]))
     metrics = {
         "gcn": ratio_metrics(gcn_correct, gcn_fam, gcn_within),
-        "probe": ratio_metrics(probe["correct"],
-                               {r: probe["family_acc"][r] for r in fam_r} if fam is not None else None,
-                               {r: probe["within_family_acc"][r] for r in fam_r} if fam is not None else None),
+        **{k: ratio_metrics(pr["correct"],
+                            {r: pr["family_acc"][r] for r in fam_r} if fam is not None else None,
+                            {r: pr["within_family_acc"][r] for r in fam_r} if fam is not None else None)
+           for k, pr in probes.items()},
         "chance": {"acc": 1.0 / len(data.class_names), **({"within_family_acc": chance_within} if fam is not None else {})},
     }
     per_item = {"gcn": {f"correct@{r}": gcn_correct[r].astype(float).tolist() for r in (0.2, 0.5, 1.0)},
-                "probe": {f"correct@{r}": probe["correct"][r].astype(float).tolist() for r in (0.2, 0.5, 1.0)}}
+                **{k: {f"correct@{r}": pr["correct"][r].astype(float).tolist() for r in (0.2, 0.5, 1.0)}
+                   for k, pr in probes.items()}}
+    return {"metrics": metrics, "per_item": per_item}
+
+
+def run_probes(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE, dataset: str = "synthetic",
+               data_root=None, benchmark: str = "xsub", num_samples: int = 3000, device: str = "cpu") -> dict:
+    """The two probe references alone, on :func:`make_data`'s data and split for ``seed``.
+
+    The same data and split as any experiment that builds its data with :func:`make_data` and the
+    same ``(seed, early_cue, dataset, benchmark, num_samples)`` (notebook 01's ERA grid), so their
+    per-seed differences are paired. ``device`` is accepted for the harness and unused (scikit-learn
+    runs on the CPU). Returns ``{"metrics": {"linear_probe": {...}, "mlp_probe": {...}, "chance":
+    {"acc"}}, "per_item": {...}}`` with ``acc@r`` for every ratio of ``OBS_RATIOS`` and ``auc``.
+    """
+    data, train_idx, test_idx = make_data(dataset, num_samples, seed, early_cue, benchmark, data_root)
+    probes = {"linear_probe": linear_probe_reference(data, train_idx, test_idx, return_predictions=True),
+              "mlp_probe": mlp_probe_reference(data, train_idx, test_idx, return_predictions=True, seed=seed)}
+    metrics = {k: ratio_metrics(pr["correct"]) for k, pr in probes.items()}
+    metrics["chance"] = {"acc": 1.0 / len(data.class_names)}
+    per_item = {k: {f"correct@{r}": pr["correct"][r].astype(float).tolist() for r in (0.2, 0.5, 1.0)}
+                for k, pr in probes.items()}
     return {"metrics": metrics, "per_item": per_item}
 
 

@@ -22,10 +22,14 @@ def main(argv=None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="list the points and which are done; run nothing")
     ap.add_argument("--results-dir", default=None, help="default: notebooks/results of this checkout")
     ap.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="run from a checkout with uncommitted changes (scratch runs only: validate_results rejects "
+                         "the points)")
     a = ap.parse_args(argv)
     try:
         s = run_grid(a.nb, results=a.results_dir, workers=a.workers, max_points=a.max_points, only=a.only,
-                     dry_run=a.dry_run, progress=not a.no_progress, threads=a.threads)
+                     dry_run=a.dry_run, progress=not a.no_progress, threads=a.threads,
+                     allow_dirty=a.allow_dirty)
     except (GridError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -32,7 +32,8 @@ import re
 from pathlib import Path
 
 __all__ = ["GridError", "results_dir", "resolve_notebook", "load_grid", "validate_grid", "grid_points",
-           "point_key", "load_points", "missing_points", "stale_points", "validate_point", "POINT_FIELDS"]
+           "point_key", "load_points", "missing_points", "stale_points", "validate_point", "POINT_FIELDS",
+           "POINT_OPTIONAL_FIELDS"]
 
 REQUIRED_GRID = ("notebook", "experiment", "seeds", "grid", "tolerance")
 OPTIONAL_GRID = ("fixed", "baseline", "budget_minutes", "description")
@@ -44,6 +45,9 @@ POINT_FIELDS = {
     "git_dirty": (bool, type(None)), "torch_version": str, "threads": int, "device": str,
     "python_version": str, "created": str,
 }
+
+#: Optional fields of a point file (recorded by every run since they were added) and their types.
+POINT_OPTIONAL_FIELDS = {"per_item": dict, "cpu_model": str, "numerics": str}
 
 _SCALAR = (int, float, str, bool)
 
@@ -227,7 +231,7 @@ def grid_points(grid: dict) -> list[dict]:
 
 
 def validate_point(point: dict, path: str | os.PathLike = "point.json") -> dict:
-    """Check one point file's schema (``POINT_FIELDS``; ``per_item`` optional).
+    """Check one point file's schema (``POINT_FIELDS``; ``POINT_OPTIONAL_FIELDS`` where present).
 
     ``metrics`` must be ``{variant: {metric: number or null}}``; ``per_item`` (if present)
     ``{variant: {metric: [numbers]}}`` with the lists of one metric equally long across variants.
@@ -239,6 +243,9 @@ def validate_point(point: dict, path: str | os.PathLike = "point.json") -> dict:
         if f not in point:
             _fail(path, f, "missing")
         if not isinstance(point[f], t) or (t is int and isinstance(point[f], bool)):
+            _fail(path, f, f"has type {type(point[f]).__name__}")
+    for f, t in POINT_OPTIONAL_FIELDS.items():
+        if f in point and not isinstance(point[f], t):
             _fail(path, f, f"has type {type(point[f]).__name__}")
     check_result({"metrics": point["metrics"], "per_item": point.get("per_item")}, where=str(path))
     c = point["git_commit"]

@@ -12,9 +12,13 @@ Point file ``points/<key>.json`` (written atomically: a temporary file, then ``o
      rounded to 6 decimals), "wall_s": seconds, "cpu_s": CPU seconds of the worker process for this
      point, "git_commit": HEAD or null, "git_dirty": tracked files modified or null, "torch_version",
      "threads": torch intra-op threads, "device": "cpu" or the CUDA device name, "python_version",
-     "created": UTC ISO 8601}
+     "created": UTC ISO 8601, "cpu_model": the processor's model name, "numerics": the numerics
+     fingerprint of :func:`numerics_fingerprint`}
 
-A point whose file exists is never run again: delete the file to re-run it.
+A point whose file exists is never run again: delete the file to re-run it. A grid runs from a
+clean checkout only: ``run_grid`` refuses uncommitted changes to tracked files (a point must come
+from code that a commit holds), unless ``allow_dirty=True`` (``--allow-dirty``), whose points say
+``git_dirty: true`` and fail ``validate_results``.
 """
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ from pathlib import Path
 from .grid import (GridError, _fmt, check_result, grid_points, load_grid, resolve_notebook, results_dir,
                    stale_points)
 
-__all__ = ["run_grid", "run_point", "import_experiment", "git_state", "threads_env", "THREAD_ENV"]
+__all__ = ["run_grid", "run_point", "import_experiment", "git_state", "threads_env", "THREAD_ENV", "cpu_model",
+           "numerics_fingerprint", "DirtyCheckoutError"]
 
 #: Environment variables set to the worker's thread count before torch is imported.
 THREAD_ENV = ("PAPERLIB_MAX_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -57,6 +62,51 @@ def git_state(repo: str | os.PathLike = _REPO) -> tuple[str | None, bool | None]
         return head.stdout.strip(), (bool(st.stdout.strip()) if st.returncode == 0 else None)
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+class DirtyCheckoutError(GridError):
+    """``run_grid`` was asked to run points from a checkout with uncommitted changes to tracked files."""
+
+
+def cpu_model() -> str:
+    """The processor's model name (``model name`` of ``/proc/cpuinfo`` on Linux, else
+    ``platform.processor()``), or ``"unknown"``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def numerics_fingerprint() -> str:
+    """A short fingerprint of this process's floating-point numerics: ``"<ATen CPU capability>:<hash>"``.
+
+    The hash is the first 12 hex digits of the SHA-256 of the float32 bytes of a fixed seeded
+    computation that exercises the kernels training uses (a matrix product, a 2D convolution, a
+    reduction, ``exp``/``tanh``), at this process's thread count. Two processes with the same
+    fingerprint sum in the same order on these kernels, so a seeded run can repeat its grid point
+    to the last bit; a different fingerprint says why it may not (another vector width or BLAS
+    path: :func:`paperlib.repro.compare_fresh`'s second tier).
+    """
+    import hashlib
+
+    import torch
+
+    g = torch.Generator().manual_seed(1234)
+    a = torch.randn(67, 129, generator=g)
+    b = torch.randn(129, 61, generator=g)
+    x = torch.randn(2, 3, 17, 19, generator=g)
+    w = torch.randn(5, 3, 3, 3, generator=g)
+    with torch.no_grad():
+        parts = [a @ b, torch.nn.functional.conv2d(x, w, padding=1), a.sum(0, keepdim=True), torch.tanh(a).exp()]
+    h = hashlib.sha256(b"".join(p.contiguous().numpy().tobytes() for p in parts)).hexdigest()[:12]
+    try:
+        cap = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # pragma: no cover - older torch
+        cap = "unknown"
+    return f"{cap}:{h}"
 
 
 def import_experiment(spec: str):
@@ -163,6 +213,7 @@ def run_point(task: dict) -> dict:
         "torch_version": torch.__version__, "threads": torch.get_num_threads(),
         "device": _device_name(result, task["params"]), "python_version": platform.python_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpu_model": cpu_model(), "numerics": numerics_fingerprint(),
     })
     return rec
 
@@ -214,7 +265,7 @@ def _select(points: list[dict], only) -> list[dict]:
 
 def run_grid(nb: str, results: str | os.PathLike | None = None, workers: int | None = None,
              max_points: int | None = None, only=None, dry_run: bool = False, progress: bool = True,
-             threads: int = 1, log=print) -> dict:
+             threads: int = 1, log=print, allow_dirty: bool = False) -> dict:
     """Run the missing points of notebook ``nb``'s grid (see the module docstring).
 
     ``workers``: worker processes (default ``os.cpu_count()``; ``0`` runs the points one after the
@@ -226,7 +277,9 @@ def run_grid(nb: str, results: str | os.PathLike | None = None, workers: int | N
     nothing. Returns ``{"stem", "done", "missing", "stale", "ran", "failed", "wall_s", "cpu_s"}``
     (``ran``/``failed``: lists of keys; ``cpu_s``: the sum over the points run now).
     A point that raises is reported (its traceback printed) and not written; the others go on.
-    Raises ``GridError`` / ``FileNotFoundError`` for a bad ``nb`` or grid file.
+    Raises ``GridError`` / ``FileNotFoundError`` for a bad ``nb`` or grid file, and
+    ``DirtyCheckoutError`` (a ``GridError``) when points are to run and the checkout has uncommitted
+    changes to tracked files, unless ``allow_dirty`` (whose points record ``git_dirty: true``).
     """
     root = results_dir(results)
     stem = resolve_notebook(nb, root)
@@ -264,8 +317,14 @@ def run_grid(nb: str, results: str | os.PathLike | None = None, workers: int | N
     in_process = workers == 0
     workers = 1 if in_process else max(1, min(int(workers or os.cpu_count() or 1), len(todo)))
     commit, dirty = git_state()
+    if dirty and not allow_dirty:
+        raise DirtyCheckoutError(
+            f"{_REPO}: uncommitted changes to tracked files (git status --untracked-files=no); a grid point must "
+            "come from code a commit holds: commit or stash them, then run again (or --allow-dirty for a scratch "
+            "run, whose points validate_results rejects)")
     if dirty:
-        log("note: the checkout has uncommitted changes to tracked files; points record git_dirty=true")
+        log("warning: --allow-dirty: the checkout has uncommitted changes; points record git_dirty=true and "
+            "will fail validate_results")
     tasks = [{**p, "notebook": stem, "experiment": grid["experiment"], "git_commit": commit,
               "git_dirty": dirty, "out": str(pts_dir / f"{p['key']}.json")} for p in todo]
     log(f"{stem}: running {len(tasks)} of {len(points)} points ({len(done)} done) "
