@@ -13,7 +13,8 @@ from paperlib.repro import (GridError, assert_verdict, cheapest_point, committed
                             load_grid, load_points, missing_points, rerun_and_compare, resolve_notebook,
                             results_table, run_grid, summarize, validate_grid, validate_results)
 from paperlib.repro.__main__ import main as cli_main
-from paperlib.repro.runner import _worker
+from paperlib.repro import runner
+from paperlib.repro.runner import DirtyCheckoutError, _clean, _worker
 from paperlib.stats import paired_diff_ci
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,17 @@ GOOD = {"notebook": "nb", "experiment": "a.b:c", "seeds": [0, 1], "grid": {"k": 
     ({"budget_minutes": 0}, "budget_minutes"),
     ({"notebook": "other"}, "notebook"),
     ({"epochs": 3}, "epochs"),
+    ({"floors": []}, "floors"),
+    ({"floors": {"acc": 0.5}}, "floors"),
+    ({"floors": {"acc": {"floor": 0.5, "margin": 0.1}}}, "floors"),
+    ({"floors": {"acc": {"floor": 0.5, "margin": 0.1, "direction": 1, "why": "x"}}}, "floors"),
+    ({"floors": {"acc": {"floor": "chance", "margin": 0.1, "direction": 1}}}, "floors"),
+    ({"floors": {"acc": {"floor": True, "margin": 0.1, "direction": 1}}}, "floors"),
+    ({"floors": {"acc": {"floor": 0.5, "margin": -0.1, "direction": 1}}}, "floors"),
+    ({"floors": {"acc": {"floor": 0.5, "margin": 0.1, "direction": 0}}}, "floors"),
+    ({"floors": {"acc": {"floor": 0.5, "margin": 0.1, "direction": True}}}, "floors"),
+    ({"floors": {"acc": {"floor": 0.5, "margin": 0.1, "direction": 1, "where": {"q": [0.0]}}}}, "floors"),
+    ({"floors": {"acc": {"floor": 0.5, "margin": 0.1, "direction": 1, "where": {"k": [2.0]}}}}, "floors"),
 ])
 def test_validate_grid_names_file_and_field(change, field):
     with pytest.raises(GridError, match=rf"results/nb/grid.json: field '{field}'"):
@@ -61,7 +73,19 @@ def test_validate_grid_names_file_and_field(change, field):
     with pytest.raises(GridError, match="field 'seeds': missing"):
         validate_grid(bad, "g.json")
     g = validate_grid(dict(GOOD), "g.json", stem="nb")
-    assert g["fixed"] == {} and g["baseline"] is None
+    assert g["fixed"] == {} and g["baseline"] is None and g["floors"] == {}
+
+
+def test_validate_grid_floors():
+    floors = {"acc": {"floor": "reference/chance", "margin": 0.1, "direction": 1},
+              "m/err_mm": {"floor": 140, "margin": 0, "direction": -1, "where": {"k": [1]}, "note": "mean pose"}}
+    assert validate_grid({**GOOD, "floors": floors})["floors"] == floors    # where: 1 matches the grid's 1.0
+    with pytest.raises(GridError, match=r"g.json: field 'floors': 'acc': 'direction' must be 1 .* or -1"):
+        validate_grid({**GOOD, "floors": {"acc": {"floor": 0.1, "margin": 0.1, "direction": 2}}}, "g.json")
+    with pytest.raises(GridError, match=r"field 'floors': 'acc': missing 'direction'"):
+        validate_grid({**GOOD, "floors": {"acc": {"floor": 0.1, "margin": 0.1}}}, "g.json")
+    with pytest.raises(GridError, match=r"'where' 'k': \[2.0\] not among the grid's values"):
+        validate_grid({**GOOD, "floors": {"acc": {"floor": 0.1, "margin": 0, "direction": 1, "where": {"k": [2.0]}}}})
 
 
 def test_grid_points_keys_and_order():
@@ -119,13 +143,22 @@ def test_a_failing_point_is_reported_not_written(tmp_path):
 
 # ---------------------------------------------------------------- the runner, end to end
 
+def _head() -> str | None:
+    r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return r.stdout.strip() or None
+
+
 @pytest.fixture(scope="module")
 def ran_grid(tmp_path_factory):
-    """2 seeds x 2 cue values of the fake experiment, run once by 2 spawned worker processes."""
+    """2 seeds x 2 cue values of the fake experiment, run once by 2 spawned worker processes, as from a
+    clean checkout of HEAD (the tests themselves run in a working tree with changes, which run_grid
+    refuses: test_run_grid_refuses_a_dirty_checkout)."""
     root = tmp_path_factory.mktemp("results")
     write_grid(root, "07_fake")
     lines = []
-    summary = run_grid("07", root, workers=2, progress=False, log=lines.append)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "git_state", lambda *a: (_head(), False if _head() else None))
+        summary = run_grid("07", root, workers=2, progress=False, log=lines.append)
     return root, summary, lines
 
 
@@ -143,16 +176,17 @@ def test_runner_writes_every_point_with_its_schema(ran_grid):
     assert pt["params"] == {"epochs": 20, "cue": 0.5} and pt["knobs"] == {"cue": 0.5} and pt["seed"] == 1
     assert pt["threads"] == 1 and pt["device"] == "cpu" and pt["created"].endswith("+00:00")
     assert set(pt["metrics"]) == {"base", "cued"} and len(pt["per_item"]["cued"]["acc"]) == 96
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = _head()
     if head:
-        assert pt["git_commit"] == head and isinstance(pt["git_dirty"], bool)
+        assert pt["git_commit"] == head and pt["git_dirty"] is False
     # the mechanism the fake experiment claims to exploit shows up with the knob
     rows = summarize(load_points("07_fake", root), "acc", by="cue", baseline="base")
     assert find_row(rows, "cued", 0.5)["diff"] > 0.1
 
 
-def test_runner_resumes_and_reruns_a_deleted_point(ran_grid, tmp_path):
+def test_runner_resumes_and_reruns_a_deleted_point(ran_grid, tmp_path, monkeypatch):
     src, _, _ = ran_grid
+    monkeypatch.setattr(runner, "git_state", lambda *a: (_head(), False if _head() else None))  # as from HEAD
     root = tmp_path / "results"
     shutil.copytree(src, root)
     pts = root / "07_fake" / "points"
@@ -195,6 +229,28 @@ def test_stale_and_foreign_points_are_detected(ran_grid, tmp_path):
     bad.write_text(json.dumps(pt))
     probs = validate_results("07_fake", root)["problems"]
     assert any("field 'cpu_s': missing" in p for p in probs)
+
+
+def test_run_grid_refuses_a_dirty_checkout_and_dirty_points_are_invalid(ran_grid, tmp_path, monkeypatch):
+    src, _, _ = ran_grid
+    root = tmp_path / "results"
+    shutil.copytree(src, root)
+    pts = root / "07_fake" / "points"
+    (pts / "cue=0.5__seed=1.json").unlink()
+    monkeypatch.setattr(runner, "git_state", lambda *a: ("0" * 40, True))
+    with pytest.raises(DirtyCheckoutError, match="uncommitted changes"):
+        run_grid("07_fake", root, workers=0, log=lambda *a: None)
+    assert run_grid("07_fake", root, workers=0, progress=False, log=lambda *a: None, allow_dirty=True)["ran"] == [
+        "cue=0.5__seed=1"]
+    probs = validate_results("07_fake", root, check_git=False)["problems"]
+    assert [p for p in probs if "git_dirty" in p] == [
+        f"{pts / 'cue=0.5__seed=1.json'}: field 'git_dirty' is true: the point was run from uncommitted code; "
+        f"re-run it from a clean checkout: make reproduce NB=07_fake (delete the file first)"]
+    pt = json.loads((pts / "cue=0.0__seed=0.json").read_text())
+    (pts / "cue=0.0__seed=0.json").write_text(json.dumps({**pt, "git_dirty": None}))
+    probs = validate_results("07_fake", root, check_git=False)["problems"]
+    assert any("cue=0.0__seed=0.json: field 'git_dirty' is null" in p for p in probs)
+    assert len([p for p in probs if "git_dirty" in p]) == 2 and all(_is_dirty_problem(p) for p in probs)
 
 
 def test_rerun_and_compare_on_the_fake_grid(ran_grid):
@@ -265,17 +321,19 @@ def test_results_table_is_deterministic_and_labels_the_paper_column():
     rows = summarize(fake_points(), "acc", by="cue", baseline="base")
     t = results_table(rows, paper={"base": 70.1, "ours": "74.2"})
     text = str(t)
-    assert t.columns == ["cue", "variant", "n (seeds)", "mean ± 95% CI", "Δ vs base (paired, 95% CI)", "verdict",
+    assert t.columns == ["cue", "variant", "n (seeds)", "mean ± 95% CI", "Δ vs base (paired, 95% CI)", "interval",
                          "paper (different data/scale)"]
     # ours at cue=1: [0.51, 0.61, 0.72, 0.82], sd 0.134288, se 0.067144, x t_{0.975,3} 3.182446 = 0.2137
-    assert t.rows[4] == ["1.0", "ours", "4", "0.665 ± 0.214", "+0.015 [+0.006, +0.024]", "reproduces", "74.2"]
+    # a plain reading of the interval, not a verdict (verdicts are for claims: repro.decide)
+    assert t.rows[4] == ["1.0", "ours", "4", "0.665 ± 0.214", "+0.015 [+0.006, +0.024]", "above 0", "74.2"]
+    assert "reproduces" not in text and "reversed" not in text
     assert t.rows[3][4:] == ["(baseline)", "", "70.1"] and t.rows[5][-1] == ""
     assert "<th>paper (different data/scale)</th>" in t._repr_html_()
     assert t._repr_markdown_().splitlines()[2].startswith("| cue | variant |")
     assert str(results_table(rows, paper={"base": 70.1, "ours": "74.2"})) == text
     one = [dict(p, seed=0) for p in fake_points() if p["seed"] == 0]
     r1 = results_table(summarize(one, "acc", by="cue", baseline="base"))
-    assert r1.rows[1][3:6] == ["0.500 (one seed)", "+0.000 (one seed)", "undecided (n<2)"]
+    assert r1.rows[1][3:6] == ["0.500 (one seed)", "+0.000 (one seed)", "n < 2"]
 
 
 def test_sweep_figure_lines():
@@ -285,7 +343,7 @@ def test_sweep_figure_lines():
     import matplotlib.pyplot as plt
 
     rows = summarize(fake_points(), "acc", by="cue", baseline="base")
-    fig = repro.sweep_figure(rows, extra={"probe ceiling": 0.3, "probe series": [0.2, 0.25]})
+    fig = repro.sweep_figure(rows, extra={"probe reference": 0.3, "probe series": [0.2, 0.25]})
     ax = fig.axes[0]
     # 2 variants (ours, ceiling) + 2 extra lines + the zero line
     assert len(ax.lines) == 5
@@ -311,12 +369,46 @@ def test_harness_in_use__at_least_one_grid_is_committed():
     assert STEMS
 
 
+#: Grids whose committed points were run from uncommitted code (``git_dirty: true``) and are to be
+#: re-run from a clean checkout (``make reproduce NB=<stem>``) in later issues. Their only tolerated
+#: problems are the dirty points; every other check is strict. Remove a grid as soon as its clean
+#: points land: test_pending_clean_rerun_grids_still_have_dirty_points fails until it is removed.
+PENDING_CLEAN_RERUN = {"03_glimpse_clouds", "04_video_action_transformer", "05_action_guided_motion_prediction"}
+
+#: Grids whose points are being run right now (none committed yet). Their validity test is skipped
+#: while, and only while, the points folder holds no point file; the first point file makes it strict.
+AWAITING_FIRST_POINTS = {
+    "00_skeleton_sequences": "grid 00's dirty points were removed (issue 24: the two probe references) and are "
+                             "being re-run from a clean checkout; no point committed yet",
+    "01b_era_probes": "grid 01b_era_probes is new and being run; no point committed yet",
+}
+
+
+def _is_dirty_problem(problem: str) -> bool:
+    return "field 'git_dirty' is true:" in problem or "field 'git_dirty' is null:" in problem
+
+
 @pytest.mark.parametrize("stem", STEMS)
 def test_committed_results_are_valid_and_complete(stem):
+    if stem in AWAITING_FIRST_POINTS and not list((COMMITTED / stem / "points").glob("*.json")):
+        pytest.skip(f"{AWAITING_FIRST_POINTS[stem]} (notebooks/results/{stem}/points/ is empty; this test is "
+                    f"strict as soon as it is not)")
     check = validate_results(stem, COMMITTED)
-    assert check["problems"] == [], "\n".join(check["problems"])
+    problems = check["problems"]
+    if stem in PENDING_CLEAN_RERUN:            # the dirty points only; documented above
+        problems = [p for p in problems if not _is_dirty_problem(p)]
+    assert problems == [], "\n".join(problems)
     if not check["git_checked"]:
         pytest.skip("not in a git checkout: the git_commit of each point was not looked up in the history")
+
+
+@pytest.mark.parametrize("stem", sorted(PENDING_CLEAN_RERUN))
+def test_pending_clean_rerun_grids_still_have_dirty_points(stem):
+    """The allow-list must shrink when a grid lands clean: a listed grid without a dirty point fails here."""
+    assert stem in STEMS, f"{stem} is in PENDING_CLEAN_RERUN but has no committed grid: remove it from the list"
+    dirty = [p for p in validate_results(stem, COMMITTED, check_git=False)["problems"] if _is_dirty_problem(p)]
+    assert dirty, (f"{stem} has no dirty point any more: remove it from PENDING_CLEAN_RERUN in tests/test_repro.py, "
+                   f"so that its grid is checked strictly")
 
 
 def test_cheapest_committed_point_reproduces():
@@ -328,6 +420,8 @@ def test_cheapest_committed_point_reproduces():
         pytest.skip("no committed point under notebooks/results/ yet: nothing to re-run")
     stem, pt = best
     cmp = rerun_and_compare(stem, pt, COMMITTED, threads=1)
+    lost = _rerun_nans(cmp)
+    assert not lost, f"{stem}/{pt['key']}: the re-run gave NaN or nothing where the stored point has a number: {lost}"
     bad = [c for c in cmp if not c["ok"]]
     if bad:
         # On a CPU whose kernels round differently training takes another path (repro.compare_fresh):
@@ -335,75 +429,29 @@ def test_cheapest_committed_point_reproduces():
         fresh: dict = {}
         for c in cmp:
             fresh.setdefault(c["variant"], {})[c["metric"]] = c["fresh"]
+        # every stored metric is compared here, not only the grid's headline ones: floors where the grid has them
         env = repro.compare_fresh(load_grid(stem, COMMITTED), load_points(stem, COMMITTED), pt["key"], fresh,
-                                  list(pt["metrics"]))
+                                  list(pt["metrics"]), require_floors=False)
         assert env["status"] == "within the seed envelope", f"{stem}/{pt['key']} (cpu_s {pt['cpu_s']}): " + "; ".join(
             f"{c['variant']}/{c['metric']}: stored {c['stored']}, fresh {c['fresh']}, tolerance {c['tol']}" for c in bad) \
             + "\n" + repro.comparison_text(env)
-    assert not any(isinstance(c["fresh"], float) and math.isnan(c["fresh"]) for c in cmp)
 
 
-# ----------------------------------------------------------------------------------------------
-# compare_fresh: a notebook's fresh run against its grid point (exact, or within the seeds' envelope)
-# ----------------------------------------------------------------------------------------------
-def _cmp_points():
-    grid = {"tolerance": {"default": 0.01, "loss": 0.05}}
-    accs = {0: 0.70, 1: 0.74, 2: 0.78, 3: 0.72, 4: 0.76}
-    pts = [{"key": f"k=1__seed={s}", "knobs": {"k": 1.0}, "metrics": {"m": {"acc": a, "loss": 1 - a, "n": 3, "t_s": 9.0}}}
-           for s, a in accs.items()]
-    pts.append({"key": "k=2__seed=0", "knobs": {"k": 2.0}, "metrics": {"m": {"acc": 0.10, "loss": 0.9, "n": 3, "t_s": 1.0}}})
-    return grid, pts
+def _rerun_nans(cmp: list[dict]) -> list[str]:
+    """``variant/metric`` of the rows of ``rerun_and_compare`` whose stored value is a number but whose re-run
+    value is not: run_point writes NaN as None (runner._clean), and a metric the re-run lacks is "missing"."""
+    def number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return [f"{c['variant']}/{c['metric']}" for c in cmp if number(c["stored"]) and not number(c["fresh"])]
 
 
-def test_compare_fresh_repeats_envelope_departs():
-    grid, pts = _cmp_points()
-    same = {"m": {"acc": 0.70, "loss": 0.31, "n": 3, "t_s": 123.0}}          # loss within 0.05; timing ignored
-    c = repro.compare_fresh(grid, pts, "k=1__seed=0", same, ["m"])
-    assert c["status"] == "repeats" and c["n_seeds"] == 5 and c["identical"] == 2
-    assert {r["metric"] for r in c["rows"]} == {"acc", "loss", "n"}
-    # another path: acc off by 0.05 (> tolerance) but inside mean 0.74 +- 6 sd sqrt(1 + 1/5), sd = sqrt(0.001)
-    other = {"m": {"acc": 0.75, "loss": 0.25, "n": 3}}
-    c = repro.compare_fresh(grid, pts, "k=1__seed=0", other, ["m"], envelope_metrics=["acc"])
-    assert c["status"] == "within the seed envelope"
-    row = [r for r in c["rows"] if r["metric"] == "acc"][0]
-    w = 6 * math.sqrt(0.001) * math.sqrt(1.2)
-    assert row["lo"] == pytest.approx(0.74 - w) and row["hi"] == pytest.approx(0.74 + w) and row["inside"]
-    assert not repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {**other["m"], "acc": 0.74 + 1.01 * w}}, ["m"],
-                                   envelope_metrics=["acc"])["rows"][0]["inside"]
-    assert "within the seed envelope" in repro.comparison_text(c) and "OUTSIDE" not in repro.comparison_text(c)
-    # a broken model: outside the envelope
-    broken = {"m": {"acc": 0.12, "loss": 0.9, "n": 3}}
-    c = repro.compare_fresh(grid, pts, "k=1__seed=0", broken, ["m"], envelope_metrics=["acc"])
-    assert c["status"] == "departs" and "OUTSIDE" in repro.comparison_text(c)
-    nan = {"m": {"acc": float("nan"), "loss": 0.3, "n": 3}}
-    assert repro.compare_fresh(grid, pts, "k=1__seed=0", nan, ["m"], envelope_metrics=["acc"])["status"] == "departs"
-    assert repro.compare_fresh(grid, pts, "k=9__seed=0", same, ["m"])["status"] == "no point"
-    with pytest.raises(KeyError):
-        repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.7}}, ["m"])
-    with pytest.raises(ValueError):                  # nothing compared must not pass as "repeats"
-        repro.compare_fresh(grid, pts, "k=1__seed=0", same, ["m"], metrics=["not stored"])
+def test_the_rerun_nan_check_can_fail():
+    assert _clean({"v": {"m": float("nan")}}) == {"v": {"m": None}}   # what a re-run's NaN looks like
+    rows = [{"variant": "v", "metric": "a", "stored": 0.5, "fresh": None},
+            {"variant": "v", "metric": "b", "stored": 0.5, "fresh": "missing"},
+            {"variant": "v", "metric": "c", "stored": 0.5, "fresh": float("nan")},
+            {"variant": "v", "metric": "d", "stored": None, "fresh": None},
+            {"variant": "v", "metric": "e", "stored": 0.5, "fresh": 0.4}]
+    assert _rerun_nans(rows) == ["v/a", "v/b", "v/c"]
 
-
-def test_compare_fresh_envelope_is_at_least_the_tolerance():
-    grid, pts = _cmp_points()
-    for p in pts:                                     # every seed equal: the envelope is +- the tolerance
-        p["metrics"]["m"]["n"] = 3
-    c = repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.9, "loss": 0.3, "n": 3.009}}, ["m"],
-                            metrics=["acc", "n"], envelope_metrics=["n"])
-    assert c["status"] == "within the seed envelope"
-    c = repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.9, "loss": 0.3, "n": 3.02}}, ["m"],
-                            metrics=["acc", "n"], envelope_metrics=["n"])
-    assert c["status"] == "departs"
-
-
-def test_compare_fresh_envelope_pools_the_spread_over_knob_values():
-    """A knob value whose seeds happen to agree does not get a narrow envelope: the spread pooled
-    over every knob value of the grid is the floor."""
-    grid = {"tolerance": {"default": 0.0}}
-    pts = [{"key": f"k={k}__seed={s}", "knobs": {"k": float(k)}, "metrics": {"m": {"acc": a}}}
-           for k, vals in ((1, [0.5, 0.5, 0.5, 0.5, 0.5]), (2, [0.3, 0.5, 0.7, 0.4, 0.6])) for s, a in enumerate(vals)]
-    c = repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 0.9}}, ["m"])
-    sd_pool = math.sqrt((0.0 * 4 + 0.025 * 4) / 8)
-    row = c["rows"][0]
-    assert row["hi"] == pytest.approx(0.5 + 6 * sd_pool * math.sqrt(1.2)) and c["status"] == "within the seed envelope"
-    assert repro.compare_fresh(grid, pts, "k=1__seed=0", {"m": {"acc": 2.0}}, ["m"])["status"] == "departs"
+# compare_fresh (a notebook's fresh run against its grid point): tests/test_compare_fresh.py

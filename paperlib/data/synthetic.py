@@ -25,7 +25,7 @@ order of the natural spread of the same elbow angle (the performance amplitude v
 +-15%, about +-9 degrees in the reach opening; posture about 4 degrees per subject), against
 8 mm sensor noise per joint and frame. At 20% observation most sequences are early in the
 opening, where the cue has ramped in to a fraction of its size: a linear probe reads it only
-partly (see :mod:`paperlib.probe` and the primer's probe-ceiling table).
+partly (see :mod:`paperlib.probe` and the primer's probe-reference table).
 
 Coordinates
 -----------

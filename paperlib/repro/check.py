@@ -5,23 +5,25 @@ Used by ``tests/test_repro.py``; also usable by hand::
     from paperlib.repro import validate_results, cheapest_point, rerun_and_compare
 
 and by the notebooks: ``compare_fresh`` (a fresh run against its grid point, exact or within the
-seeds' envelope) and ``comparison_text``.
+seeds' prediction interval, and beyond its floors) and ``comparison_text``.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import t as _student_t
 
-from .grid import GridError, _read_point, grid_points, load_grid, results_dir
+from .grid import GridError, _read_point, grid_points, load_grid, results_dir, same_value
 from .runner import run_point, threads_env
 
 __all__ = ["committed_stems", "validate_results", "cheapest_point", "rerun_and_compare", "tolerance_for",
-           "compare_fresh", "comparison_text"]
+           "compare_fresh", "comparison_text", "floor_for", "metric_range"]
 
 
 def committed_stems(results: str | os.PathLike | None = None) -> list[str]:
@@ -52,8 +54,9 @@ def validate_results(stem: str, results: str | os.PathLike | None = None, check_
     Checks: the grid file (``validate_grid``); every grid point has its file; every point file
     has the point schema (``validate_point``), belongs to the grid, and was run with the grid's
     experiment, seed and parameters; its ``git_commit`` is recorded and (``check_git`` and inside a
-    git checkout) exists in the history (``git cat-file -e <sha>^{commit}``): results must come
-    from code someone can check out.
+    git checkout) exists in the history (``git cat-file -e <sha>^{commit}``), and its ``git_dirty``
+    is ``false`` (``true``: run from uncommitted changes, which no commit holds; ``null``: not
+    recorded): results must come from code someone can check out.
     """
     root = results_dir(results)
     problems = []
@@ -97,6 +100,11 @@ def validate_results(stem: str, results: str | os.PathLike | None = None, check_
                 commits[sha] = _commit_exists(root, sha)
             if not commits[sha]:
                 problems.append(f"{path}: field 'git_commit' {sha} is not a commit of this repository's history")
+        if pt["git_dirty"] is not False:
+            why = ("true: the point was run from uncommitted code" if pt["git_dirty"]
+                   else "null: whether the point's code was committed was not recorded")
+            problems.append(f"{path}: field 'git_dirty' is {why}; re-run it from a clean checkout: "
+                            f"make reproduce NB={stem} (delete the file first)")
     return {"problems": problems, "git_checked": git, "points": len(files)}
 
 
@@ -156,26 +164,92 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _envelope(points, knobs, v, m, k, tol):
-    """``(centre, half-width)`` of :func:`compare_fresh`'s tier 2 for ``v/m`` at ``knobs``."""
-    groups: dict = {}
-    for p in points:
-        x = p["metrics"].get(v, {}).get(m)
-        if _finite(x):
-            groups.setdefault(json.dumps(p["knobs"], sort_keys=True), []).append(float(x))
-    here = np.asarray(groups.get(json.dumps(knobs, sort_keys=True), []))
-    if not len(here):
+#: Metric names read as rates in [0, 1] when no ``ranges`` entry says otherwise: accuracy, AUC,
+#: (m)AP, top-k, recall, precision, localisation AP (``acc``, ``obj_acc``, ``mAP_gt``,
+#: ``context_mAP_gt``, ``ap_gt/<class>``, ``ar3d_top1``, ``ep_top1@0.2``, ``loc@0.5``, ``recall@0.5``).
+_UNIT_RATE = re.compile(r"(^|_)(acc\w*|auc|m?ap|top\d+(@[\d.]+)?|recall\w*(@[\d.]+)?|precision\w*)(?=$|[_@/])|^loc@",
+                        re.IGNORECASE)
+
+
+def metric_range(metric: str, variant: str | None = None, ranges: dict | None = None) -> tuple:
+    """The valid range ``(lo, hi)`` of a metric (``None``: unbounded) that :func:`compare_fresh`
+    clips its envelope to.
+
+    ``ranges`` (``{"<variant>/<metric>" or "<metric>": (lo, hi)}``) first; else inferred from the
+    name: ``[0, 1]`` for rates (names starting with ``acc``, ``auc``, ``map``/``ap``, ``recall``,
+    ``precision`` or ``loc@``, or with such a word after an underscore, or ``top<k>``: ``obj_acc``,
+    ``context_mAP_gt``, ``ar3d_top1``); ``[0, inf)`` for errors in mm (``*_mm``) and times (``*_s``);
+    else unbounded.
+    """
+    ranges = ranges or {}
+    for k in ((f"{variant}/{metric}",) if variant is not None else ()) + (metric,):
+        if k in ranges:
+            lo, hi = ranges[k]
+            return (None if lo is None else float(lo), None if hi is None else float(hi))
+    if _UNIT_RATE.search(metric):
+        return (0.0, 1.0)
+    if metric.endswith("_mm") or metric.endswith("_s"):
+        return (0.0, None)
+    return (None, None)
+
+
+def floor_for(floors: dict, variant: str, metric: str):
+    """``(name, entry)`` of the floor of ``variant/metric`` in a grid's ``floors``:
+    ``floors["<variant>/<metric>"]``, else ``floors["<metric>"]``; ``None`` when neither exists."""
+    for k in (f"{variant}/{metric}", metric):
+        if k in (floors or {}):
+            return k, floors[k]
+    return None
+
+
+def _floor_applies(entry: dict, knobs: dict) -> bool:
+    return all(k in knobs and any(same_value(knobs[k], x) for x in vals)
+               for k, vals in (entry.get("where") or {}).items())
+
+
+def _floor_value(entry: dict, pt: dict, name: str) -> float:
+    fl = entry["floor"]
+    if isinstance(fl, str):
+        rv, _, rm = fl.partition("/")
+        x = pt["metrics"].get(rv, {}).get(rm)
+        if not _finite(x):
+            raise ValueError(f"compare_fresh: the floor of {name!r} refers to {fl!r}, which the point {pt['key']} "
+                             f"does not hold as a finite number ({x!r})")
+        return float(x)
+    return float(fl)
+
+
+def _envelope(points, knobs, v, m, alpha):
+    """``(centre, t half-width, sd, n)`` of :func:`compare_fresh`'s tier 2 for ``v/m``: the finite
+    values of the grid's seeds at ``knobs``; half-width ``t_{1-alpha/2, n-1} sd sqrt(1 + 1/n)``
+    (NaN for ``n < 2``: no spread to predict from)."""
+    here = np.asarray([float(x) for p in points if p["knobs"] == knobs
+                       for x in [p["metrics"].get(v, {}).get(m)] if _finite(x)])
+    n = len(here)
+    if not n:
         raise KeyError(f"compare_fresh: no finite {v}/{m} among the grid's seeds at {knobs}")
-    sd_here = here.std(ddof=1) if len(here) > 1 else 0.0
-    multi = [np.asarray(g) for g in groups.values() if len(g) > 1]
-    dof = sum(len(g) - 1 for g in multi)
-    sd_pool = math.sqrt(sum(g.var(ddof=1) * (len(g) - 1) for g in multi) / dof) if dof else 0.0
-    return float(here.mean()), max(k * max(sd_here, sd_pool) * math.sqrt(1 + 1 / len(here)), tol)
+    if n < 2:
+        return float(here.mean()), math.nan, math.nan, n
+    sd = float(here.std(ddof=1))
+    return float(here.mean()), float(_student_t.ppf(1 - alpha / 2, n - 1)) * sd * math.sqrt(1 + 1 / n), sd, n
+
+
+def _as_names(x, what):
+    if x is None:
+        return None
+    if isinstance(x, str):
+        x = [x]
+    x = list(x)
+    if not all(isinstance(n, str) for n in x):
+        raise TypeError(f"compare_fresh: {what} must be metric names, got {x!r}")
+    return x
 
 
 def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variants, metrics=None,
-                  envelope_metrics=None, k: float = 6.0) -> dict:
-    """A notebook's fresh run against its committed grid point, in two tiers.
+                  envelope_metrics=None, *, alpha: float = 0.01, floors: dict | None = None,
+                  ranges: dict | None = None, require_floors: bool = True) -> dict:
+    """A notebook's fresh single-seed run against its committed grid point, in two tiers, and
+    every headline metric against its floor.
 
     Training is chaotic: on a CPU whose kernels sum in another order (another vector width,
     another BLAS code path) a run takes another path from the first rounding difference on, so
@@ -183,14 +257,30 @@ def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variant
 
     1. **repeats**: every compared metric is within the grid's tolerance (:func:`tolerance_for`)
        of the stored point ``key``: the run repeats its grid point (same numerics).
-    2. **within the seed envelope**: otherwise, every metric of ``envelope_metrics`` must lie within
-       ``mean +- max(k * sd * sqrt(1 + 1/n), tolerance)`` of the grid's ``n`` seeds at the same knob
-       values, where ``sd`` is the larger of the seeds' standard deviation at those knob values and
-       the one pooled over every knob value of the grid: a prediction interval for one more draw of
-       the same experiment. With ``k = 6`` a normal draw falls outside with probability about 1e-4
-       (0.4% for Student's t with 3 degrees of freedom), so twenty metrics rarely fail together by
-       chance, while a broken model (at chance, or at the mean pose) falls outside.
-    3. **departs**: neither; the caller asserts against it.
+    2. **within the seed envelope**: otherwise, every *envelope* (headline) metric must lie in the
+       prediction interval of one more draw of the same experiment at the point's own knob values:
+       ``mean +- t_{1-alpha/2, n-1} * sd * sqrt(1 + 1/n)`` over the ``n`` seeds of the grid at those
+       knob values (``sd`` their standard deviation, ``n - 1`` degrees of freedom; no pooling over
+       other knob values), widened to at least the grid's tolerance and clipped to the metric's
+       valid range (:func:`metric_range`). For a normal metric a new independent draw falls
+       outside with probability exactly ``alpha`` (default 0.01, 1%) per metric; the tolerance
+       floor only widens the interval and the clipping drops only impossible values, so the
+       false-alarm rate per metric is at most ``alpha``, and with ``m`` envelope metrics at most
+       ``m * alpha`` that any of them fails by chance (Bonferroni, whatever their correlation).
+       (The run on other numerics is treated as a new draw: from the first differing bit on its
+       path is another seed's.) With ``n < 2`` seeds there is no spread: tier 2 cannot hold.
+    3. **departs**: neither; or any envelope metric does not beat its floor. The caller asserts
+       against it.
+
+    **Floors.** An envelope at a seed spread says nothing when the seeds are themselves near
+    chance, so every envelope metric must also beat its floor by a stated margin:
+    ``direction * (fresh - floor) > margin`` with the entry of ``floors`` (default: the grid's
+    ``"floors"``, see :mod:`paperlib.repro.grid`) for ``"<variant>/<metric>"`` or ``"<metric>"``;
+    the floor is a number or a reference value stored in the same point (``"reference/chance_top1"``,
+    ``"data/chance"``). This holds in every tier: a run that repeats a point that does not beat its
+    floor departs (``result["repeats"]`` still says that tier 1 held). An entry whose ``where``
+    excludes the point's knob values does not apply there (the row's ``beats_floor`` is ``None``).
+    Envelope metrics without any floor entry raise ``ValueError`` unless ``require_floors=False``.
 
     Parameters
     ----------
@@ -200,68 +290,170 @@ def compare_fresh(grid: dict, points: list[dict], key: str, fresh: dict, variant
     variants : the variants to compare.
     metrics : metric names for tier 1 (default: every finite number the stored point has for the
         variant, except timings ending in ``_s``).
-    envelope_metrics : metric names for tier 2 (default ``metrics``): the headline metrics.
-    k : the envelope's half-width in standard deviations (tier 2).
+    envelope_metrics : the headline metrics, checked in tier 2 and against their floors (default
+        ``metrics``): names ``"<metric>"`` (every compared variant that stores it) or
+        ``"<variant>/<metric>"`` (that variant only). Each must name a stored metric.
+    alpha : the false-alarm rate per envelope metric (two-sided t prediction interval).
+    floors : ``{"<variant>/<metric>" or "<metric>": {"floor", "margin", "direction"[, "where"]}}``;
+        default ``grid["floors"]``.
+    ranges : ``{"<variant>/<metric>" or "<metric>": (lo, hi)}``, the valid ranges the envelope is
+        clipped to (``None``: unbounded); default inferred from the name (:func:`metric_range`).
+    require_floors : raise when an envelope metric has no floor entry (default ``True``).
 
     Returns
     -------
     dict with ``status`` (``"repeats"``, ``"within the seed envelope"``, ``"departs"`` or
     ``"no point"``), ``rows`` (one per compared (variant, metric): ``variant``, ``metric``,
-    ``stored``, ``fresh``, ``tol``, ``repeats``, and for envelope metrics ``lo``, ``hi``,
-    ``inside``), ``n_seeds`` (seeds at the point's knob values) and ``identical`` (rows whose
-    fresh value equals the stored one exactly).
+    ``stored``, ``fresh``, ``tol``, ``repeats``, ``envelope``, ``floor``, ``beats_floor``, and for
+    envelope metrics ``centre``, ``sd``, ``n``, ``half_width`` (t half-width floored at the
+    tolerance), ``lo``, ``hi`` (clipped), ``inside``, ``floor_ref``, ``margin``, ``direction``),
+    ``n_seeds`` (seeds at the point's knob values), ``identical`` (rows whose fresh value equals the
+    stored one exactly), ``alpha``, ``n_envelope`` (envelope rows), ``repeats`` (tier 1 held) and
+    ``floors_ok`` (every envelope metric beats its floor where one applies).
 
-    Raises ``KeyError`` if a compared metric is missing from ``fresh``, or an envelope metric has
-    no finite value among the seeds; ``ValueError`` if nothing is left to compare (a check that
-    compared nothing would pass).
+    Raises ``KeyError`` if a compared variant or metric is missing from ``fresh``, or an envelope
+    metric has no finite value among the seeds; ``ValueError`` if nothing is compared (an empty
+    ``envelope_metrics``, names that match no stored metric: a check that compared nothing would
+    pass), if an envelope metric has no floor (``require_floors``), or a floor's reference is not
+    stored in the point.
     """
     pt = {p["key"]: p for p in points}.get(key)
     if pt is None:
-        return {"status": "no point", "rows": [], "n_seeds": 0, "identical": 0}
-    same_knobs = [p for p in points if p["knobs"] == pt["knobs"]]
-    rows = []
+        return {"status": "no point", "rows": [], "n_seeds": 0, "identical": 0, "alpha": alpha, "n_envelope": 0,
+                "repeats": False, "floors_ok": False}
+    if not 0 < alpha < 1:
+        raise ValueError(f"compare_fresh: alpha must lie in (0, 1), got {alpha!r}")
+    variants = [variants] if isinstance(variants, str) else list(variants)
+    missing_v = [v for v in variants if v not in pt["metrics"]]
+    if missing_v or not variants:
+        raise KeyError(f"compare_fresh: variants {missing_v or variants} not stored at {key} "
+                       f"(stored: {sorted(pt['metrics'])})")
+    floors = (grid.get("floors") or {}) if floors is None else floors
+    metrics = _as_names(metrics, "metrics")
+    env_names = _as_names(envelope_metrics, "envelope_metrics")
+    stored = {v: pt["metrics"][v] for v in variants}
+    known = sorted({m for v in variants for m in stored[v]})
+
+    def hits(name, v):
+        return name in stored[v] or (name.startswith(v + "/") and name[len(v) + 1:] in stored[v])
+
+    if metrics is not None:
+        unknown = [m for m in metrics if not any(m in stored[v] for v in variants)]
+        if unknown:
+            raise ValueError(f"compare_fresh: metrics {unknown} are not stored for {variants} at {key}; "
+                             f"stored: {known}")
+    if env_names is not None:
+        if not env_names:
+            raise ValueError("compare_fresh: envelope_metrics is empty: tier 2 would compare nothing and pass; "
+                             "name the headline metrics")
+        unknown = [e for e in env_names if not any(hits(e, v) for v in variants)]
+        if unknown:
+            raise ValueError(f"compare_fresh: envelope_metrics {unknown} match no metric stored for {variants} at "
+                             f"{key}; stored: {known} (or '<variant>/<metric>')")
+    rows, no_floor = [], []
     for v in variants:
-        names = metrics if metrics is not None else [m for m, x in pt["metrics"][v].items()
-                                                    if _finite(x) and not m.endswith("_s")]
-        env = set(envelope_metrics if envelope_metrics is not None else names)
+        ms = stored[v]
+        names = list(metrics) if metrics is not None else [m for m, x in ms.items()
+                                                           if _finite(x) and not m.endswith("_s")]
+        if env_names is None:
+            env_here = set(names)
+        else:
+            env_here = {m for m in ms if m in env_names or f"{v}/{m}" in env_names}
+            names += [m for m in ms if m in env_here and m not in names]
         for m in names:
-            if m not in pt["metrics"][v]:
+            if m not in ms:
                 continue
-            stored, f = pt["metrics"][v][m], fresh[v][m]
-            tol = tolerance_for(grid, v, m)
-            row = {"variant": v, "metric": m, "stored": stored, "fresh": f, "tol": tol,
-                   "repeats": _finite(f) and _finite(stored) and abs(f - stored) <= tol}
-            if m in env:
-                centre, w = _envelope(points, pt["knobs"], v, m, k, tol)
-                row.update(lo=centre - w, hi=centre + w, inside=_finite(f) and abs(f - centre) <= w)
+            x, f = ms[m], fresh[v][m]
+            tol = tolerance_for(grid, v, m) if "tolerance" in grid else 0.0
+            row = {"variant": v, "metric": m, "stored": x, "fresh": f, "tol": tol,
+                   "repeats": _finite(f) and _finite(x) and abs(f - x) <= tol, "envelope": m in env_here,
+                   "floor": None, "beats_floor": None}
+            if row["envelope"]:
+                centre, w_t, sd, n = _envelope(points, pt["knobs"], v, m, alpha)
+                w = max(w_t, tol) if n >= 2 else math.nan
+                lo, hi = centre - w, centre + w
+                r_lo, r_hi = metric_range(m, v, ranges)
+                if r_lo is not None:
+                    lo = max(lo, r_lo)
+                if r_hi is not None:
+                    hi = min(hi, r_hi)
+                row.update(centre=centre, sd=sd, n=n, half_width=w, lo=lo, hi=hi,
+                           inside=n >= 2 and _finite(f) and lo <= f <= hi)
+                fe = floor_for(floors, v, m)
+                if fe is None:
+                    no_floor.append(f"{v}/{m}")
+                else:
+                    name, entry = fe
+                    row.update(floor_ref=entry["floor"], margin=float(entry["margin"]),
+                               direction=int(entry["direction"]), floor_key=name)
+                    if _floor_applies(entry, pt["knobs"]):
+                        row["floor"] = _floor_value(entry, pt, name)
+                        row["beats_floor"] = bool(_finite(f) and entry["direction"] * (f - row["floor"])
+                                                  > entry["margin"])
             rows.append(row)
     if not rows:
-        raise ValueError(f"compare_fresh: none of the metrics {metrics} is stored for {list(variants)} at {key}")
-    if all(r["repeats"] for r in rows):
+        raise ValueError(f"compare_fresh: none of the metrics {metrics} is stored for {variants} at {key}")
+    env_rows = [r for r in rows if r["envelope"]]
+    if not env_rows:
+        raise ValueError(f"compare_fresh: no envelope metric is stored for {variants} at {key}: tier 2 would "
+                         f"compare nothing; stored: {known}")
+    if no_floor and require_floors:
+        raise ValueError(f"compare_fresh: no floor for the envelope metrics {no_floor}: every headline metric needs "
+                         f"one (grid.json 'floors': {{\"<variant>/<metric>\" or \"<metric>\": {{\"floor\", \"margin\", "
+                         f"\"direction\"}}}}; see paperlib/repro/grid.py), or pass require_floors=False")
+    repeats = all(r["repeats"] for r in rows)
+    floors_ok = all(r["beats_floor"] is not False for r in env_rows)
+    if not floors_ok:
+        status = "departs"
+    elif repeats:
         status = "repeats"
-    elif all(r["inside"] for r in rows if "inside" in r):
+    elif all(r["inside"] for r in env_rows):
         status = "within the seed envelope"
     else:
         status = "departs"
-    return {"status": status, "rows": rows, "n_seeds": len(same_knobs),
-            "identical": sum(r["stored"] == r["fresh"] for r in rows)}
+    return {"status": status, "rows": rows, "n_seeds": sum(p["knobs"] == pt["knobs"] for p in points),
+            "identical": sum(r["stored"] == r["fresh"] for r in rows), "alpha": alpha,
+            "n_envelope": len(env_rows), "repeats": repeats, "floors_ok": floors_ok}
+
+
+def _num(x, fmt):
+    return format(x, fmt) if _finite(x) or isinstance(x, float) else str(x)
 
 
 def comparison_text(cmp: dict, fmt: str = ".4f") -> str:
-    """A printable report of :func:`compare_fresh`: the verdict line, then one line per envelope
-    row (stored, fresh, tolerance, seed envelope)."""
+    """A printable report of :func:`compare_fresh`: the verdict line, the false-alarm rate of
+    tier 2, then one line per envelope row (stored, fresh, tolerance, seed envelope, floor and
+    margin)."""
     if cmp["status"] == "no point":
         return "no committed grid point with these parameters: nothing to compare"
     rows = cmp["rows"]
+    env = [r for r in rows if r.get("envelope", "inside" in r)]
+    m, a = len(env), cmp.get("alpha", 0.01)
     head = (f"{len(rows)} metrics compared, {cmp['identical']} identical, "
             f"{sum(r['repeats'] for r in rows)} within the grid's tolerance -> {cmp['status']}")
     if cmp["status"] == "within the seed envelope":
         head += (" (this CPU's numerics differ from the grid's: the run took another path; its headline "
-                 f"metrics lie within the prediction envelope of the grid's {cmp['n_seeds']} seeds)")
-    lines = [head]
-    for r in rows:
-        if "inside" in r:
-            lines.append(f"  {r['variant']:14s} {r['metric']:16s} grid {r['stored']:{fmt}}  fresh {r['fresh']:{fmt}}  "
-                         f"tolerance {r['tol']:g}  seed envelope [{r['lo']:{fmt}}, {r['hi']:{fmt}}]"
-                         + ("" if r["inside"] else "  OUTSIDE"))
+                 f"metrics lie within the prediction envelope of the grid's {cmp['n_seeds']} seeds and beat their "
+                 "floors)")
+    elif cmp.get("repeats") and not cmp.get("floors_ok", True):
+        head += " (the run repeats its grid point, but a headline metric does not beat its floor)"
+    lines = [head, (f"  {m} headline metrics: each within a t prediction interval of the seeds at these knob values "
+                    f"(false-alarm rate {a:g} per metric for a normal draw, at most {min(1.0, m * a):.2g} for all {m} "
+                    f"together, Bonferroni) and beating its floor by its margin")]
+    for r in env:
+        floor = ""
+        if r.get("floor_key") is None:
+            floor = "  no floor"
+        elif r["floor"] is None:
+            floor = f"  floor n/a at these knob values ({r['floor_key']})"
+        else:
+            ref = "" if not isinstance(r["floor_ref"], str) else f" = {r['floor_ref']}"
+            bar = r["floor"] + r["direction"] * r["margin"]
+            floor = (f"  must be {'>' if r['direction'] > 0 else '<'} {_num(bar, fmt)} "
+                     f"(floor {_num(r['floor'], fmt)}{ref}, margin {r['margin']:g})"
+                     + ("" if r["beats_floor"] else "  NOT BEYOND ITS FLOOR"))
+        lines.append(f"  {r['variant']:14s} {r['metric']:16s} grid {_num(r['stored'], fmt)}  "
+                     f"fresh {_num(r['fresh'], fmt)}  "
+                     f"tolerance {r['tol']:g}  seed envelope [{_num(r['lo'], fmt)}, {_num(r['hi'], fmt)}]"
+                     + ("" if r["inside"] else "  OUTSIDE") + floor)
     return "\n".join(lines)

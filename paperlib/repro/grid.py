@@ -15,7 +15,17 @@ Layout (one folder per notebook, committed)::
      "baseline": "gcn",                                    # optional: the variant differences refer to
      "tolerance": {"default": 0.02, "auc": 0.03},          # absolute, per metric name or "default"
      "budget_minutes": 60,                                 # optional: expected cost of the whole grid
+     "floors": {"acc": {"floor": "reference/chance", "margin": 0.1, "direction": 1}},  # optional, below
      "description": "..."}                                 # optional free text
+
+``floors`` (optional; read by :func:`paperlib.repro.compare_fresh`): what a trained model must beat,
+per ``"<variant>/<metric>"`` or ``"<metric>"`` (every variant; the variant's own entry wins), each
+``{"floor": <number> or "<variant>/<metric>" (a reference value stored in the same point, e.g.
+"reference/chance_top1"), "margin": <number >= 0>, "direction": 1 (higher is better) or -1 (lower
+is better), "where": {knob: [values]} (optional: the floor holds at these knob values only; a
+knob value where the task is at chance by design has nothing to beat), "note": "..." (optional:
+where the floor comes from)}``. A value beats its floor when ``direction * (value - floor) >
+margin``.
 
 The points are ``seeds x`` the cartesian product of the grid's values; each is called as
 ``fn(seed=seed, **fixed, **knobs)``. A point's key lists its knobs in the grid's order, then the
@@ -36,7 +46,9 @@ __all__ = ["GridError", "results_dir", "resolve_notebook", "load_grid", "validat
            "POINT_OPTIONAL_FIELDS"]
 
 REQUIRED_GRID = ("notebook", "experiment", "seeds", "grid", "tolerance")
-OPTIONAL_GRID = ("fixed", "baseline", "budget_minutes", "description")
+OPTIONAL_GRID = ("fixed", "baseline", "budget_minutes", "floors", "description")
+#: Keys of one ``floors`` entry (``where`` and ``note`` optional).
+FLOOR_KEYS = ("floor", "margin", "direction", "where", "note")
 
 #: Fields of a point file (``per_item`` optional) and their types.
 POINT_FIELDS = {
@@ -115,7 +127,8 @@ def _fail(path, field, msg):
 
 def validate_grid(grid: dict, path: str | os.PathLike = "grid.json", stem: str | None = None) -> dict:
     """Check a parsed grid file; returns it with defaults filled (``fixed={}``, ``baseline=None``,
-    ``budget_minutes=None``). Raises ``GridError("<path>: field '<name>': ...")`` on the first problem.
+    ``budget_minutes=None``, ``floors={}``). Raises ``GridError("<path>: field '<name>': ...")`` on the
+    first problem.
     """
     if not isinstance(grid, dict):
         raise GridError(f"{path}: the grid file must hold a JSON object, got {type(grid).__name__}")
@@ -129,6 +142,7 @@ def validate_grid(grid: dict, path: str | os.PathLike = "grid.json", stem: str |
     g.setdefault("fixed", {})
     g.setdefault("baseline", None)
     g.setdefault("budget_minutes", None)
+    g.setdefault("floors", {})
     if not isinstance(g["notebook"], str) or not g["notebook"]:
         _fail(path, "notebook", "must be the notebook's file stem")
     if stem is not None and g["notebook"] != stem:
@@ -171,9 +185,66 @@ def validate_grid(grid: dict, path: str | os.PathLike = "grid.json", stem: str |
     b = g["budget_minutes"]
     if b is not None and (not isinstance(b, (int, float)) or isinstance(b, bool) or b <= 0):
         _fail(path, "budget_minutes", f"must be a positive number, got {b!r}")
+    _validate_floors(g["floors"], knobs, path)
     if g.get("description") is not None and not isinstance(g["description"], str):
         _fail(path, "description", "must be a string")
     return g
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def same_value(a, b) -> bool:
+    """Knob values equal as JSON scalars (``4 == 4.0``; a boolean equals only a boolean)."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def _validate_floors(floors, knobs: dict, path) -> None:
+    """The ``floors`` field (module docstring); raises ``GridError`` naming the file, the field and the entry."""
+    if not isinstance(floors, dict):
+        _fail(path, "floors", 'must be an object {"<variant>/<metric>" or "<metric>": {"floor", "margin", '
+                              '"direction"}}')
+    for name, e in floors.items():
+        if not isinstance(name, str) or not name.strip("/") or name != name.strip():
+            _fail(path, "floors", f"entry name {name!r} must be '<metric>' or '<variant>/<metric>'")
+        if not isinstance(e, dict):
+            _fail(path, "floors", f"{name!r}: must be an object {{\"floor\", \"margin\", \"direction\"}}, got {e!r}")
+        missing = [k for k in FLOOR_KEYS[:3] if k not in e]
+        if missing:
+            _fail(path, "floors", f"{name!r}: missing {', '.join(repr(k) for k in missing)} "
+                                  f"(required: 'floor', 'margin', 'direction'; optional: 'where', 'note')")
+        unknown = sorted(set(e) - set(FLOOR_KEYS))
+        if unknown:
+            _fail(path, "floors", f"{name!r}: unknown key {unknown[0]!r} (allowed: {', '.join(FLOOR_KEYS)})")
+        fl = e["floor"]
+        if isinstance(fl, str):
+            v, _, m = fl.partition("/")
+            if not v or not m:
+                _fail(path, "floors", f"{name!r}: 'floor' {fl!r} must be a number or '<variant>/<metric>' "
+                                      f"(a reference value stored in the same point, e.g. 'reference/chance')")
+        elif not _number(fl):
+            _fail(path, "floors", f"{name!r}: 'floor' must be a finite number or '<variant>/<metric>', got {fl!r}")
+        if not _number(e["margin"]) or e["margin"] < 0:
+            _fail(path, "floors", f"{name!r}: 'margin' must be a finite number >= 0, got {e['margin']!r}")
+        if e["direction"] not in (1, -1) or isinstance(e["direction"], bool) or not isinstance(e["direction"], int):
+            _fail(path, "floors", f"{name!r}: 'direction' must be 1 (higher is better) or -1 (lower is better), "
+                                  f"got {e['direction']!r}")
+        where = e.get("where")
+        if where is not None:
+            if not isinstance(where, dict) or not where:
+                _fail(path, "floors", f"{name!r}: 'where' must be a non-empty object {{knob: [values]}}, got {where!r}")
+            for k, vals in where.items():
+                if k not in knobs:
+                    _fail(path, "floors", f"{name!r}: 'where' names knob {k!r}, not a knob of the grid "
+                                          f"({', '.join(knobs) or 'none'})")
+                if not isinstance(vals, list) or not vals:
+                    _fail(path, "floors", f"{name!r}: 'where' {k!r} must be a non-empty list of the grid's values")
+                bad = [x for x in vals if not any(same_value(x, y) for y in knobs[k])]
+                if bad:
+                    _fail(path, "floors", f"{name!r}: 'where' {k!r}: {bad} not among the grid's values {knobs[k]}")
+        if "note" in e and not isinstance(e["note"], str):
+            _fail(path, "floors", f"{name!r}: 'note' must be a string")
 
 
 def load_grid(stem: str, results: str | os.PathLike | None = None) -> dict:

@@ -40,7 +40,8 @@ def summarize(points: list[dict], metric: str, by: str | None = None, baseline: 
     NaN metric values are left out (``n`` counts the others).
 
     Each row: ``{"metric", "by", "value", "variant", "baseline", "n", "seeds", "mean", "lo", "hi",
-    "n_pairs", "diff", "diff_lo", "diff_hi", "verdict", "direction", "level"}``. ``mean, lo, hi``:
+    "n_pairs", "pair_seeds", "diffs", "diff", "diff_lo", "diff_hi", "verdict", "direction", "level"}``
+    (``diffs``: the per-seed differences over ``pair_seeds``, for :func:`paperlib.repro.claim`). ``mean, lo, hi``:
     ``mean_ci`` over seeds; ``diff*``: ``paired_diff_ci(variant, baseline)`` over the seeds both
     have (``None`` on the baseline's own rows and without a baseline); ``verdict``: ``verdict(diff_lo,
     diff_hi, direction)`` or ``None`` with fewer than 2 pairs. With ``items=True`` and ``per_item``
@@ -85,11 +86,13 @@ def summarize(points: list[dict], metric: str, by: str | None = None, baseline: 
             m, lo, hi = mean_ci(list(xs.values()), level)
             row = {"metric": metric, "by": by, "value": value, "variant": v, "baseline": baseline,
                    "n": len(xs), "seeds": sorted(xs), "mean": m, "lo": lo, "hi": hi, "n_pairs": 0,
-                   "diff": None, "diff_lo": None, "diff_hi": None, "verdict": None, "direction": d,
+                   "pair_seeds": [], "diffs": [], "diff": None, "diff_lo": None, "diff_hi": None, "verdict": None, "direction": d,
                    "level": level}
             if baseline is not None and v != baseline:
                 common = sorted(set(xs) & set(per_var[baseline]))
                 row["n_pairs"] = len(common)
+                row["pair_seeds"] = common
+                row["diffs"] = [float(xs[s] - per_var[baseline][s]) for s in common]
                 if common:
                     dm, dlo, dhi = paired_diff_ci([xs[s] for s in common], [per_var[baseline][s] for s in common],
                                                   level)
@@ -196,7 +199,13 @@ class Table:
 
 def results_table(rows: list[dict], paper: dict | None = None, digits: int = 3, caption: str | None = None) -> Table:
     """Mean +- half-width of the 95% interval over seeds, the paired difference to the baseline with
-    its interval, and the verdict, one line per ``summarize`` row.
+    its interval, and where that interval lies (``"above 0"``, ``"below 0"``, ``"includes 0"``: a
+    plain reading, no verdict: verdicts are for the paper's claims, decided as a family by
+    :func:`paperlib.repro.decide`), one line per ``summarize`` row.
+
+    Given the rows of :func:`paperlib.repro.decide` instead (claims), it returns
+    :func:`paperlib.repro.claims_table`: per claim primary or exploratory, the raw and the
+    Holm-adjusted decision, the minimum detectable effect and the paper's effect.
 
     ``paper``: optional ``{variant: number or text}`` (or ``{(knob value, variant): ...}``), shown in a
     column labelled ``"paper (different data/scale)"``: the paper's own numbers come from other data
@@ -205,10 +214,14 @@ def results_table(rows: list[dict], paper: dict | None = None, digits: int = 3, 
     """
     if not rows:
         raise ValueError("results_table: no rows")
+    if "primary" in rows[0] and "p_holm" in rows[0]:
+        from .claims import claims_table
+
+        return claims_table(rows, caption=caption)
     by, level = rows[0]["by"], rows[0]["level"]
     pct = round(100 * level)
     cols = ([by] if by is not None else []) + ["variant", "n (seeds)", f"mean ± {pct}% CI",
-                                                 f"Δ vs {rows[0]['baseline']} (paired, {pct}% CI)", "verdict"]
+                                                 f"Δ vs {rows[0]['baseline']} (paired, {pct}% CI)", "interval"]
     if paper is not None:
         cols.append(PAPER_LABEL)
     body = []
@@ -224,11 +237,11 @@ def results_table(rows: list[dict], paper: dict | None = None, digits: int = 3, 
         elif r["diff"] is None:
             diff, verd = "no paired seeds", ""
         elif r["diff_lo"] is None or math.isnan(r["diff_lo"]):
-            diff, verd = f"{_num(r['diff'], digits, True)} (one seed)", "undecided (n<2)"
+            diff, verd = f"{_num(r['diff'], digits, True)} (one seed)", "n < 2"
         else:
             diff = (f"{_num(r['diff'], digits, True)} [{_num(r['diff_lo'], digits, True)}, "
                     f"{_num(r['diff_hi'], digits, True)}]")
-            verd = r["verdict"]
+            verd = "above 0" if r["diff_lo"] > 0 else ("below 0" if r["diff_hi"] < 0 else "includes 0")
         line = ([str(r["value"])] if by is not None else []) + [r["variant"], str(r["n"]), mean, diff, verd]
         if paper is not None:
             pv = paper.get((r["value"], r["variant"]), paper.get(r["variant"], ""))

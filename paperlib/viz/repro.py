@@ -13,7 +13,7 @@ def sweep_figure(rows: list[dict], extra: dict | None = None, ax=None, title: st
     (``diff``) against the knob value, with its interval (``diff_lo``..``diff_hi``) as a band.
 
     ``rows``: from ``paperlib.repro.summarize(points, metric, by=<knob>, baseline=<variant>)``.
-    ``extra``: optional ``{label: y}`` lines on the same axes, e.g. a probe ceiling minus the
+    ``extra``: optional ``{label: y}`` lines on the same axes, e.g. a probe reference minus the
     baseline: a number draws a horizontal line, a sequence (one y per knob value, in the rows'
     order) or a ``{knob value: y}`` dict a dashed series. A dotted line marks 0 (no gain).
     Numeric knob values are placed on a numeric axis, others at equal spacing.
