@@ -112,6 +112,6 @@ def predict(model: nn.Module, loader, device="auto"):
     model.to(dev).eval()
     outs, ys = [], []
     for batch in loader:
-        outs.append(model(batch[0].to(dev)).cpu())
+        outs.append(model(batch[0].to(dev, non_blocking=True)).cpu())
         ys.append(batch[1])
     return torch.cat(outs), torch.cat(ys)

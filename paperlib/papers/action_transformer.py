@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from ..data.ava import AvaAnnotations
 from ..metrics_ap import AVA_CAPACITY, evaluate_ava, localisation_ap
 from ..nn.spatial import BoxCoder, box_iou, clip_boxes, make_anchors, nms, roi_align, roi_align_frames
-from ..train import count_parameters
+from ..train import count_parameters, resolve_device
 
 __all__ = ["STRIDE", "MEM_POOL", "ROI_SAMPLING", "ANCHOR_SIZES", "ANCHOR_RATIOS", "CONTEXT_CLASSES",
            "KeyframeSet", "from_rendered", "load_ava_split", "make_data", "to_input", "conv_bn", "Mixed",
@@ -175,10 +175,13 @@ def make_data(num_train: int = 384, num_test: int = 128, frames: int = 8, size: 
                            train_idx=tr_idx, val_idx=val_idx)
 
 
-def to_input(frames_u8) -> torch.Tensor:
-    """uint8 ``(B, T, H, W, 3)`` -> float ``(B, 3, T, H, W)`` in ``[-1, 1]``."""
-    x = torch.as_tensor(frames_u8).permute(0, 4, 1, 2, 3).float()
-    return x / 127.5 - 1.0
+def to_input(frames_u8, device=None) -> torch.Tensor:
+    """uint8 ``(B, T, H, W, 3)`` -> float ``(B, 3, T, H, W)`` in ``[-1, 1]``, on ``device`` (default:
+    where ``frames_u8`` is; the uint8 pixels are moved, then converted there)."""
+    x = torch.as_tensor(frames_u8)
+    if device is not None:
+        x = x.to(device, non_blocking=True)
+    return x.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
 
 
 def _batches(n, bs, shuffle=False, g=None):
@@ -256,9 +259,9 @@ def anchor_targets(anchors, gt_boxes, present, pos_iou=0.5, neg_iou=0.3):
     lab[best < neg_iou] = 0.0
     lab[best >= pos_iou] = 1.0
     top = iou.argmax(1)                                                      # (B, P): each person's best anchor
-    bi = torch.arange(B)[:, None].expand_as(top)
+    bi = torch.arange(B, device=top.device)[:, None].expand_as(top)
     lab[bi[present], top[present]] = 1.0
-    idx[bi[present], top[present]] = torch.arange(Pm).expand_as(top)[present]
+    idx[bi[present], top[present]] = torch.arange(Pm, device=top.device).expand_as(top)[present]
     matched = torch.gather(gt_boxes, 1, idx[..., None].expand(-1, -1, 4))
     return lab, matched
 
@@ -284,7 +287,9 @@ def propose(anchors, coder, obj, delta, R, image_size, pre_nms=48, iou=0.7, min_
     scores = torch.sigmoid(obj)
     wh = boxes[..., 2:] - boxes[..., :2]
     scores = torch.where((wh >= min_size).all(-1), scores, torch.zeros_like(scores))
-    out_b, out_s, out_v = torch.zeros(B, R, 4), torch.zeros(B, R), torch.zeros(B, R, dtype=torch.bool)
+    dev = obj.device
+    out_b, out_s = torch.zeros(B, R, 4, device=dev), torch.zeros(B, R, device=dev)
+    out_v = torch.zeros(B, R, dtype=torch.bool, device=dev)
     top = scores.topk(min(pre_nms, scores.shape[1]), dim=1).indices
     for b in range(B):
         bb, ss = boxes[b, top[b]], scores[b, top[b]]
@@ -316,19 +321,21 @@ class Stage1(nn.Module):
         present people's class logits ``(K, C)``."""
         feat = self.trunk(x)
         obj, delta = self.rpn(feat)
-        bi = torch.arange(len(x))[:, None].expand(-1, boxes.shape[1])[present]
+        bi = torch.arange(len(x), device=x.device)[:, None].expand(-1, boxes.shape[1])[present]
         rois = torch.cat([bi[:, None].float(), boxes[present]], 1)
         r = roi_align_frames(feat, rois, 7, spatial_scale=1 / STRIDE)
         return obj, delta, self.cls(r.mean((2, 3, 4)))
 
 
 def train_stage1(train: KeyframeSet, epochs: int = 3, seed: int = 0, lr: float = 3e-3, bs: int = 16,
-                 progress: bool = False):
-    """Stage 1: trunk, RPN and the per-person classifier, AdamW + one-cycle. Returns the model
-    (eval mode, frozen) and the per-epoch losses ``(epochs, 3)`` (objectness, box, cls)."""
+                 progress: bool = False, device="cpu"):
+    """Stage 1: trunk, RPN and the per-person classifier, AdamW + one-cycle, on ``device`` (the
+    clips stay on the CPU, each batch is moved). Returns the model (eval mode, frozen, on
+    ``device``) and the per-epoch losses ``(epochs, 3)`` (objectness, box, cls)."""
+    dev = resolve_device(device)
     torch.manual_seed(seed)
     C = len(train.class_names)
-    model = Stage1(C, train.frames.shape[2])
+    model = Stage1(C, train.frames.shape[2]).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(train) / bs)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
@@ -340,9 +347,10 @@ def train_stage1(train: KeyframeSet, epochs: int = 3, seed: int = 0, lr: float =
         model.train()
         tot = []
         for idx in _batches(len(train), bs, True, g):
-            obj, delta, logits = model(to_input(train.frames[idx.numpy()]), boxes[idx], present[idx])
-            l_obj, l_box = rpn_loss(model.anchors, model.coder, obj, delta, boxes[idx], present[idx])
-            l_cls = F.binary_cross_entropy_with_logits(logits, labels[idx][present[idx]])
+            b, p, lab = (t[idx].to(dev, non_blocking=True) for t in (boxes, present, labels))
+            obj, delta, logits = model(to_input(train.frames[idx.numpy()], dev), b, p)
+            l_obj, l_box = rpn_loss(model.anchors, model.coder, obj, delta, b, p)
+            l_cls = F.binary_cross_entropy_with_logits(logits, lab[p])
             loss = l_obj + l_box + l_cls
             opt.zero_grad()
             loss.backward()
@@ -356,20 +364,28 @@ def train_stage1(train: KeyframeSet, epochs: int = 3, seed: int = 0, lr: float =
     return model, np.array(hist)
 
 
+def _device_of(model, device=None) -> torch.device:
+    """``device``, or (``None``) the device of ``model``'s parameters."""
+    return resolve_device(device) if device is not None else next(model.parameters()).device
+
+
 @torch.no_grad()
-def trunk_and_proposals(stage1: Stage1, ds: KeyframeSet, R: int, bs: int = 32, trunk=None):
+def trunk_and_proposals(stage1: Stage1, ds: KeyframeSet, R: int, bs: int = 32, trunk=None, device=None):
     """Trunk features ``(N, 64, T', H', W')`` of every clip and the RPN's top-``R`` proposals
-    (boxes ``(N, R, 4)``, scores, valid). ``trunk`` (optional) replaces ``stage1.trunk`` for the
-    features; the proposals always come from stage 1."""
+    (boxes ``(N, R, 4)``, scores, valid), on the CPU; the batches run on ``device`` (default:
+    stage 1's). ``trunk`` (optional, on ``device`` too) replaces ``stage1.trunk`` for the features;
+    the proposals always come from stage 1."""
+    dev = _device_of(stage1, device)
     stage1.eval()
     feats, boxes, scores, valid = [], [], [], []
     for idx in _batches(len(ds), bs):
-        f0 = stage1.trunk(to_input(ds.frames[idx.numpy()]))
+        x = to_input(ds.frames[idx.numpy()], dev)
+        f0 = stage1.trunk(x)
         b, s, v = propose(stage1.anchors, stage1.coder, *stage1.rpn(f0), R, stage1.size)
-        feats.append(f0 if trunk is None else trunk.eval()(to_input(ds.frames[idx.numpy()])))
-        boxes.append(b)
-        scores.append(s)
-        valid.append(v)
+        feats.append((f0 if trunk is None else trunk.eval()(x)).cpu())
+        boxes.append(b.cpu())
+        scores.append(s.cpu())
+        valid.append(v.cpu())
     return torch.cat(feats), torch.cat(boxes), torch.cat(scores), torch.cat(valid)
 
 
@@ -401,14 +417,15 @@ class LocationEmbedding(nn.Module):
         self.d, self.dim = d, 2 * d
 
     @staticmethod
-    def coords(n):
+    def coords(n, device=None):
         """Cell centres of an axis of ``n`` cells relative to the map centre: ``(k + 0.5)/n - 0.5``."""
-        return (torch.arange(n, dtype=torch.float32) + 0.5) / n - 0.5
+        return (torch.arange(n, dtype=torch.float32, device=device) + 0.5) / n - 0.5
 
     def forward(self, Tq, Hq, Wq):
-        hh, ww = torch.meshgrid(self.coords(Hq), self.coords(Wq), indexing="ij")
+        dev = self.hw[0].weight.device
+        hh, ww = torch.meshgrid(self.coords(Hq, dev), self.coords(Wq, dev), indexing="ij")
         e_hw = self.hw(torch.stack([hh, ww], -1))                                # (H', W', d)
-        e_t = self.t(self.coords(Tq)[:, None])                                   # (T', d)
+        e_t = self.t(self.coords(Tq, dev)[:, None])                              # (T', d)
         e = torch.cat([e_hw[None].expand(Tq, -1, -1, -1), e_t[:, None, None].expand(-1, Hq, Wq, -1)], -1)
         return e.permute(3, 0, 1, 2)
 
@@ -424,7 +441,7 @@ def person_rois(feat, rois):
     W')`` (``sampling_ratio=ROI_SAMPLING``, ``spatial_scale = 1 / STRIDE``), then 2x2 max-pool (Sec. 3.4).
     ``rois (B, R, 4)`` px -> ``(B R, C, 7, 7)``. ``feat`` may have batch 1 with ``rois (1, BR, 4)``."""
     B, R = rois.shape[:2]
-    bi = torch.arange(B, dtype=rois.dtype).repeat_interleave(R)[:, None]
+    bi = torch.arange(B, dtype=rois.dtype, device=rois.device).repeat_interleave(R)[:, None]
     r = roi_align(feat[:, :, feat.shape[2] // 2], torch.cat([bi, rois.reshape(-1, 4)], 1), 14,
                   spatial_scale=1 / STRIDE, sampling_ratio=ROI_SAMPLING)
     return F.max_pool2d(r, 2)
@@ -514,7 +531,7 @@ def roi_tubes(feat, rois):
     """Sec. 3.3 ST-RoIAlign: each keyframe box as a tube over the ``T'`` steps, RoIAlign 14x14 per
     step, max-pool to 7x7. ``feat (B, C, T', H', W')``, ``rois (B, R, 4)`` px -> ``(B R, C, T', 7, 7)``."""
     B, R = rois.shape[:2]
-    bi = torch.arange(B, dtype=rois.dtype).repeat_interleave(R)[:, None]
+    bi = torch.arange(B, dtype=rois.dtype, device=rois.device).repeat_interleave(R)[:, None]
     tube = roi_align_frames(feat, torch.cat([bi, rois.reshape(-1, 4)], 1), 14, spatial_scale=1 / STRIDE,
                             sampling_ratio=ROI_SAMPLING)
     return F.max_pool3d(tube, (1, 2, 2))
@@ -694,16 +711,19 @@ def _train_rois(feats, props, pvalid, ds: KeyframeSet):
 
 
 @torch.no_grad()
-def precompute_tubes(feats, rois, bs: int = 64):
-    """:func:`roi_tubes` of every clip, batched: ``feats (N, 64, T', H', W')``, ``rois (N, R, 4)``
-    -> ``(N, R, 64, T', 7, 7)`` (the frozen trunk's RoI features, computed once per run)."""
-    tube = torch.cat([roi_tubes(feats[i], rois[i]) for i in _batches(len(feats), bs)])
+def precompute_tubes(feats, rois, bs: int = 64, device="cpu"):
+    """:func:`roi_tubes` of every clip, batched on ``device``: ``feats (N, 64, T', H', W')``, ``rois
+    (N, R, 4)`` -> ``(N, R, 64, T', 7, 7)`` on the CPU (the frozen trunk's RoI features, computed
+    once per run)."""
+    dev = resolve_device(device)
+    tube = torch.cat([roi_tubes(feats[i].to(dev, non_blocking=True), rois[i].to(dev, non_blocking=True)).cpu()
+                      for i in _batches(len(feats), bs)])
     return tube.reshape(len(feats), rois.shape[1], *tube.shape[1:])
 
 
 def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, seed: int, val=None, lr: float = 2e-3,
                bs: int = 32, trunk=None, frames=None, trunk_lr_mult: float = 0.1, progress: bool = False,
-               tube=None):
+               tube=None, device="cpu"):
     """Train one head on the frozen trunk's features (or, with ``trunk`` and ``frames``, the
     trunk too at ``lr * trunk_lr_mult``, its BatchNorm statistics frozen), AdamW + one-cycle,
     batch order from ``seed`` (the same for every variant).
@@ -713,8 +733,13 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
     a callable ``val(head, trunk) -> mAP`` run after every epoch; the returned head is the one of
     the best validation epoch (the last epoch without ``val``). Returns ``(head, trunk, info)``,
     ``info = {"loss": (epochs, 2) cls and box loss per epoch, "val": [mAP per epoch],
-    "epoch_best": 1-based}``.
+    "epoch_best": 1-based}``. The head (and ``trunk``) train on ``device``; ``feats``, the RoIs,
+    ``tube`` and ``frames`` stay on the CPU and each batch is moved.
     """
+    dev = resolve_device(device)
+    head.to(dev)
+    if trunk is not None:
+        trunk.to(dev)
     params = [{"params": head.parameters(), "lr": lr}]
     if trunk is not None:
         for p in trunk.parameters():
@@ -727,7 +752,7 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
                                                 pct_start=0.1)
     g = torch.Generator().manual_seed(seed)
     if trunk is None and tube is None:
-        tube = precompute_tubes(feats, train_rois.rois)
+        tube = precompute_tubes(feats, train_rois.rois, device=dev)
     hist, vals, best = [], [], (-math.inf, 0, None, None)
     for ep in _progress(range(epochs), progress, f"head {variant}"):
         head.train()
@@ -735,12 +760,14 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
             trunk.eval()            # BatchNorm statistics stay those of stage 1
         tot = []
         for idx in _batches(N, bs, True, g):
-            r = train_rois
+            r = SimpleNamespace(**{k: getattr(train_rois, k)[idx].to(dev, non_blocking=True)
+                                   for k in ("rois", "tgt", "valid", "gtb", "pos")})
             if trunk is None:
-                logits, deltas = head(feats[idx], r.rois[idx], tube=tube[idx].flatten(0, 1))
+                logits, deltas = head(feats[idx].to(dev, non_blocking=True), r.rois,
+                                      tube=tube[idx].flatten(0, 1).to(dev, non_blocking=True))
             else:
-                logits, deltas = head(trunk(to_input(frames[idx.numpy()])), r.rois[idx])
-            l_cls, l_box = head_loss(logits, deltas, r.tgt[idx], r.valid[idx], r.gtb[idx], r.pos[idx], r.rois[idx])
+                logits, deltas = head(trunk(to_input(frames[idx.numpy()], dev)), r.rois)
+            l_cls, l_box = head_loss(logits, deltas, r.tgt, r.valid, r.gtb, r.pos, r.rois)
             loss = l_cls + l_box
             opt.zero_grad()
             loss.backward()
@@ -767,14 +794,17 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
 
 
 @torch.no_grad()
-def run_head(head, feats, rois, image_size, tube=None, bs=64):
-    """Probabilities ``(N, R, C + 1)`` (sigmoid) and refined boxes ``(N, R, 4)`` px (clipped);
-    ``tube`` (optional): :func:`precompute_tubes` of ``(feats, rois)``."""
+def run_head(head, feats, rois, image_size, tube=None, bs=64, device=None):
+    """Probabilities ``(N, R, C + 1)`` (sigmoid) and refined boxes ``(N, R, 4)`` px (clipped), on
+    the CPU; the batches run on ``device`` (default: the head's). ``tube`` (optional):
+    :func:`precompute_tubes` of ``(feats, rois)``."""
+    dev = _device_of(head, device)
     head.eval()
-    outs = [head(feats[i], rois[i], tube=None if tube is None else tube[i].flatten(0, 1))
+    outs = [[o.cpu() for o in head(feats[i].to(dev, non_blocking=True), rois[i].to(dev, non_blocking=True),
+                                   tube=None if tube is None else tube[i].flatten(0, 1).to(dev, non_blocking=True))]
             for i in _batches(len(feats), bs)]
     logits, deltas = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
-    boxes = clip_boxes(_HEAD_CODER.decode(deltas, rois), (image_size, image_size))
+    boxes = clip_boxes(_HEAD_CODER.decode(deltas, rois), (image_size, image_size))     # on the CPU, like rois
     return torch.sigmoid(logits), boxes
 
 
@@ -852,8 +882,10 @@ def flops(fn) -> int:
 @torch.no_grad()
 def head_cost(head, feat1, box1) -> dict:
     """``{"params", "mflops", "mflops_kv"}`` of a head on one clip ``feat1 (1, 64, T', H', W')``
-    with one person ``box1 (1, 1, 4)``; ``mflops_kv`` (Tx heads): with K and V materialised for
-    every cell, as Eq. (1) is written and the paper counts."""
+    with one person ``box1 (1, 1, 4)`` (moved to the head's device); ``mflops_kv`` (Tx heads): with
+    K and V materialised for every cell, as Eq. (1) is written and the paper counts."""
+    dev = _device_of(head)
+    feat1, box1 = feat1.to(dev, non_blocking=True), box1.to(dev, non_blocking=True)
     head.eval()
     out = {"params": float(count_parameters(head)), "mflops": flops(lambda: head(feat1, box1)) / 1e6}
     out["mflops_kv"] = (flops(lambda: head(feat1, box1, record=[])) / 1e6 if isinstance(head, TxHead)
@@ -862,7 +894,7 @@ def head_cost(head, feat1, box1) -> dict:
 
 
 @torch.no_grad()
-def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32) -> dict:
+def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, device=None) -> dict:
     """Attention of the last layer (mean over its heads) of every present person of the first
     ``n_clips`` clips with ground-truth boxes, in the other people's boxes and in the own box,
     against a uniform map over the **same** cells (:func:`paperlib.viz.attention.region_shares`).
@@ -870,16 +902,17 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32) ->
     ``attn_other_uniform``, ``attn_own``, ``attn_own_uniform`` and ``attn_n`` (people counted)."""
     from ..viz.attention import region_shares  # noqa: PLC0415
 
+    dev = _device_of(head, device)
     n = min(n_clips, len(ds))
     boxes = torch.as_tensor(ds.boxes[:n])
     present = torch.as_tensor(ds.present[:n])
     rois = torch.where(present[..., None], boxes, torch.tensor(_PAD_BOX))
     rec = []
     head.eval()
-    head(feats[:n], rois, record=rec)
+    head(feats[:n].to(dev, non_blocking=True), rois.to(dev, non_blocking=True), record=rec)
     heads = len(head.layers[0])
     Tp, Hp, Wp = feats.shape[2:]
-    last = torch.stack([r["attn"] for r in rec[-heads:]]).mean(0)      # (n, P, N)
+    last = torch.stack([r["attn"] for r in rec[-heads:]]).mean(0).cpu()      # (n, P, N)
     last = last.reshape(n, -1, Tp, Hp // MEM_POOL, Wp // MEM_POOL).numpy()
     size = ds.frames.shape[2]
     rows = []
@@ -895,7 +928,7 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32) ->
 
 
 @torch.no_grad()
-def attention_record(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 6, targets=None) -> dict:
+def attention_record(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 6, targets=None, device=None) -> dict:
     """The attention viewer's record (:mod:`paperlib.viz.attention`) of a trained Tx head on the
     first ``n_clips`` clips of ``ds`` with their ground-truth boxes: every unit's softmax attention
     over the memory cells, ``attn (n, L, heads, P, T', H'/MEM_POOL, W'/MEM_POOL)``, its keys
@@ -903,15 +936,19 @@ def attention_record(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 6, tar
     ``probs (n, P, C)``, frames, boxes, presence, labels, class names, the context classes and
     ``targets`` (``(N, P)`` int, the RoI each person watches or -1; ``None`` if unknown).
     ``feats``: the trunk features of ``ds`` ``(N, 64, T', H', W')``. Raises ``TypeError`` for a
-    head that is not a :class:`TxHead` (the I3D head has no attention)."""
+    head that is not a :class:`TxHead` (the I3D head has no attention). The clips run on ``device``
+    (default: the head's); the record holds numpy arrays."""
     if not isinstance(head, TxHead):
         raise TypeError(f"attention_record: needs a TxHead, got {type(head).__name__}")
+    dev = _device_of(head, device)
     n = min(n_clips, len(ds))
     present = torch.as_tensor(ds.present[:n])
     rois = torch.where(present[..., None], torch.as_tensor(ds.boxes[:n]), torch.tensor(_PAD_BOX))
     rec = []
     head.eval()
-    logits, _ = head(feats[:n], rois, record=rec)
+    logits, _ = head(feats[:n].to(dev, non_blocking=True), rois.to(dev, non_blocking=True), record=rec)
+    logits = logits.cpu()
+    rec = [{k: v.cpu() for k, v in r.items()} for r in rec]
     L, Hd = len(head.layers), len(head.layers[0])
     Tp, Hp, Wp = feats.shape[2:]
     cells = (Tp, Hp // MEM_POOL, Wp // MEM_POOL)
@@ -955,7 +992,7 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
                    gate_person: bool = False, context_probe: bool = True, attention_clips: int = 32,
                    dataset: str = "synthetic", data_root=None, ava_names=("synth_train", "synth_test"),
                    ava_fps: float = 4.0, ava_time_offset: float = 0.0, progress: bool = False,
-                   return_models: bool = False) -> dict:
+                   return_models: bool = False, device: str = "cpu") -> dict:
     """The Action Transformer's experiment for one seed: data -> stage 1 (trunk + RPN) -> every
     head variant -> Tables 1-3 (frame-AP with GT boxes, localisation AP and frame-AP with RPN
     proposals).
@@ -976,6 +1013,9 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     ``data_root`` (:func:`load_ava_split` with ``ava_fps`` and ``ava_time_offset``; the
     validation split is carved from the training keyframes; no probe, no cue sizes).
 
+    ``device``: where the networks train and run (``"cpu"``, ``"cuda"``, ``"auto"``); the clips,
+    features, RoI tubes and outputs stay on the CPU and move batch by batch.
+
     Returns ``{"metrics", "per_item"}``. ``metrics[variant]`` (rates in [0, 1], times in CPU s):
     ``mAP_gt`` and ``ap_gt/<class>`` (Table 1), ``context_mAP_gt``, ``other_mAP_gt``; ``mAP_rpn``,
     ``loc@0.5``, ``loc@0.75`` (Tables 2-3; ``tx+i3d`` has these only); ``params``, ``mflops``,
@@ -994,6 +1034,7 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         raise ValueError(f"run_experiment: unknown variants {unknown}; known: {list(VARIANTS)}")
     if "tx+i3d" in variants and not {"highres", "i3d"} <= set(variants):
         raise ValueError("run_experiment: 'tx+i3d' needs the variants 'highres' and 'i3d'")
+    dev = resolve_device(device)
     t_all = time.process_time()
     if dataset == "synthetic":
         data = make_data(num_train, num_test, frames, size, max_people, seed, cue_scale, symmetric_exchange,
@@ -1028,7 +1069,7 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         times["probe_s"] = time.process_time() - t0
 
     t0 = time.process_time()
-    stage1, hist1 = train_stage1(tr, epochs_trunk, seed, progress=progress)
+    stage1, hist1 = train_stage1(tr, epochs_trunk, seed, progress=progress, device=dev)
     F_tr, prop_tr, _, pv_tr = trunk_and_proposals(stage1, tr, proposals_train)
     F_va = trunk_and_proposals(stage1, va, 1)[0]
     F_te, prop_te, ps_te, pv_te = trunk_and_proposals(stage1, te, proposals)
@@ -1043,8 +1084,10 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     gt_rois = lambda ds: torch.where(torch.as_tensor(ds.present)[..., None], torch.as_tensor(ds.boxes),  # noqa: E731
                                      torch.tensor(_PAD_BOX))
     t0 = time.process_time()            # RoI tubes of the frozen trunk: once per run, shared by the variants
-    tubes = {"train": precompute_tubes(F_tr, rois_tr.rois), "val_gt": precompute_tubes(F_va, gt_rois(va)),
-             "test_gt": precompute_tubes(F_te, gt_rois(te)), "test_rpn": precompute_tubes(F_te, prop_te)}
+    tubes = {"train": precompute_tubes(F_tr, rois_tr.rois, device=dev),
+             "val_gt": precompute_tubes(F_va, gt_rois(va), device=dev),
+             "test_gt": precompute_tubes(F_te, gt_rois(te), device=dev),
+             "test_rpn": precompute_tubes(F_te, prop_te, device=dev)}
     times["tubes_s"] = time.process_time() - t0
 
     def val_map(head, trunk):
@@ -1062,7 +1105,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         trunk = copy.deepcopy(stage1.trunk) if spec.get("end_to_end") else None
         head, trunk, info = train_head(v, head, F_tr, rois_tr, epochs_head, seed, val=val_map, lr=lr_head,
                                        trunk=trunk, frames=tr.frames, trunk_lr_mult=trunk_lr_mult,
-                                       progress=progress, tube=None if trunk is not None else tubes["train"])
+                                       progress=progress, tube=None if trunk is not None else tubes["train"],
+                                       device=dev)
         frozen = trunk is None
         fte = F_te if trunk is None else trunk_and_proposals(stage1, te, 1, trunk=trunk)[0]
         m = {}

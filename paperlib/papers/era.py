@@ -55,6 +55,7 @@ from ..data.sequences import OBS_RATIOS, SkeletonDataset, crop_observation, norm
 from ..metrics import auc_over_ratios
 from ..nn.graph import SkeletonGCN
 from ..skeleton import get_skeleton
+from ..train import resolve_device
 from .primer import make_data
 
 __all__ = ["ERAConv", "era_modules", "expert_similarity", "similarity_loss", "straight_through_gumbel",
@@ -692,7 +693,7 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
     """
     from tqdm.auto import tqdm
 
-    dev = torch.device(device)
+    dev = resolve_device(device)
     model.to(dev)
     n = len(views)
     steps_per_epoch = n // batch_size
@@ -730,7 +731,7 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
         for b in range(steps_per_epoch):
             rows = perm[b * batch_size:(b + 1) * batch_size]
             ridx = torch.randint(R, (len(rows),), generator=gen)
-            x, y = views.batch(rows, ridx).to(dev), views.y[rows].to(dev)
+            x, y = views.batch(rows, ridx).to(dev, non_blocking=True), views.y[rows].to(dev, non_blocking=True)
             opt.zero_grad(set_to_none=True)
             loss, ce = objective(model, x, y, gamma_s)
             for nm in usage:
@@ -750,12 +751,18 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
     return hist
 
 
+def _device_of(model, device=None) -> torch.device:
+    """``device``, or (``None``) the device of ``model``'s parameters."""
+    return resolve_device(device) if device is not None else next(model.parameters()).device
+
+
 @torch.no_grad()
-def evaluate(model, views: ObservedViews, device="cpu", record: bool = False, batch: int = 256) -> dict:
+def evaluate(model, views: ObservedViews, device=None, record: bool = False, batch: int = 256) -> dict:
     """Accuracy at every ratio of ``views``: ``{"acc": {r: float}, "auc", "correct": (N, R) bool,
     "logits": (R, N, C)}``; with ``record``, ``"record": {module: {"index", "scores", "query":
-    arrays (N, R, d[, ...]) of the first body, "present": (N, R, bodies)}}``."""
-    dev = torch.device(device)
+    arrays (N, R, d[, ...]) of the first body, "present": (N, R, bodies)}}``. The model runs on
+    ``device`` (default: where it is); the results are on the CPU."""
+    dev = _device_of(model, device)
     model.to(dev).eval()
     mods = era_modules(model) if record else []
     acc, correct, logits_all, rec = {}, [], [], {}
@@ -763,7 +770,7 @@ def evaluate(model, views: ObservedViews, device="cpu", record: bool = False, ba
         xr = views.x(j)
         parts = []
         for i in range(0, len(xr), batch):
-            parts.append(model(xr[i:i + batch].to(dev)).cpu())
+            parts.append(model(xr[i:i + batch].to(dev, non_blocking=True)).cpu())
             for nm, m in mods:
                 bodies = xr.shape[-1]
                 for key in ("index", "scores", "query"):
@@ -812,16 +819,17 @@ def usage_stats(train_usage: dict, record: dict | None = None, ratio_index: int 
 
 
 @torch.no_grad()
-def counterfactual_logits(model, x: torch.Tensor, module: str, device="cpu") -> np.ndarray:
+def counterfactual_logits(model, x: torch.Tensor, module: str, device=None) -> np.ndarray:
     """The logits of every sample of ``x (N, C, T, V, M)`` if bank ``p`` of ``module`` had
     retrieved expert ``i``, for every ``(p, i)``: ``(N, d, M, C)`` (the other banks and modules
-    retrieve as usual; every body of a sample gets the same override). One batched pass."""
-    dev = torch.device(device)
+    retrieve as usual; every body of a sample gets the same override). One batched pass, on
+    ``device`` (default: the model's)."""
+    dev = _device_of(model, device)
     model.to(dev).eval()
     m = model.get_submodule(module)
     N, bodies = x.shape[0], x.shape[-1]
     d, M = m.d, m.M
-    xs = x.to(dev).repeat_interleave(d * M, dim=0)                               # [N d M, ...]
+    xs = x.to(dev, non_blocking=True).repeat_interleave(d * M, dim=0)          # [N d M, ...]
     bank = torch.arange(d).repeat_interleave(M).repeat(N)
     expert = torch.arange(M).repeat(d * N)
     m.force = (bank.repeat_interleave(bodies), expert.repeat_interleave(bodies))
@@ -834,13 +842,15 @@ def counterfactual_logits(model, x: torch.Tensor, module: str, device="cpu") -> 
 
 @torch.no_grad()
 def explorer_record(model, views: ObservedViews, ev: dict, hist: dict, class_names, cf_samples=(),
-                    device="cpu") -> dict:
+                    device=None) -> dict:
     """The record that :func:`paperlib.viz.era.era_explorer` reads, from a trained ERA model.
 
     ``ev``: :func:`evaluate` with ``record=True`` on ``views``; ``hist``: :func:`train_variant`'s
     history (training usage, ELRO). ``cf_samples``: test samples whose counterfactual logits
-    (:func:`counterfactual_logits`, every module, bank, expert and ratio) are recorded.
+    (:func:`counterfactual_logits`, every module, bank, expert and ratio) are recorded, computed
+    on ``device`` (default: the model's).
     """
+    device = _device_of(model, device)
     mods = [n for n, _ in era_modules(model)]
     poses = []
     for j in range(len(views.ratios)):
@@ -864,7 +874,7 @@ def explorer_record(model, views: ObservedViews, ev: dict, hist: dict, class_nam
         factual = []
         for j in range(len(views.ratios)):
             x = views.x(j)[idx]
-            factual.append(model.to(device).eval()(x.to(device)).cpu().numpy())
+            factual.append(model.to(device).eval()(x.to(device, non_blocking=True)).cpu().numpy())
             for n in mods:
                 logits[n].append(counterfactual_logits(model, x, n, device))
         rec["counterfactual"] = {"samples": idx.numpy(), "factual": np.stack(factual, 1),

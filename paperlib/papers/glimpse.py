@@ -243,10 +243,17 @@ def _batches(fn, idx, bs=64):
         return [fn(torch.as_tensor(idx[s:s + bs])) for s in range(0, len(idx), bs)]
 
 
-def trunk_features(model: GlobalModel, X: torch.Tensor, device="cpu"):
-    """Frozen-trunk maps ``Z (N, T, C, h, w)`` and context vectors ``c (N, T, C)`` of all clips ``X``."""
+def _device_of(model, device=None) -> torch.device:
+    """``device`` (resolved), or (``None``) the device of ``model``'s parameters."""
+    return resolve_device(device) if device is not None else next(model.parameters()).device
+
+
+def trunk_features(model: GlobalModel, X: torch.Tensor, device=None):
+    """Frozen-trunk maps ``Z (N, T, C, h, w)`` and context vectors ``c (N, T, C)`` of all clips ``X``
+    (on the CPU); the batches run on ``device`` (default: the model's)."""
+    dev = _device_of(model, device)
     model.eval()
-    out = _batches(lambda i: [o.cpu() for o in model(X[i].to(device))[2:]], np.arange(len(X)))
+    out = _batches(lambda i: [o.cpu() for o in model(X[i].to(dev, non_blocking=True))[2:]], np.arange(len(X)))
     return torch.cat([o[0] for o in out]).transpose(1, 2).contiguous(), torch.cat([o[1] for o in out])
 
 
@@ -473,7 +480,8 @@ def init_distance(model: GlimpseClouds, x_u8, Z, c, beta: float = 0.1):
                        .reshape(-1, model.A.shape[0]) for t in range(Z.shape[1])]).double()
         S = torch.cov(v.T)
         d = S.shape[0]
-        Dm = torch.linalg.inv((1 - beta) * S + beta * S.diagonal().mean() * torch.eye(d, dtype=S.dtype))
+        eye = torch.eye(d, dtype=S.dtype, device=S.device)
+        Dm = torch.linalg.inv((1 - beta) * S + beta * S.diagonal().mean() * eye)
         model.A.data.copy_(torch.linalg.cholesky(Dm).T.to(model.A.dtype))   # D = L L^T = A^T A
     return v
 
@@ -508,7 +516,8 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
 
     ``feats = (Z, c)`` of the frozen trunk (:func:`trunk_features`). With ``end_to_end`` the
     trunk of the stage-1 model ``gm`` is trained too (at ``trunk_lr_factor * lr``, with ``L_P``
-    on its pose head), as the paper does after pre-training. Returns ``(model, hist, gm)``.
+    on its pose head), as the paper does after pre-training. The clips and ``feats`` stay on the CPU;
+    each batch moves to ``device`` (so do the model and ``gm``). Returns ``(model, hist, gm)``.
     """
     dev = resolve_device(device)
     Z, c = feats
@@ -516,12 +525,12 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
     model = GlimpseClouds(Z.shape[2], len(data.class_names), **model_kw).to(dev)
     init_idx = torch.as_tensor(idx[:64])
     if model.assign == "memory":
-        init_distance(model, data.X[init_idx], Z[init_idx], c[init_idx])
+        init_distance(model, *(t.to(dev, non_blocking=True) for t in (data.X[init_idx], Z[init_idx], c[init_idx])))
     rg = torch.Generator().manual_seed(seed)
     loader = make_loader(torch.as_tensor(idx), batch_size=batch_size, shuffle=True, seed=seed)
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
     if end_to_end:
-        gm.train()
+        gm.to(dev).train()
         for p_ in gm.parameters():
             p_.requires_grad_(True)
         groups.append({"params": list(gm.parameters()), "lr": lr * trunk_lr_factor})
@@ -550,24 +559,35 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
     return model.eval(), hist, gm
 
 
-def evaluate_glimpse(model, data, idx, feats, seed: int = 0, bs: int = 64):
-    """Test logits ``(n, classes)``, glimpses ``l (n, T, G, 4)`` and ``p (n, T, C, G)`` (or ``None``)."""
+def evaluate_glimpse(model, data, idx, feats, seed: int = 0, bs: int = 64, device=None):
+    """Test logits ``(n, classes)``, glimpses ``l (n, T, G, 4)`` and ``p (n, T, C, G)`` (or ``None``),
+    on the CPU; the batches run on ``device`` (default: the model's)."""
+    dev = _device_of(model, device)
     Z, c = feats
     rg = torch.Generator().manual_seed(seed + 1)
-    outs = _batches(lambda i: model(data.X[i], Z[i], c[i], rand_gen=rg), idx, bs)
+
+    def run(i):
+        out = model(*(t.to(dev, non_blocking=True) for t in (data.X[i], Z[i], c[i])), rand_gen=rg)
+        return {k: out[k].cpu() for k in ("logits", "l", "p") if k in out}
+
+    outs = _batches(run, idx, bs)
     res = {"logits": torch.cat([o["logits"] for o in outs]), "l": torch.cat([o["l"] for o in outs])}
     res["p"] = torch.cat([o["p"] for o in outs]) if "p" in outs[0] else None
     return res
 
 
-def player_record(model: GlimpseClouds, data, idx, feats, correct_first: int = 10, wrong: int = 6) -> dict:
+def player_record(model: GlimpseClouds, data, idx, feats, correct_first: int = 10, wrong: int = 6,
+                  device=None) -> dict:
     """The record of :func:`paperlib.viz.glimpse.glimpse_explorer` for test clips ``idx``: up to
     ``correct_first`` correctly and ``wrong`` wrongly classified clips, with their frames, glimpse
     boxes (pixels), soft-assignments ``p`` and the memory after each frame's write (entry frames,
-    NaN-padded on the left while the memory fills, and per-worker weights)."""
+    NaN-padded on the left while the memory fills, and per-worker weights). The clips run on
+    ``device`` (default: the model's)."""
+    dev = _device_of(model, device)
     Z, c = feats
     with torch.no_grad():
-        out = model(data.X[idx], Z[idx], c[idx], record=True)
+        out = model(*(t.to(dev, non_blocking=True) for t in (data.X[idx], Z[idx], c[idx])), record=True)
+    out = {k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() for k, v in out.items()}
     pred = out["logits"].argmax(1).numpy()
     ok = pred == data.Y[idx].numpy()
     pick = np.concatenate([np.flatnonzero(ok)[:correct_first], np.flatnonzero(~ok)[:wrong]])
@@ -634,6 +654,7 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"run_experiment: unknown variants {unknown}; known: {list(VARIANTS)}")
+    dev = resolve_device(device)
     if dataset == "rendered":
         data = make_data(num_scenes, frames, size, seed, object_scale, motions=tuple(motions), benchmark=benchmark)
     elif dataset == "ntu_rgb":
@@ -648,10 +669,10 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
     pools = {"global": "concat", "global_avg": "mean"} if global_avg else {"global": "concat"}
     for name, pool in pools.items():
         t0 = time.process_time()
-        gm, hist = train_global(data, tr, epochs_global, True, pool, seed, device=device, progress=progress,
+        gm, hist = train_global(data, tr, epochs_global, True, pool, seed, device=dev, progress=progress,
                                 desc=name)
         with torch.no_grad():
-            logits = torch.cat(_batches(lambda i: gm(data.X[i])[0], te))
+            logits = torch.cat(_batches(lambda i: gm(data.X[i].to(dev, non_blocking=True))[0].cpu(), te))
         m, item = _metrics(logits, data, te, nobj)
         metrics[name] = dict(m, train_s=time.process_time() - t0, loss_final=hist["loss"][-1])
         per_item[name] = {"correct": item.tolist()}
@@ -659,7 +680,7 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
     gm = models["global"]
     for p_ in gm.parameters():
         p_.requires_grad_(False)
-    feats = trunk_features(gm, data.X)
+    feats = trunk_features(gm, data.X, dev)
     for v in variants:
         kw = dict(VARIANTS[v])
         e2e = kw.pop("end_to_end", False)
@@ -671,10 +692,10 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
             trunk.load_state_dict(gm.state_dict())
         kw = dict(dict(G=glimpses, C=workers, K=memory_size, patch=patch), **kw)
         model, hist, trunk = train_glimpse(data, tr, feats, gm=trunk, epochs=epochs_glimpse, use_lg=use_lg,
-                                           lambda_g=lambda_g, end_to_end=e2e, seed=seed, device=device,
+                                           lambda_g=lambda_g, end_to_end=e2e, seed=seed, device=dev,
                                            progress=progress, desc=v, **kw)
-        f = trunk_features(trunk, data.X) if e2e else feats
-        ev = evaluate_glimpse(model, data, te, f, seed)
+        f = trunk_features(trunk, data.X, dev) if e2e else feats
+        ev = evaluate_glimpse(model, data, te, f, seed, device=dev)
         m, item = _metrics(ev["logits"], data, te, nobj)
         m.update(train_s=time.process_time() - t0, loss_final=hist["loss"][-1])
         if ev["p"] is not None and model.C > 1:

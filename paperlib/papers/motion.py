@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..train import resolve_device
+
 __all__ = ["cluster_exemplars", "snippets", "build_bank", "MemoryBank", "query_read", "query_read_naive",
            "FCBlocks", "MotionPredictor", "prediction_losses", "prior_loss", "action_kl",
            "constant_baseline", "nearest_neighbour_baseline", "pa_mpjpe_per_frame", "pa_mpjpe_cost", "dtw_pa_mpjpe",
@@ -805,10 +807,10 @@ def gcn_input(X):
     return X.permute(0, 3, 1, 2)[..., None]
 
 
-def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, seed: int):
+def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, seed: int, device="cpu"):
     """The bank picker and frozen ``phi`` of Eq. 10 (one compact 2s-AGCN-style network) trained on
     ``t_obs``-frame clips of 3D joints (the observed part of every training window and the next
-    ``t_obs`` frames). Returns the frozen network."""
+    ``t_obs`` frames) on ``device``. Returns the frozen network (on ``device``)."""
     from ..nn.graph import SkeletonGCN
     from ..train import fit, make_loader
 
@@ -820,17 +822,25 @@ def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, see
     loader = make_loader(gcn_input(X), y, batch_size=64, shuffle=True, seed=seed)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * len(loader))
-    fit(net, loader, epochs, optimizer=opt, scheduler=sched, device="cpu", progress=False)
+    fit(net, loader, epochs, optimizer=opt, scheduler=sched, device=device, progress=False)
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
     return net
 
 
+def _device_of(model, device=None) -> torch.device:
+    """``device``, or (``None``) the device of ``model``'s parameters."""
+    return resolve_device(device) if device is not None else next(model.parameters()).device
+
+
 @torch.no_grad()
-def classify(net, X, bs: int = 512):
-    """Class probabilities ``(N, I)`` of joints ``X (N, T, V, 3)``."""
-    return torch.cat([torch.softmax(net(gcn_input(X[s:s + bs])), -1) for s in range(0, len(X), bs)])
+def classify(net, X, bs: int = 512, device=None):
+    """Class probabilities ``(N, I)`` (on the CPU) of joints ``X (N, T, V, 3)``; the batches run on
+    ``device`` (default: the network's)."""
+    dev = _device_of(net, device)
+    return torch.cat([torch.softmax(net(gcn_input(X[s:s + bs].to(dev, non_blocking=True))), -1).cpu()
+                      for s in range(0, len(X), bs)])
 
 
 def _batches(n, bs, gen):
@@ -839,13 +849,16 @@ def _batches(n, bs, gen):
 
 
 def train_stage1(model, W, epochs: int, lr: float, seed: int, bs: int = 256, stride: int = 1,
-                 augment: float = 0.5):
+                 augment: float = 0.5, device=None):
     """Stage 1: the encoders and decoders alone reconstruct the training frames' ``(theta, beta,
     Pi)`` (``L_parameter``; every ``stride``-th frame of every window), Adam with a one-cycle
     schedule. ``augment``: every batch is perturbed by Gaussian noise of ``augment`` training
     standard deviations per parameter (and the perturbed frame is the target), so the
     autoencoder learns to reconstruct poses around the 8 training subjects' too; without it the
-    test subjects' poses reconstructed 3x worse than the training ones. Returns the loss per epoch."""
+    test subjects' poses reconstructed 3x worse than the training ones. The frames stay on the CPU
+    (and the noise is drawn there, from the seeded generator); each batch moves to ``device``
+    (default: the model's). Returns the loss per epoch."""
+    dev = _device_of(model, device)
     tr = W["train"]
     frames = [tr[k][:, ::stride].reshape(-1, tr[k].shape[-1]) for k in ("theta", "beta", "cam")]
     params = [p for n, p in model.named_parameters() if n.startswith(("enc_", "dec_"))]
@@ -858,9 +871,10 @@ def train_stage1(model, W, epochs: int, lr: float, seed: int, bs: int = 256, str
     for _ in range(epochs):
         tot = 0.0
         for i in _batches(len(frames[0]), bs, gen):
-            th, be, ca = (f[i] for f in frames)
+            th, be, ca = (f[i].to(dev, non_blocking=True) for f in frames)
             if augment > 0:
-                th, be, ca = (x + augment * getattr(model, f"{n}_std") * torch.randn(x.shape, generator=gen)
+                th, be, ca = (x + augment * getattr(model, f"{n}_std")
+                              * torch.randn(x.shape, generator=gen).to(dev, non_blocking=True)
                               for x, n in ((th, "theta"), (be, "beta"), (ca, "cam")))
             rt, rb, rc = model.autoencode(th, be, ca)
             loss = ((rt - th) ** 2).sum(-1).mean() + ((rb - be) ** 2).sum(-1).mean() + ((rc - ca) ** 2).sum(-1).mean()
@@ -875,32 +889,41 @@ def train_stage1(model, W, epochs: int, lr: float, seed: int, bs: int = 256, str
 
 
 @torch.no_grad()
-def predict_future(model, w, labels, bank, t_obs: int, horizon: int, joints_fn, record: bool = False, bs: int = 256):
+def predict_future(model, w, labels, bank, t_obs: int, horizon: int, joints_fn, record: bool = False, bs: int = 256,
+                   device=None):
     """Future joints ``(N, horizon, V, 3)`` from the observed frames of windows ``w``; with
     ``record`` also the reads ``{attn_short, attn_long, logits_short, logits_long, attn_dec_short,
-    attn_dec_long}`` ``(N, horizon, N_max)`` (those the variant makes)."""
+    attn_dec_long}`` ``(N, horizon, N_max)`` (those the variant makes). The batches run on
+    ``device`` (default: the model's); the results are on the CPU."""
+    dev = _device_of(model, device)
     model.eval()
     Xs, rec = [], {}
     for s in range(0, len(labels), bs):
         sl = slice(s, s + bs)
-        out = model(w["theta"][sl, :t_obs], w["beta"][sl, :t_obs], w["cam"][sl, :t_obs], labels[sl], bank, horizon)
-        Xs.append(joints_fn(out["theta"][:, t_obs - 1:], out["beta"][:, t_obs - 1:]))
+        th, be, ca, lab = (t.to(dev, non_blocking=True) for t in (w["theta"][sl, :t_obs], w["beta"][sl, :t_obs],
+                                                                    w["cam"][sl, :t_obs], labels[sl]))
+        out = model(th, be, ca, lab, bank, horizon)
+        Xs.append(joints_fn(out["theta"][:, t_obs - 1:], out["beta"][:, t_obs - 1:]).cpu())
         if record:
             for k in ("attn_short", "attn_long", "logits_short", "logits_long", "attn_dec_short", "attn_dec_long"):
                 if out.get(k) is not None:
-                    rec.setdefault(k, []).append(out[k])
+                    rec.setdefault(k, []).append(out[k].cpu())
     X = torch.cat(Xs)
     return (X, {k: torch.cat(v) for k, v in rec.items()}) if record else X
 
 
 def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: float, seed: int, joints_fn,
-                 project_fn, theta_lo, theta_hi, phi=None, w_latent: float = 0.01, bs: int = 32):
+                 project_fn, theta_lo, theta_hi, phi=None, w_latent: float = 0.01, bs: int = 32, device=None):
     """Stage 2: the whole model with ``L`` (Eq. 10; ``L_action`` when ``phi`` is given), Adam with
     a one-cycle schedule, gradient clipping at norm 1, the bank read with the true class.
     **Early stopping**: after every epoch the future-joint MSE on the validation windows; the
-    weights of the best epoch are kept. Returns ``{"loss": per epoch, "val": per epoch, "best_epoch"}``."""
+    weights of the best epoch are kept. The windows stay on the CPU; each batch moves to ``device``
+    (default: the model's; ``phi`` must be there too). Returns ``{"loss": per epoch, "val": per
+    epoch, "best_epoch"}``."""
     from ..data.h36m_like import BodyModel  # noqa: F401  (project_fn comes from it)
 
+    dev = _device_of(model, device)
+    theta_lo, theta_hi = theta_lo.to(dev, non_blocking=True), theta_hi.to(dev, non_blocking=True)
     tr, va = W["train"], W["val"]
     uses_bank = model.pred_bank or model.dec_bank
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -913,7 +936,7 @@ def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: floa
         model.train()
         tot = 0.0
         for i in _batches(len(tr["labels"]), bs, gen):
-            x = {k: v[i] for k, v in tr.items()}
+            x = {k: v[i].to(dev, non_blocking=True) for k, v in tr.items()}
             out = model(x["theta"][:, :t_obs], x["beta"][:, :t_obs], x["cam"][:, :t_obs], x["labels"],
                         bank if uses_bank else None, horizon)
             tgt = {k: x[k][:, 1:] for k in ("theta", "beta", "cam", "joints", "joints2d", "visibility")}
@@ -932,7 +955,8 @@ def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: floa
             sched.step()
             tot += loss.item() * len(i)
         hist["loss"].append(tot / len(tr["labels"]))
-        Xv = predict_future(model, va, va["labels"], bank if uses_bank else None, t_obs, horizon, joints_fn)
+        Xv = predict_future(model, va, va["labels"], bank if uses_bank else None, t_obs, horizon, joints_fn,
+                            device=dev)
         v = float(((Xv - va["joints"][:, t_obs:]) ** 2).sum(-1).mean())
         hist["val"].append(v)
         if v < best:
@@ -981,7 +1005,7 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"run_experiment: unknown variants {unknown}; known: {list(VARIANTS)}")
-    dev = torch.device(device)
+    dev = resolve_device(device)
     t_start = time.process_time()
     seqs, split, W = make_data(structure, seed, num_subjects, frames, t_obs, horizon, train_stride, test_stride,
                                dataset, data_root)
@@ -993,8 +1017,8 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     timing = {"data_s": time.process_time() - t_start}
 
     t0 = time.process_time()
-    phi = train_classifier(W, seqs.skeleton, C, t_obs, epochs_classifier, seed)
-    probs = {k: classify(phi, W[k]["joints"][:, :t_obs]) for k in ("val", "test")}
+    phi = train_classifier(W, seqs.skeleton, C, t_obs, epochs_classifier, seed, device=dev)
+    probs = {k: classify(phi, W[k]["joints"][:, :t_obs], device=dev) for k in ("val", "test")}
     acc = {k: float((probs[k].argmax(1) == W[k]["labels"]).float().mean()) for k in probs}
     timing["classifier_s"] = time.process_time() - t0
 
@@ -1015,7 +1039,8 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     t0 = time.process_time()
     tr = W["train"]
     stage1 = make_model().set_normalisation(tr["theta"], tr["beta"], tr["cam"])
-    h1 = train_stage1(stage1, W, epochs_stage1, lr_stage1, seed, stride=stage1_stride, augment=stage1_augment)
+    h1 = train_stage1(stage1, W, epochs_stage1, lr_stage1, seed, stride=stage1_stride, augment=stage1_augment,
+                      device=dev)
     shared = {k: v.clone() for k, v in stage1.state_dict().items() if k.startswith(("enc_", "dec_", "theta_", "beta_",
                                                                                      "cam_"))}
     timing["stage1_s"] = time.process_time() - t0
@@ -1036,8 +1061,8 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     preds["oracle exemplar"] = exemplar_lookup(*lookup_args, te["labels"].numpy(), root_last(te), recent=delta_t,
                                                oracle_future=X_true)[0]
     with torch.no_grad():  # the Oracle: stage 1 reconstructs the true future poses (the person's true beta)
-        rt, _, _ = stage1.autoencode(te["theta"][:, t_obs:], te["beta"][:, t_obs:], te["cam"][:, t_obs:])
-        preds["Oracle (autoencoder)"] = joints_fn(rt, te["beta"][:, t_obs:]).numpy()
+        rt, _, _ = stage1.autoencode(*(te[k][:, t_obs:].to(dev, non_blocking=True) for k in ("theta", "beta", "cam")))
+        preds["Oracle (autoencoder)"] = joints_fn(rt, te["beta"][:, t_obs:].to(dev, non_blocking=True)).cpu().numpy()
     entropies = {}
     for v in variants:
         pb, db, ua, bk, oh = VARIANTS[v]
@@ -1046,9 +1071,9 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
         model.load_state_dict(shared, strict=False)
         bank = banks[bk] if bk else None
         hist = train_stage2(model, W, bank, t_obs, horizon, epochs_stage2, lr, seed, joints_fn, project_fn, theta_lo,
-                            theta_hi, phi if ua else None, w_latent, batch_size)
+                            theta_hi, phi if ua else None, w_latent, batch_size, device=dev)
         train_s = time.process_time() - t0
-        Xp, rec = predict_future(model, te, label_pred, bank, t_obs, horizon, joints_fn, record=True)
+        Xp, rec = predict_future(model, te, label_pred, bank, t_obs, horizon, joints_fn, record=True, device=dev)
         preds[v] = Xp.numpy()
         metrics[v] = {"train_s": train_s, "best_epoch": hist["best_epoch"], "loss_first": hist["loss"][0],
                       "loss_last": hist["loss"][-1]}
@@ -1072,7 +1097,7 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
             if lab is None:
                 continue
             preds[name] = predict_future(full["model"], te, torch.as_tensor(lab), banks["specific"], t_obs, horizon,
-                                         joints_fn).numpy()
+                                         joints_fn, device=dev).numpy()
             metrics[name] = {"accuracy": float((lab == y).mean())}
     t0 = time.process_time()
     seq = te["sequence"].numpy()

@@ -43,13 +43,14 @@ from ..kinematics import project_pinhole, rotation_about_y
 from ..metrics import mpjpe, pa_mpjpe
 from ..nn.graph import GraphConv, TCNGCNBlock
 from ..skeleton import H36M17, NTU25, OPENPOSE18
+from ..train import resolve_device
 
 __all__ = ["TASKS", "OBS_RATIOS", "COORD_RANGE", "FIG4_ROUTE", "fill_missing", "to_net", "project_2d", "centre_2d",
            "recognition_views", "recognition_2d_view", "pose_view", "kinetics_to_ntu", "h36m_camera_windows",
            "permute_labels", "make_views", "prompts_for", "Vocab", "build_vocab", "TaskBatchNorm", "use_task_bn",
            "JointTokenizer", "TEM", "frame_tokens", "joint_tokens", "SEMTEM", "route_scores", "select_blocks",
            "DecoderBlock", "UPSDecoder", "UPS", "sequence_nll", "TaskRotation", "train_ups", "finetune",
-           "evaluate", "pose_references", "train_regression_mlp", "VARIANTS", "run_experiment"]
+           "evaluate", "decoding_record", "pose_references", "train_regression_mlp", "VARIANTS", "run_experiment"]
 
 #: The tasks, in the paper's rotation order (Sec. 3.5).
 TASKS = ("pose3d", "ar2d", "ep3d", "ar3d")
@@ -520,7 +521,8 @@ def select_blocks(s: torch.Tensor, mode: str, temperature: float = 1.0, generato
         return (s / temperature).softmax(-1)
     if mode != "hard":
         raise ValueError(f"select_blocks: mode must be 'hard', 'soft' or 'argmax', got {mode!r}")
-    u = torch.rand(s.shape, generator=generator, dtype=s.dtype).clamp(1e-10, 1 - 1e-7)
+    # drawn on the generator's device (the CPU), then moved: the same noise on every device
+    u = torch.rand(s.shape, generator=generator, dtype=s.dtype).to(s.device, non_blocking=True).clamp(1e-10, 1 - 1e-7)
     soft = ((s - torch.log(-torch.log(u))) / temperature).softmax(-1)
     hard = F.one_hot(soft.argmax(-1), s.shape[-1]).to(s.dtype)
     return hard - soft.detach() + soft
@@ -815,6 +817,7 @@ def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float =
     received a gradient), ``selected`` ``(M, L, H)``: per task, iterations in which a block had the
     largest weight, ``warmup_iters``, ``seconds`` (CPU time).
     """
+    device = resolve_device(device)
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -830,7 +833,7 @@ def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float =
     for it, (x, y, task) in enumerate(TaskRotation(data, tasks, steps, batch_size, seed)):
         if mode in ("hard", "soft"):
             model.routing = "soft" if it < warm else "hard"
-        x, y = x.to(device), y.to(device)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         loss = sequence_nll(model(x, task, y), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -874,7 +877,7 @@ def _with_root(j):
 
 
 def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool = False, chunk: int = 1024,
-             obs_ratios=OBS_RATIOS, device="cpu"):
+             obs_ratios=OBS_RATIOS, device=None):
     """Greedy decoding of the test set of ``task``; returns ``(metrics, per_item)``.
 
     Free decoding (the paper's inference) stops at any EOT; a class task is scored on its first
@@ -882,16 +885,18 @@ def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool 
     its axis becomes the middle bin. ``constrained`` applies the grammar (Pix2Seq-style).
     Metrics: ``top1`` (``top1@r`` for early prediction), ``mpjpe_mm``, ``pa_mpjpe_mm`` (Human3.6M
     protocol, 17 joints with the root), ``well_formed`` share. Per item: ``correct`` (``@r``) or
-    ``mpjpe_mm`` per test sample.
+    ``mpjpe_mm`` per test sample. The inputs run on ``device`` (default: the model's); the tokens come
+    back to the CPU.
     """
+    device = resolve_device(device) if device is not None else next(model.parameters()).device
     model.eval()
     allowed = vocab.grammar[task] if constrained else None
     x, y = test[task]
     inputs = {f"@{r}": x[r] for r in obs_ratios} if task == "ep3d" else {"": x}
     res, items = {}, {}
     for key, xs in inputs.items():
-        out = torch.cat([model.generate(xs[i:i + chunk].to(device), TASKS.index(task), allowed, vocab.is_eot,
-                                        vocab.max_len)[0].cpu() for i in range(0, len(xs), chunk)])
+        out = torch.cat([model.generate(xs[i:i + chunk].to(device, non_blocking=True), TASKS.index(task), allowed,
+                                        vocab.is_eot, vocab.max_len)[0].cpu() for i in range(0, len(xs), chunk)])
         if task == "pose3d":
             pred, ok = vocab.parse_pose(out)
             res["mpjpe_mm"] = 1000 * mpjpe(_with_root(pred), _with_root(y))
@@ -907,6 +912,43 @@ def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool 
     return res, items
 
 
+@torch.no_grad()
+def decoding_record(model: UPS, views, vocab: Vocab, n: int = 6, k: int = 5, device=None) -> dict:
+    """The record of :func:`paperlib.viz.ups.decoding_explorer`: greedy decoding of ``n`` test
+    samples of every task (evenly spaced; early prediction at the first observation ratio) with
+    the top-``k`` tokens of every step. The samples run on ``device`` (default: the model's); the
+    record holds numpy arrays: ``tokens``, ``topk_ids``, ``topk_probs``, ``target``, ``titles``, and for
+    pose estimation ``coords`` (de-quantised, NaN where a token is not a bin of its axis), ``gt``
+    (root added) and ``skeleton``."""
+    dev = resolve_device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    rec = {"vocab": vocab.prompts, "tasks": {}}
+    for t in TASKS:
+        x, y = views.test[t]
+        x = x[views.obs_ratios[0]] if t == "ep3d" else x
+        idx = torch.linspace(0, len(x) - 1, n).round().long()
+        out, tops = model.generate(x[idx].to(dev, non_blocking=True), TASKS.index(t), None, vocab.is_eot,
+                                   vocab.max_len, topk=k)
+        out = out[:, :len(tops)].cpu()
+        e = {"tokens": out.numpy(), "topk_ids": torch.stack([i for _, i in tops], 1).numpy(),
+             "topk_probs": torch.stack([p for p, _ in tops], 1).numpy(),
+             "target": vocab.target_tokens(t, y[idx]).numpy()}
+        if t == "pose3d":
+            axis = torch.arange(out.shape[1]) % 3
+            b = out - vocab.bin0[axis]
+            ok = (b >= 0) & (b < vocab.n_bins) & (torch.arange(out.shape[1]) < 3 * NJ)
+            e["coords"] = torch.where(ok, vocab.lo[axis] + b.float() * vocab.step[axis],
+                                      torch.tensor(float("nan"))).numpy()
+            e.update(gt=torch.cat([torch.zeros(n, 1, 3), y[idx]], 1).numpy(), skeleton="h36m17",
+                     titles=[f"test window {int(i)}" for i in idx])
+        else:
+            names = views.names2d if t == "ar2d" else views.names3d
+            ratio = f" (r = {views.obs_ratios[0]})" if t == "ep3d" else ""
+            e["titles"] = [f"test {int(i)}: {names[int(y[i])]}{ratio}" for i in idx]
+        rec["tasks"][t] = e
+    return rec
+
+
 def pose_references(train_y: torch.Tensor, test_y: torch.Tensor, vocab: Vocab) -> dict:
     """Floors of pose estimation in mm: the training mean pose, and the quantisation floor (the
     de-quantised ground truth, the best any token decoder can reach). Targets ``(N, 16, 3)`` m."""
@@ -919,29 +961,32 @@ def pose_references(train_y: torch.Tensor, test_y: torch.Tensor, vocab: Vocab) -
 
 
 def train_regression_mlp(train: tuple, test: tuple, steps: int = 200, batch_size: int = 32, lr: float = 1e-3,
-                         hidden: int = 256, seed: int = 0):
+                         hidden: int = 256, seed: int = 0, device="cpu"):
     """The direct-regression reference for pose estimation: an MLP on the flattened 2D window.
 
     Input: body 0's ``x, y`` of the pose view, ``(N, 2, T, J)`` flattened (the same information
     the tokenizer gets); 2 hidden layers of ``hidden``, L1 loss, AdamW, ``steps`` batches drawn
-    with a generator seeded from ``seed``. ``train``, ``test``: ``(x (N, 6, T, J), y (N, 16, 3))``.
+    with a generator seeded from ``seed`` (on the CPU; the batches move to ``device``, where the MLP
+    is trained). ``train``, ``test``: ``(x (N, 6, T, J), y (N, 16, 3))``.
     Returns ``(metrics {mpjpe_mm, pa_mpjpe_mm, train_s}, per_item {mpjpe_mm})``.
     """
+    device = resolve_device(device)
     x_tr, y_tr = train[0][:, :2], train[1]
     torch.manual_seed(_seed(seed, "mlp"))
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(x_tr[0].numel(), hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-                        nn.ReLU(), nn.Linear(hidden, 3 * NJ))
+                        nn.ReLU(), nn.Linear(hidden, 3 * NJ)).to(device)
     opt = torch.optim.AdamW(mlp.parameters(), lr=lr)
     g = torch.Generator().manual_seed(_seed(seed, "mlp_batches"))
     t0 = time.process_time()
     for _ in range(steps):
         i = torch.randint(0, len(x_tr), (batch_size,), generator=g)
-        loss = (mlp(x_tr[i]) - y_tr[i].flatten(1)).abs().mean()
+        xb, yb = x_tr[i].to(device, non_blocking=True), y_tr[i].flatten(1).to(device, non_blocking=True)
+        loss = (mlp(xb) - yb).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        pred = mlp(test[0][:, :2]).view(-1, NJ, 3)
+        pred = mlp(test[0][:, :2].to(device, non_blocking=True)).view(-1, NJ, 3).cpu()
     y = test[1]
     m = {"mpjpe_mm": 1000 * mpjpe(_with_root(pred), _with_root(y)),
          "pa_mpjpe_mm": 1000 * pa_mpjpe(_with_root(pred), _with_root(y)), "train_s": time.process_time() - t0}
@@ -1062,7 +1107,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
         H, who, route = VARIANTS[v]
         if who == "pose":
             m, it = train_regression_mlp(views.train["pose3d"], views.test["pose3d"], mlp_steps or steps,
-                                         batch_size, seed=seed)
+                                         batch_size, seed=seed, device=device)
             metrics[v] = {"pose_mpjpe_mm": m["mpjpe_mm"], "pose_pa_mpjpe_mm": m["pa_mpjpe_mm"],
                           "train_s": m["train_s"]}
             per_item[v] = {"pose_mpjpe_mm": it["mpjpe_mm"]}
