@@ -238,7 +238,7 @@ def test_claims_table_and_assert_claims():
     for col in ("family", "p (Holm)", "Holm", "MDE (80% power)", "paper's effect", "verdict"):
         assert col in t.columns
     assert "primary" in text and "exploratory" in text and "+5.0 points" in text
-    assert "family of 1 primary claim decided with Holm" in text
+    assert "Family of 1 primary claim decided with Holm" in text
     repro.assert_claims(fam, {"up": "reproduces"})
     with pytest.raises(AssertionError, match="verdict 'reproduces', expected reversed"):
         repro.assert_claims(fam, {"up": "reversed"})

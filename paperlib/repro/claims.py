@@ -173,7 +173,7 @@ def family_text(decided: list[dict]) -> str:
     m, alpha = len(prim), decided[0]["alpha"]
     surv = sum(r["holm"] not in (None, "includes 0") for r in prim)
     under = sum(r["verdict"] == "underpowered" for r in prim)
-    return (f"family of {m} primary claim{'s' if m != 1 else ''} decided with Holm at {alpha:g} "
+    return (f"Family of {m} primary claim{'s' if m != 1 else ''} decided with Holm at {alpha:g} "
             f"({surv} of {m} decisive after Holm, {under} underpowered); {len(decided) - m} exploratory "
             f"comparison{'s' if len(decided) - m != 1 else ''} (plain {round(100 * (1 - alpha))}% intervals, no verdict); "
             f"MDE: minimum detectable effect at 80% power (primary: at {alpha:g}/{max(m, 1)})")
