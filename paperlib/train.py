@@ -24,6 +24,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def model_device(model: nn.Module, device=None) -> torch.device:
+    """``resolve_device(device)`` when ``device`` is given, else the device of ``model``'s first
+    parameter: where a helper that receives a trained model should run its inputs."""
+    return resolve_device(device) if device is not None else next(model.parameters()).device
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from ..data.ava import AvaAnnotations
 from ..metrics_ap import AVA_CAPACITY, evaluate_ava, localisation_ap
 from ..nn.spatial import BoxCoder, box_iou, clip_boxes, make_anchors, nms, roi_align, roi_align_frames
-from ..train import count_parameters, resolve_device
+from ..train import count_parameters, model_device, resolve_device
 
 __all__ = ["STRIDE", "MEM_POOL", "ROI_SAMPLING", "ANCHOR_SIZES", "ANCHOR_RATIOS", "CONTEXT_CLASSES",
            "KeyframeSet", "from_rendered", "load_ava_split", "make_data", "to_input", "conv_bn", "Mixed",
@@ -364,9 +364,6 @@ def train_stage1(train: KeyframeSet, epochs: int = 3, seed: int = 0, lr: float =
     return model, np.array(hist)
 
 
-def _device_of(model, device=None) -> torch.device:
-    """``device``, or (``None``) the device of ``model``'s parameters."""
-    return resolve_device(device) if device is not None else next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -375,7 +372,7 @@ def trunk_and_proposals(stage1: Stage1, ds: KeyframeSet, R: int, bs: int = 32, t
     (boxes ``(N, R, 4)``, scores, valid), on the CPU; the batches run on ``device`` (default:
     stage 1's). ``trunk`` (optional, on ``device`` too) replaces ``stage1.trunk`` for the features;
     the proposals always come from stage 1."""
-    dev = _device_of(stage1, device)
+    dev = model_device(stage1, device)
     stage1.eval()
     feats, boxes, scores, valid = [], [], [], []
     for idx in _batches(len(ds), bs):
@@ -798,7 +795,7 @@ def run_head(head, feats, rois, image_size, tube=None, bs=64, device=None):
     """Probabilities ``(N, R, C + 1)`` (sigmoid) and refined boxes ``(N, R, 4)`` px (clipped), on
     the CPU; the batches run on ``device`` (default: the head's). ``tube`` (optional):
     :func:`precompute_tubes` of ``(feats, rois)``."""
-    dev = _device_of(head, device)
+    dev = model_device(head, device)
     head.eval()
     outs = [[o.cpu() for o in head(feats[i].to(dev, non_blocking=True), rois[i].to(dev, non_blocking=True),
                                    tube=None if tube is None else tube[i].flatten(0, 1).to(dev, non_blocking=True))]
@@ -884,7 +881,7 @@ def head_cost(head, feat1, box1) -> dict:
     """``{"params", "mflops", "mflops_kv"}`` of a head on one clip ``feat1 (1, 64, T', H', W')``
     with one person ``box1 (1, 1, 4)`` (moved to the head's device); ``mflops_kv`` (Tx heads): with
     K and V materialised for every cell, as Eq. (1) is written and the paper counts."""
-    dev = _device_of(head)
+    dev = model_device(head)
     feat1, box1 = feat1.to(dev, non_blocking=True), box1.to(dev, non_blocking=True)
     head.eval()
     out = {"params": float(count_parameters(head)), "mflops": flops(lambda: head(feat1, box1)) / 1e6}
@@ -902,7 +899,7 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, de
     ``attn_other_uniform``, ``attn_own``, ``attn_own_uniform`` and ``attn_n`` (people counted)."""
     from ..viz.attention import region_shares  # noqa: PLC0415
 
-    dev = _device_of(head, device)
+    dev = model_device(head, device)
     n = min(n_clips, len(ds))
     boxes = torch.as_tensor(ds.boxes[:n])
     present = torch.as_tensor(ds.present[:n])
@@ -940,7 +937,7 @@ def attention_record(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 6, tar
     (default: the head's); the record holds numpy arrays."""
     if not isinstance(head, TxHead):
         raise TypeError(f"attention_record: needs a TxHead, got {type(head).__name__}")
-    dev = _device_of(head, device)
+    dev = model_device(head, device)
     n = min(n_clips, len(ds))
     present = torch.as_tensor(ds.present[:n])
     rois = torch.where(present[..., None], torch.as_tensor(ds.boxes[:n]), torch.tensor(_PAD_BOX))

@@ -55,7 +55,7 @@ from ..data.sequences import OBS_RATIOS, SkeletonDataset, crop_observation, norm
 from ..metrics import auc_over_ratios
 from ..nn.graph import SkeletonGCN
 from ..skeleton import get_skeleton
-from ..train import resolve_device
+from ..train import model_device, resolve_device
 from .primer import make_data
 
 __all__ = ["ERAConv", "era_modules", "expert_similarity", "similarity_loss", "straight_through_gumbel",
@@ -751,9 +751,6 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
     return hist
 
 
-def _device_of(model, device=None) -> torch.device:
-    """``device``, or (``None``) the device of ``model``'s parameters."""
-    return resolve_device(device) if device is not None else next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -762,7 +759,7 @@ def evaluate(model, views: ObservedViews, device=None, record: bool = False, bat
     "logits": (R, N, C)}``; with ``record``, ``"record": {module: {"index", "scores", "query":
     arrays (N, R, d[, ...]) of the first body, "present": (N, R, bodies)}}``. The model runs on
     ``device`` (default: where it is); the results are on the CPU."""
-    dev = _device_of(model, device)
+    dev = model_device(model, device)
     model.to(dev).eval()
     mods = era_modules(model) if record else []
     acc, correct, logits_all, rec = {}, [], [], {}
@@ -824,7 +821,7 @@ def counterfactual_logits(model, x: torch.Tensor, module: str, device=None) -> n
     retrieved expert ``i``, for every ``(p, i)``: ``(N, d, M, C)`` (the other banks and modules
     retrieve as usual; every body of a sample gets the same override). One batched pass, on
     ``device`` (default: the model's)."""
-    dev = _device_of(model, device)
+    dev = model_device(model, device)
     model.to(dev).eval()
     m = model.get_submodule(module)
     N, bodies = x.shape[0], x.shape[-1]
@@ -850,7 +847,7 @@ def explorer_record(model, views: ObservedViews, ev: dict, hist: dict, class_nam
     (:func:`counterfactual_logits`, every module, bank, expert and ratio) are recorded, computed
     on ``device`` (default: the model's).
     """
-    device = _device_of(model, device)
+    device = model_device(model, device)
     mods = [n for n, _ in era_modules(model)]
     poses = []
     for j in range(len(views.ratios)):

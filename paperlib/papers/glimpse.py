@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..data.video import make_single_person_clips, split_indices
 from ..nn.spatial import glimpse_crop
-from ..train import fit, make_loader, resolve_device
+from ..train import fit, make_loader, model_device, resolve_device
 
 __all__ = ["MOTIONS", "OBJECTS", "DECAY", "make_data", "load_ntu_rgb", "to_input", "player_record", "Net2D", "Inflated3D", "GlobalModel",
            "pose_loss", "train_global", "trunk_features", "memory_read", "memory_read_naive", "PatchCNN",
@@ -243,15 +243,12 @@ def _batches(fn, idx, bs=64):
         return [fn(torch.as_tensor(idx[s:s + bs])) for s in range(0, len(idx), bs)]
 
 
-def _device_of(model, device=None) -> torch.device:
-    """``device`` (resolved), or (``None``) the device of ``model``'s parameters."""
-    return resolve_device(device) if device is not None else next(model.parameters()).device
 
 
 def trunk_features(model: GlobalModel, X: torch.Tensor, device=None):
     """Frozen-trunk maps ``Z (N, T, C, h, w)`` and context vectors ``c (N, T, C)`` of all clips ``X``
     (on the CPU); the batches run on ``device`` (default: the model's)."""
-    dev = _device_of(model, device)
+    dev = model_device(model, device)
     model.eval()
     out = _batches(lambda i: [o.cpu() for o in model(X[i].to(dev, non_blocking=True))[2:]], np.arange(len(X)))
     return torch.cat([o[0] for o in out]).transpose(1, 2).contiguous(), torch.cat([o[1] for o in out])
@@ -562,7 +559,7 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
 def evaluate_glimpse(model, data, idx, feats, seed: int = 0, bs: int = 64, device=None):
     """Test logits ``(n, classes)``, glimpses ``l (n, T, G, 4)`` and ``p (n, T, C, G)`` (or ``None``),
     on the CPU; the batches run on ``device`` (default: the model's)."""
-    dev = _device_of(model, device)
+    dev = model_device(model, device)
     Z, c = feats
     rg = torch.Generator().manual_seed(seed + 1)
 
@@ -583,7 +580,7 @@ def player_record(model: GlimpseClouds, data, idx, feats, correct_first: int = 1
     boxes (pixels), soft-assignments ``p`` and the memory after each frame's write (entry frames,
     NaN-padded on the left while the memory fills, and per-worker weights). The clips run on
     ``device`` (default: the model's)."""
-    dev = _device_of(model, device)
+    dev = model_device(model, device)
     Z, c = feats
     with torch.no_grad():
         out = model(*(t.to(dev, non_blocking=True) for t in (data.X[idx], Z[idx], c[idx])), record=True)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train import resolve_device
+from ..train import model_device, resolve_device
 
 __all__ = ["cluster_exemplars", "snippets", "build_bank", "MemoryBank", "query_read", "query_read_naive",
            "FCBlocks", "MotionPredictor", "prediction_losses", "prior_loss", "action_kl",
@@ -829,16 +829,13 @@ def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, see
     return net
 
 
-def _device_of(model, device=None) -> torch.device:
-    """``device``, or (``None``) the device of ``model``'s parameters."""
-    return resolve_device(device) if device is not None else next(model.parameters()).device
 
 
 @torch.no_grad()
 def classify(net, X, bs: int = 512, device=None):
     """Class probabilities ``(N, I)`` (on the CPU) of joints ``X (N, T, V, 3)``; the batches run on
     ``device`` (default: the network's)."""
-    dev = _device_of(net, device)
+    dev = model_device(net, device)
     return torch.cat([torch.softmax(net(gcn_input(X[s:s + bs].to(dev, non_blocking=True))), -1).cpu()
                       for s in range(0, len(X), bs)])
 
@@ -858,7 +855,7 @@ def train_stage1(model, W, epochs: int, lr: float, seed: int, bs: int = 256, str
     test subjects' poses reconstructed 3x worse than the training ones. The frames stay on the CPU
     (and the noise is drawn there, from the seeded generator); each batch moves to ``device``
     (default: the model's). Returns the loss per epoch."""
-    dev = _device_of(model, device)
+    dev = model_device(model, device)
     tr = W["train"]
     frames = [tr[k][:, ::stride].reshape(-1, tr[k].shape[-1]) for k in ("theta", "beta", "cam")]
     params = [p for n, p in model.named_parameters() if n.startswith(("enc_", "dec_"))]
@@ -895,7 +892,7 @@ def predict_future(model, w, labels, bank, t_obs: int, horizon: int, joints_fn, 
     ``record`` also the reads ``{attn_short, attn_long, logits_short, logits_long, attn_dec_short,
     attn_dec_long}`` ``(N, horizon, N_max)`` (those the variant makes). The batches run on
     ``device`` (default: the model's); the results are on the CPU."""
-    dev = _device_of(model, device)
+    dev = model_device(model, device)
     model.eval()
     Xs, rec = [], {}
     for s in range(0, len(labels), bs):
@@ -922,7 +919,7 @@ def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: floa
     epoch, "best_epoch"}``."""
     from ..data.h36m_like import BodyModel  # noqa: F401  (project_fn comes from it)
 
-    dev = _device_of(model, device)
+    dev = model_device(model, device)
     theta_lo, theta_hi = theta_lo.to(dev, non_blocking=True), theta_hi.to(dev, non_blocking=True)
     tr, va = W["train"], W["val"]
     uses_bank = model.pred_bank or model.dec_bank

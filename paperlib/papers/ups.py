@@ -43,7 +43,7 @@ from ..kinematics import project_pinhole, rotation_about_y
 from ..metrics import mpjpe, pa_mpjpe
 from ..nn.graph import GraphConv, TCNGCNBlock
 from ..skeleton import H36M17, NTU25, OPENPOSE18
-from ..train import resolve_device
+from ..train import model_device, resolve_device
 
 __all__ = ["TASKS", "OBS_RATIOS", "COORD_RANGE", "FIG4_ROUTE", "fill_missing", "to_net", "project_2d", "centre_2d",
            "recognition_views", "recognition_2d_view", "pose_view", "kinetics_to_ntu", "h36m_camera_windows",
@@ -888,7 +888,7 @@ def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool 
     ``mpjpe_mm`` per test sample. The inputs run on ``device`` (default: the model's); the tokens come
     back to the CPU.
     """
-    device = resolve_device(device) if device is not None else next(model.parameters()).device
+    device = model_device(model, device)
     model.eval()
     allowed = vocab.grammar[task] if constrained else None
     x, y = test[task]
@@ -920,7 +920,7 @@ def decoding_record(model: UPS, views, vocab: Vocab, n: int = 6, k: int = 5, dev
     record holds numpy arrays: ``tokens``, ``topk_ids``, ``topk_probs``, ``target``, ``titles``, and for
     pose estimation ``coords`` (de-quantised, NaN where a token is not a bin of its axis), ``gt``
     (root added) and ``skeleton``."""
-    dev = resolve_device(device) if device is not None else next(model.parameters()).device
+    dev = model_device(model, device)
     model.eval()
     rec = {"vocab": vocab.prompts, "tasks": {}}
     for t in TASKS:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import t as _student_t
 
-from .grid import GridError, _read_point, grid_points, load_grid, results_dir, same_value
+from .grid import GridError, _number, _read_point, grid_points, load_grid, results_dir, same_value
 from .runner import run_point, threads_env
 
 __all__ = ["committed_stems", "validate_results", "cheapest_point", "rerun_and_compare", "tolerance_for",
@@ -160,8 +160,7 @@ def rerun_and_compare(stem: str, point: dict, results: str | os.PathLike | None 
     return out
 
 
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+_finite = _number  # a finite int or float, not a bool
 
 
 #: Metric names read as rates in [0, 1] when no ``ranges`` entry says otherwise: accuracy, AUC,

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from .summary import Table, _num, sign_word
 from ..stats import claim_verdict, holm, mean_ci, min_detectable_effect, paired_t_pvalue, seeds_needed
 
 __all__ = ["MAX_PRIMARY", "claim", "claim_from_diffs", "decide", "claims_table", "assert_claims", "family_text",
@@ -73,11 +74,6 @@ def claim(name: str, row: dict, primary: bool = False, paper=None, direction: in
                          f"(baseline row, or no seeds in common with {row.get('baseline')!r})")
     return claim_from_diffs(name, row["diffs"], row["direction"] if direction is None else direction, primary, paper,
                             units, scale, seeds=row.get("pair_seeds"))
-
-
-def sign_word(lo: float, hi: float) -> str:
-    """A neutral reading of an interval: ``"above 0"``, ``"below 0"`` or ``"includes 0"``."""
-    return "above 0" if lo > 0 else ("below 0" if hi < 0 else "includes 0")
 
 
 def decide(claims: list[dict], alpha: float = 0.05, power: float = 0.8) -> list[dict]:
@@ -131,9 +127,7 @@ def decide(claims: list[dict], alpha: float = 0.05, power: float = 0.8) -> list[
 
 
 def _n(x, scale, digits, sign=True):
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x * scale:+.{digits}f}" if sign else f"{x * scale:.{digits}f}"
+    return _num(None if x is None else x * scale, digits, sign)
 
 
 def _p(p):
@@ -145,8 +139,6 @@ def claims_table(decided: list[dict], digits: int = 1, caption: str | None = Non
     (primary or exploratory), the paired difference and its interval, the raw p-value and decision,
     the Holm-adjusted p-value and decision (primary only), the minimum detectable effect, the
     paper's effect, the seeds the design would need to detect it, and the verdict (primary only). Returns a :class:`paperlib.repro.Table`."""
-    from .summary import Table
-
     if not decided:
         raise ValueError("claims_table: no claims")
     pct = round(100 * (1 - decided[0]["alpha"]))

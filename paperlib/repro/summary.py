@@ -15,7 +15,7 @@ import numpy as np
 
 from ..stats import mean_ci, paired_bootstrap_ci, paired_diff_ci, verdict
 
-__all__ = ["summarize", "results_table", "Table", "find_row", "assert_verdict", "PAPER_LABEL"]
+__all__ = ["summarize", "results_table", "Table", "find_row", "assert_verdict", "PAPER_LABEL", "sign_word"]
 
 PAPER_LABEL = "paper (different data/scale)"
 
@@ -197,6 +197,11 @@ class Table:
     __repr__ = __str__
 
 
+def sign_word(lo: float, hi: float) -> str:
+    """A neutral reading of an interval: ``"above 0"``, ``"below 0"`` or ``"includes 0"``."""
+    return "above 0" if lo > 0 else ("below 0" if hi < 0 else "includes 0")
+
+
 def results_table(rows: list[dict], paper: dict | None = None, digits: int = 3, caption: str | None = None) -> Table:
     """Mean +- half-width of the 95% interval over seeds, the paired difference to the baseline with
     its interval, and where that interval lies (``"above 0"``, ``"below 0"``, ``"includes 0"``: a
@@ -241,7 +246,7 @@ def results_table(rows: list[dict], paper: dict | None = None, digits: int = 3, 
         else:
             diff = (f"{_num(r['diff'], digits, True)} [{_num(r['diff_lo'], digits, True)}, "
                     f"{_num(r['diff_hi'], digits, True)}]")
-            verd = "above 0" if r["diff_lo"] > 0 else ("below 0" if r["diff_hi"] < 0 else "includes 0")
+            verd = sign_word(r["diff_lo"], r["diff_hi"])
         line = ([str(r["value"])] if by is not None else []) + [r["variant"], str(r["n"]), mean, diff, verd]
         if paper is not None:
             pv = paper.get((r["value"], r["variant"]), paper.get(r["variant"], ""))
