@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from paperlib.tools.grading import website_view  # noqa: E402
 
 project = "Human action understanding, one paper at a time"
 author = "The course authors"
@@ -95,11 +99,13 @@ def _plotly_html(fig: dict, n: int) -> str:
 
 
 def _prepare_notebook(app, docname, source):
-    """Drop live widget outputs and the widget state; turn plotly outputs into interactive HTML."""
+    """Drop live widget outputs and the widget state; turn plotly outputs into interactive HTML; in the
+    exercise notebooks, remove the hidden tests and collapse the solutions (``website_view``)."""
     if not str(app.env.doc2path(docname)).endswith(".ipynb"):
         return
     nb = json.loads(source[0])
     nb.get("metadata", {}).pop("widgets", None)
+    website_view(nb)  # exercises: hidden tests removed, solutions collapsed behind a toggle
     n = 0
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code":

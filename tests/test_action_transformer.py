@@ -282,3 +282,65 @@ def test_ava_branch_reads_exported_splits(tmp_path):
     assert np.array_equal(te.labels, clips.labels) and np.allclose(te.boxes, clips.boxes[:, clips.keyframe], atol=0.02)
     m = out["metrics"]["data"]
     assert (m["n_train"], m["n_val"], m["n_test"]) == (10, 2, 4) and "context" not in out["metrics"]
+
+
+def test_ffn_input_knob_reaches_the_units_and_changes_the_output():
+    # TxUnit: "query" is the printed FFN(Q), "updated" (default) the FFN(Q') of the reference
+    torch.manual_seed(0)
+    unit = AT.TxUnit(6, 10, D=8).double().eval()
+    torch.manual_seed(0)
+    literal = AT.TxUnit(6, 10, D=8, ffn_input="query").double().eval()
+    assert all(torch.equal(a, b) for a, b in zip(unit.parameters(), literal.parameters()))
+    q, mem = torch.randn(2, 3, 6, dtype=torch.float64), _mem()
+    Q = unit.q(q)
+    Q1 = unit.ln1(Q + torch.softmax(Q @ unit.k(mem).transpose(1, 2) / math.sqrt(8), -1) @ unit.v(mem))
+    assert torch.allclose(literal(q, mem), unit.ln2(Q1 + unit.ffn(Q)), atol=1e-10)
+    assert torch.allclose(unit(q, mem), unit.ln2(Q1 + unit.ffn(Q1)), atol=1e-10)
+    assert not torch.allclose(literal(q, mem), unit(q, mem), atol=1e-4)
+    with pytest.raises(ValueError, match="ffn_input"):
+        AT.TxUnit(6, 10, ffn_input="Q")
+    # the head passes it to every unit; same seed, same parameters, another output
+    feat = torch.randn(2, 64, 4, 16, 16)
+    rois = torch.tensor([[[4.0, 8.0, 20.0, 40.0], [30.0, 2.0, 50.0, 30.0]]] * 2)
+    base, abl = AT.make_head("highres", 11, seed=0).eval(), AT.make_head("highres", 11, seed=0, ffn_input="query").eval()
+    assert {u.ffn_input for layer in abl.layers for u in layer} == {"query"}
+    assert {u.ffn_input for layer in base.layers for u in layer} == {"updated"}
+    assert all(torch.equal(a, b) for a, b in zip(base.parameters(), abl.parameters()))
+    with torch.no_grad():
+        assert not torch.allclose(base(feat, rois)[0], abl(feat, rois)[0], atol=1e-4)
+
+
+def test_location_embedding_knob_zeroes_the_embedding_and_changes_the_output():
+    feat = torch.randn(2, 64, 4, 16, 16)
+    rois = torch.tensor([[[4.0, 8.0, 20.0, 40.0], [30.0, 2.0, 50.0, 30.0]]] * 2)
+    base = AT.make_head("highres", 11, seed=0).eval()
+    abl = AT.make_head("highres", 11, seed=0, location_embedding=False).eval()
+    assert isinstance(abl.loc, AT.NoLocationEmbedding) and not isinstance(base.loc, AT.NoLocationEmbedding)
+    assert all(torch.equal(a, b) for a, b in zip(base.parameters(), abl.parameters()))   # paired initialisation
+    with torch.no_grad():
+        assert torch.equal(abl.loc(4, 16, 16), torch.zeros(32, 4, 16, 16))
+        mem_b, mem_a = base.memory(feat), abl.memory(feat)
+        assert torch.equal(mem_a[..., :64], mem_b[..., :64])
+        assert torch.equal(mem_a[..., 64:], torch.zeros_like(mem_a[..., 64:]))
+        assert mem_b[..., 64:].abs().max() > 1e-3
+        assert not torch.allclose(base(feat, rois)[0], abl(feat, rois)[0], atol=1e-4)
+        # without a position, a unit cannot tell where a cell is: shifting the map (by whole pooled cells)
+        # leaves its output unchanged; with the embedding it does not
+        shifted = torch.roll(feat, 2 * AT.MEM_POOL, dims=-1)
+        q = torch.randn(2, 2, 128)
+        ua, ub = abl.layers[0][0], base.layers[0][0]
+        torch.testing.assert_close(ua(q, abl.memory(feat)), ua(q, abl.memory(shifted)))
+        assert not torch.allclose(ub(q, base.memory(feat)), ub(q, base.memory(shifted)), atol=1e-4)
+
+
+def test_run_experiment_passes_the_tx_head_knobs():
+    out = AT.run_experiment(seed=0, num_train=20, num_test=6, frames=4, size=32, epochs_trunk=1, epochs_head=1,
+                            variants=("highres", "highres_small"), context_probe=False, attention_clips=0,
+                            return_models=True, ffn_input="query", location_embedding=False, tx_heads=1, tx_layers=2)
+    for v in ("highres", "highres_small"):
+        head = out["models"][v]
+        assert isinstance(head.loc, AT.NoLocationEmbedding)
+        assert [len(layer) for layer in head.layers] == [1, 1]
+        assert {u.ffn_input for layer in head.layers for u in layer} == {"query"}
+    assert out["metrics"]["highres"]["params"] == count_parameters(
+        AT.TxHead(11, heads=1, layers=2, ffn_input="query", location_embedding=False))

@@ -176,6 +176,8 @@ def test_rejects_bad_arguments():
         ERAConv(3, 8, (3, 3, 3), dim=2)
     with pytest.raises(ValueError):
         ERAConv(3, 8, 1, dim=2)(torch.randn(2, 3, 5))
+    with pytest.raises(ValueError):
+        ERAConv(3, 8, retrieval="gumbel")
 
 
 def test_normalised_similarity_is_scale_free_and_raw_is_not():
@@ -422,3 +424,38 @@ def test_counterfactual_logits_and_explorer_record():
     N, R, M = check_record(rec)
     assert (N, R, M) == (40, 10, 5) and rec["beta"] is not None
     np.testing.assert_allclose(rec["counterfactual"]["logits"][1][:, 9], cf[[0, 3]], atol=1e-5)
+
+
+def test_gumbel_hard_retrieval_is_the_noisy_argmax_in_training_only():
+    layer = _layer(2, 1, 1, 0, out=20, retrieval="gumbel_hard", query_norm=False)
+    x = torch.randn(64, 6, 4, 5, dtype=torch.float64)
+    s = layer.scores(layer.queries(x))
+    layer.train()
+    torch.manual_seed(3)
+    r = layer.retrieve(s)
+    torch.manual_seed(3)
+    expected = F.gumbel_softmax(s, tau=layer.tau, hard=True, dim=-1)
+    assert torch.equal(r, expected)
+    plain = F.one_hot(s.argmax(-1), layer.M).to(s.dtype)
+    assert not torch.equal(r, plain)                       # the noise changes some retrievals
+    layer.eval()
+    assert torch.equal(layer.retrieve(s), plain)           # evaluation: the plain argmax
+
+
+def test_run_experiment_knobs_reach_every_era_module():
+    """query_norm, key_scale and retrieval of run_experiment and build_model reach every ERAConv;
+    the defaults are the experiment's (BatchNorm on the pooled input, scaled scores, straight-through)."""
+    for m in [m for _, m in era_modules(E.build_model("era", channels=(8, 16, 16)))]:
+        assert isinstance(m.query_norm, torch.nn.BatchNorm1d) and m.key_scale is True
+        assert m.retrieval == "straight_through"
+    res = E.run_experiment(seed=0, num_samples=120, num_frames=8, epochs=1, batch_size=32,
+                           variants=("era", "expert_avg"), probe=False, return_models=True,
+                           query_norm=False, key_scale=False, retrieval="gumbel_hard")
+    for v in ("era", "expert_avg"):
+        mods = era_modules(res["runs"][v]["model"])
+        assert len(mods) == 2
+        for _, m in mods:
+            assert m.query_norm is None and m.key_scale is False and m.retrieval == "gumbel_hard"
+    m = era_modules(res["runs"]["era"]["model"])[-1][1]
+    q = torch.randn(3, m.d, m.K)
+    assert torch.allclose(m.scores(q), torch.einsum("bpk,pmk->bpm", q, m.keys))   # no 1/sqrt(K)

@@ -97,6 +97,65 @@ def test_specialisation_metric_and_symmetry_breaking():
         assert (s > 1e-3) == positive, (init, s)
 
 
+def test_decay_is_a_parameter_of_the_model_and_of_the_experiment(monkeypatch):
+    import inspect
+
+    # the default is the constant of the paper's text, in the model and in run_experiment
+    assert GC.DECAY == 0.5
+    assert inspect.signature(GC.GlimpseClouds).parameters["decay"].default == GC.DECAY
+    assert inspect.signature(GC.run_experiment).parameters["decay"].default == GC.DECAY
+    x, Z, c = _tiny_batch()
+
+    def run(**kw):
+        torch.manual_seed(0)
+        m = GC.GlimpseClouds(8, 4, G=3, C=3, K=6, hid=16, patch=8, **kw).eval()
+        with torch.no_grad():
+            return m(x, Z, c)
+
+    default = run()
+    # bit for bit the model whose memory read uses memory_read's own default (the constant)
+    read = GC.memory_read
+    monkeypatch.setattr(GC, "memory_read", lambda *a, decay=None: read(*a))
+    assert torch.equal(run()["logits"], default["logits"]) and torch.equal(run()["p"], default["p"])
+    monkeypatch.setattr(GC, "memory_read", read)
+    assert torch.equal(run(decay=GC.DECAY)["logits"], default["logits"])
+    # another decay reaches Eq. 10: different soft-assignments and different logits
+    for lam in (-GC.DECAY, 2.0):
+        other = run(decay=lam)
+        assert not torch.allclose(other["p"][:, 1:], default["p"][:, 1:], atol=1e-4), lam
+        assert not torch.allclose(other["logits"], default["logits"], atol=1e-5), lam
+    # run_experiment hands its decay to every memory model it builds
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train_glimpse(*a, **kw):
+        seen.append(kw.get("decay"))
+        raise Stop
+
+    monkeypatch.setattr(GC, "train_glimpse", fake_train_glimpse)
+    for lam in (-0.5, GC.DECAY):
+        with pytest.raises(Stop):
+            GC.run_experiment(num_scenes=6, frames=4, size=32, epochs_global=1, variants=("gc",), global_avg=False,
+                              **({} if lam == GC.DECAY else {"decay": lam}))
+    assert seen == [-0.5, GC.DECAY]
+
+
+@pytest.mark.parametrize("locate", ["attention", "random"])
+def test_glimpses_that_read_only_the_map_run(locate):
+    # patch=0 (VARIANTS["gc_map_only"], the paper's glimpses): no pixel patch, the model and init_distance still run
+    torch.manual_seed(0)
+    m = GC.GlimpseClouds(8, 4, G=3, C=3, K=6, hid=16, patch=0, locate=locate)
+    x, Z, c = _tiny_batch()
+    v = GC.init_distance(m, x, Z, c)
+    assert m.patch_cnn is None and v.shape == (5 * 4 * 3, 8)
+    with torch.no_grad():
+        out = m.eval()(x, Z, c, rand_gen=torch.Generator().manual_seed(0))
+    assert out["logits"].shape == (5, 4) and torch.isfinite(out["logits"]).all()
+    assert out["p"].shape == (5, 4, 3, 3)
+
+
 def test_gradient_reaches_location_through_the_crop_only():
     torch.manual_seed(0)
     m = GC.GlimpseClouds(8, 4, G=2, C=2, K=4, hid=16, patch=8)

@@ -300,3 +300,30 @@ def test_degrade_labels():
     assert lab[1] == 1  # the least confident correct one (0.6) got its most likely wrong class
     lab2 = M.degrade_labels(probs, true, 0.4)
     assert (lab2 == true).mean() == pytest.approx(0.4) and lab2[2] == 0  # then the 0.7s, in order
+
+
+def test_run_experiment_passes_anchor_to_every_model(monkeypatch):
+    # ``anchor`` is a public parameter of the experiment: it reaches the stage-1 model and the trained
+    # variants (stage 1 and stage 2 are stubbed out; stage 2 stops the run once it has seen a model)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def stage1(model, *args, **kwargs):
+        seen.append(("stage1", model.anchor))
+        return [1.0]
+
+    def stage2(model, *args, **kwargs):
+        seen.append(("stage2", model.anchor))
+        raise Stop
+
+    monkeypatch.setattr(M, "train_stage1", stage1)
+    monkeypatch.setattr(M, "train_stage2", stage2)
+    tiny = dict(frames=60, epochs_classifier=1, bank_samples=30, latent=(8, 4, 4), c_kv=8,
+                variants=("+ decoding with bank",), table6=())
+    for kwargs, expected in (({}, True), ({"anchor": False}, False), ({"anchor": True}, True)):
+        seen.clear()
+        with pytest.raises(Stop):
+            M.run_experiment(**kwargs, **tiny)
+        assert seen == [("stage1", expected), ("stage2", expected)], (kwargs, seen)

@@ -455,3 +455,77 @@ def test_the_rerun_nan_check_can_fail():
     assert _rerun_nans(rows) == ["v/a", "v/b", "v/c"]
 
 # compare_fresh (a notebook's fresh run against its grid point): tests/test_compare_fresh.py
+
+
+# ---------------------------------------------------------------- scratch runs: a variant of a grid elsewhere
+
+def _snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_scratch_run_copies_the_grid_with_overrides_and_leaves_the_committed_one(tmp_path, monkeypatch, capsys):
+    from tests.fixtures.repro_fake import run_experiment as fake
+
+    src, scratch = tmp_path / "committed", tmp_path / "scratch"
+    write_grid(src, "07_fake")
+    before = _snapshot(src)
+    # a dry run lists the variant's points and writes nothing
+    assert cli_main(["07", "--results-dir", str(scratch), "--source-dir", str(src), "--set", "epochs=5",
+                     "--only", "cue=0.5", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 points (0 done, 2 to run)" in out and "--set epochs=5" in out
+    assert not scratch.exists()
+    # a real run (in this process, as from a clean checkout): the override reaches the experiment
+    monkeypatch.setattr(runner, "git_state", lambda *a: (_head(), False if _head() else None))
+    kw = dict(workers=0, progress=False, log=lambda *a: None, source=src)
+    s = run_grid("07", scratch, only=["cue=0.5", "seed=1"], overrides=["epochs=5"], **kw)
+    assert s["ran"] == ["cue=0.5__seed=1"] and s["failed"] == []
+    g = json.loads((scratch / "07_fake" / "grid.json").read_text())
+    assert g["fixed"] == {"epochs": 5} and "epochs=5 (committed: 20)" in g["description"]
+    pt = json.loads((scratch / "07_fake" / "points" / "cue=0.5__seed=1.json").read_text())
+    assert pt["params"] == {"epochs": 5, "cue": 0.5}
+    assert pt["metrics"] == _clean(fake(seed=1, cue=0.5, epochs=5)["metrics"])
+    assert pt["metrics"] != _clean(fake(seed=1, cue=0.5, epochs=20)["metrics"])
+    assert _snapshot(src) == before                        # the committed grid and points untouched
+    # resumable with the same overrides; another override in the same folder is refused
+    assert run_grid("07", scratch, only=["cue=0.5", "seed=1"], overrides=["epochs=5"], **kw)["ran"] == []
+    with pytest.raises(GridError, match="other --set values"):
+        run_grid("07", scratch, overrides=["epochs=7"], dry_run=True, **kw)
+    # without --set an empty scratch folder gets the committed grid as it is
+    s = run_grid("07", tmp_path / "copy", dry_run=True, **kw)
+    assert len(s["missing"]) == 4
+
+
+def test_overrides_are_refused_where_they_would_change_a_grid_or_mean_nothing(tmp_path):
+    src = tmp_path / "committed"
+    write_grid(src, "07_fake")
+    kw = dict(dry_run=True, log=lambda *a: None, source=src)
+    with pytest.raises(GridError, match="never rewritten"):
+        run_grid("07", src, overrides=["epochs=5"], **kw)
+    with pytest.raises(GridError, match="swept by the grid"):
+        run_grid("07", tmp_path / "s", overrides=["cue=1.0"], **kw)
+    with pytest.raises(GridError, match="swept by the grid"):
+        run_grid("07", tmp_path / "s", overrides=["seed=3"], **kw)
+    with pytest.raises(GridError, match="has no parameter 'epoch'"):
+        run_grid("07", tmp_path / "s", overrides=["epoch=5"], **kw)
+    with pytest.raises(GridError, match="expected NAME=VALUE"):
+        run_grid("07", tmp_path / "s", overrides=["epochs"], **kw)
+    assert cli_main(["07", "--results-dir", str(src), "--source-dir", str(src), "--set", "epochs=5", "--dry-run"]) == 2
+
+
+def test_overrides_on_the_committed_04_grid_dry_run(tmp_path, capsys):
+    """Exploration 6 of notebook 04, as a dry run: the variant is listed, nothing is written, the committed
+    grid is unchanged; values are read as JSON, or as a comma-separated list where the grid has a list."""
+    path = COMMITTED / "04_video_action_transformer" / "grid.json"
+    raw = path.read_bytes()
+    g = json.loads(raw)
+    new = runner.apply_overrides(g, ["epochs_head=60", "variants=highres,i3d_wide", "ffn_input=query",
+                                     "location_embedding=false"])
+    assert new["fixed"]["epochs_head"] == 60 and new["fixed"]["variants"] == ["highres", "i3d_wide"]
+    assert new["fixed"]["ffn_input"] == "query" and new["fixed"]["location_embedding"] is False
+    assert 'epochs_head=60 (committed: 30)' in new["description"] and g == json.loads(raw)
+    assert runner.apply_overrides(g, ['variants=["i3d"]'])["fixed"]["variants"] == ["i3d"]
+    assert cli_main(["04", "--results-dir", str(tmp_path / "repro"), "--set", "epochs_head=60",
+                     "--only", "cue_scale=2.0", "--dry-run"]) == 0
+    assert "5 points (0 done, 5 to run)" in capsys.readouterr().out
+    assert not (tmp_path / "repro").exists() and path.read_bytes() == raw

@@ -225,3 +225,72 @@ def test_unselected_blocks_without_graph_give_the_same_gradients(vocab, train):
         else:
             assert torch.allclose(lazy[n], g, atol=1e-7, rtol=1e-5), n
     assert any(g is None for g in lazy.values())
+
+
+# --- knobs of the explorations: each reaches the model ---------------------------------------
+def test_route_init_std_sets_the_scale_of_the_routing_embeddings(vocab):
+    q = 256
+    default, unit = U.UPS(vocab.omega, H=2, seed=0), U.UPS(vocab.omega, H=2, seed=0, route_init_std=1.0)
+    raw_tau = torch.randn(len(U.TASKS), q, generator=torch.Generator().manual_seed(U._seed(0, "tau")))
+    assert torch.equal(default.tau.data, raw_tau * q ** -0.25)          # default: std q^-1/4, bit for bit
+    assert torch.equal(unit.tau.data, raw_tau) and default.route_init_std == q ** -0.25
+    assert torch.allclose(unit.Bemb.data, default.Bemb.data * q ** 0.25)
+    s_def, s_unit = (U.route_scores(m.Bemb, m.tau).detach() for m in (default, unit))
+    assert torch.allclose(s_unit, s_def * q ** 0.5, rtol=1e-4, atol=1e-4)   # scores scale with std^2
+    for a, b in zip(default.decoder.parameters(), unit.decoder.parameters()):
+        assert torch.equal(a, b)                                      # nothing else moves
+    with pytest.raises(ValueError):
+        U.UPS(vocab.omega, H=2, route_init_std=0.0)
+
+
+def test_pose_expectation_by_hand(vocab):
+    B, S, n0 = 1, 3 * U.NJ + 1, vocab.bin0
+    tokens = torch.full((B, S), -1)
+    tokens[0, :3 * U.NJ] = n0[torch.arange(3 * U.NJ) % 3] + 5              # every slot: bin 5 of its axis
+    probs, ids = torch.zeros(B, S, 3), torch.full((B, S, 3), -1)
+    probs[0, 0], ids[0, 0] = torch.tensor([0.6, 0.2, 0.1]), torch.tensor([n0[0] + 2, n0[0] + 4, n0[1] + 9])
+    probs[0, 1], ids[0, 1] = torch.tensor([0.5, 0.3, 0.2]), torch.tensor([0, n0[0] + 1, vocab.eot["pe"]])
+    pred = U.pose_expectation(tokens, probs, ids, vocab)
+    assert pred.shape == (1, U.NJ, 3)
+    # slot 0 (x): bins 2 and 4 renormalised, the y bin ignored; slot 1 (y): no y bin among the top 3 -> bin 5
+    torch.testing.assert_close(pred[0, 0, 0], vocab.lo[0] + (0.75 * 2 + 0.25 * 4) * vocab.step[0])
+    torch.testing.assert_close(pred[0, 0, 1], vocab.lo[1] + 5 * vocab.step[1])
+    torch.testing.assert_close(pred[0, 1:], vocab.dequantise(torch.full((U.NJ - 1, 3), 5)))
+
+
+def test_pose_readout_reaches_evaluate(views, vocab):
+    model = U.UPS(vocab.omega, H=2, seed=0)
+    arg, _ = U.evaluate(model, views.test, "pose3d", vocab, True)
+    top1, _ = U.evaluate(model, views.test, "pose3d", vocab, True, pose_readout="expectation", readout_topk=1)
+    assert top1 == arg                                                # greedy + top-1 expectation = argmax
+    exp5, _ = U.evaluate(model, views.test, "pose3d", vocab, True, pose_readout="expectation", readout_topk=5)
+    assert exp5["mpjpe_mm"] != arg["mpjpe_mm"] and exp5["well_formed"] == arg["well_formed"]
+    seen = []
+    zero = lambda tok, p, i, v: seen.append((tok.shape, p.shape, i.shape)) or torch.zeros(len(tok), U.NJ, 3)
+    r, items = U.evaluate(model, views.test, "pose3d", vocab, pose_readout=zero, readout_topk=4)
+    n = len(views.test["pose3d"][1])
+    assert seen == [((n, vocab.max_len), (n, vocab.max_len, 4), (n, vocab.max_len, 4))]
+    y = views.test["pose3d"][1]
+    assert np.isclose(r["mpjpe_mm"], 1000 * float(y.norm(dim=-1).sum(-1).mean()) / (U.NJ + 1), rtol=1e-5)
+    with pytest.raises(ValueError):
+        U.evaluate(model, views.test, "pose3d", vocab, pose_readout="mean")
+
+
+def test_run_experiment_passes_both_knobs(monkeypatch):
+    built, calls, real_ups = [], [], U.UPS
+
+    def spy(*a, **k):
+        m = real_ups(*a, **k)
+        built.append(m.Bemb.detach().clone())
+        return m
+
+    monkeypatch.setattr(U, "UPS", spy)
+    zero = lambda tok, p, i, v: calls.append(p.shape[-1]) or torch.zeros(len(tok), U.NJ, 3)
+    out = U.run_experiment(seed=0, steps=1, n_bins=16, embedding="random", variants=("joint_h2",),
+                           route_init_std=1.0, pose_readout=zero, readout_topk=3, **TINY)
+    assert len(built) == 1 and 0.9 < float(built[0].std()) < 1.1        # std 1, not 256^-1/4 = 0.25
+    assert calls == [3]                                               # the read-out scored the pose task
+    views = U.make_views(0, **TINY)
+    y = views.test["pose3d"][1]
+    assert np.isclose(out["metrics"]["joint_h2"]["pose_mpjpe_mm"],
+                      1000 * float(y.norm(dim=-1).sum(-1).mean()) / (U.NJ + 1), rtol=1e-5)

@@ -11,7 +11,8 @@ Tx unit's two equations unnumbered, and this module (like the notebook) calls th
   :data:`STRIDE` = 4 in space) and the region proposal network (:class:`RPN`,
   :func:`anchor_targets`, :func:`rpn_loss`, :func:`propose`), trained together in stage 1
   (:class:`Stage1`, :func:`train_stage1`) and then frozen;
-* the location embedding (Sec. 3.4, :class:`LocationEmbedding`), the memory
+* the location embedding (Sec. 3.4, :class:`LocationEmbedding`; :class:`NoLocationEmbedding`, its
+  ablation), the memory
   (:func:`as_memory`), the query preprocessors (Sec. 3.2, :func:`person_rois`,
   :class:`LowResQPr`, :class:`HighResQPr`), the Tx unit (Sec. 3.2, :class:`TxUnit`, checked
   against :func:`tx_unit_reference`), the Tx head (:class:`TxHead`) and the I3D head
@@ -56,7 +57,8 @@ __all__ = ["STRIDE", "MEM_POOL", "ROI_SAMPLING", "ANCHOR_SIZES", "ANCHOR_RATIOS"
            "KeyframeSet", "from_rendered", "load_ava_split", "make_data", "to_input", "conv_bn", "Mixed",
            "Trunk", "RPN", "anchor_targets", "rpn_loss", "propose", "Stage1", "train_stage1",
            "trunk_and_proposals", "recall_at", "LocationEmbedding", "as_memory", "person_rois", "LowResQPr",
-           "HighResQPr", "TxUnit", "tx_unit_reference", "roi_tubes", "TxHead", "I3DHead", "i3d_width_for",
+           "HighResQPr", "NoLocationEmbedding", "FFN_INPUTS", "TxUnit", "tx_unit_reference", "roi_tubes",
+           "TxHead", "I3DHead", "i3d_width_for",
            "tx_dim_for", "make_head", "roi_targets", "head_loss", "precompute_tubes", "train_head", "run_head",
            "detect", "frame_map", "flops", "head_cost", "attention_shares", "attention_record", "VARIANTS", "run_experiment"]
 
@@ -72,6 +74,9 @@ ANCHOR_SIZES, ANCHOR_RATIOS = (12, 18, 28), (1.0, 2.0, 3.0)
 #: Classes decided by the other people or an object (the rendered data's context classes).
 CONTEXT_CLASSES = ("hold (an object)", "watch (a person)", "talk to (a person)", "listen to (a person)",
                    "hand over (an object) to (a person)", "take (an object) from (a person)")
+#: What the FFN of a Tx unit reads (:class:`TxUnit`): the updated query Q' (the Transformer's and
+#: the paper's text) or the projected query Q (the paper's printed Eq. 2).
+FFN_INPUTS = ("updated", "query")
 #: Padding box for empty RoI slots (pixels); never a positive, never scored.
 _PAD_BOX = (0.0, 0.0, 8.0, 8.0)
 
@@ -427,6 +432,15 @@ class LocationEmbedding(nn.Module):
         return e.permute(3, 0, 1, 2)
 
 
+class NoLocationEmbedding(LocationEmbedding):
+    """The ablation of Sec. 3.4's location embedding: the same modules (so a head built with it
+    from the same seed initialises every other layer identically), but ``forward(T', H', W')``
+    returns zeros ``(2 d, T', H', W')``: K, V and the query carry no position."""
+
+    def forward(self, Tq, Hq, Wq):
+        return torch.zeros(self.dim, Tq, Hq, Wq, device=self.hw[0].weight.device)
+
+
 def as_memory(x):
     """``(B, C, T', H', W') -> (B, N = T'H'W', C)``: cell ``n = (t H' + h) W' + w`` (row-major),
     batch and channel kept apart (the unofficial code's ``x.view(C, -1)`` mixes the clips)."""
@@ -480,6 +494,9 @@ class TxUnit(nn.Module):
         Q' = LN(Q + Dropout(A)),   Q'' = LN(Q' + Dropout(FFN(Q')))                       (2)
 
     ``forward(query (B, R, d_query), mem (B, N, d_mem), record=None) -> (B, R, D)``.
+    ``ffn_input``: ``"updated"`` (default) feeds the FFN the updated query ``Q'``, as above;
+    ``"query"`` feeds it the projected query ``Q``, the paper's printed equation
+    ``Q'' = LN(Q' + Dropout(FFN(Q)))`` (an ablation; raises ``ValueError`` for another value).
 
     K and V are not materialised in the fast path: with ``K = M W_k^T + b_k`` and ``V = M W_v^T
     + b_v`` for the memory M, ``Q K^T = (Q W_k) M^T + Q b_k`` (the last term is the same for every
@@ -489,9 +506,11 @@ class TxUnit(nn.Module):
     ``{"attn": (B, R, N), "keys": (B, N, D)}`` appended. Both paths equal the per-cell
     :func:`tx_unit_reference` (tests)."""
 
-    def __init__(self, d_query, d_mem, D=128, dropout=0.3):
+    def __init__(self, d_query, d_mem, D=128, dropout=0.3, ffn_input="updated"):
         super().__init__()
-        self.D = D
+        if ffn_input not in FFN_INPUTS:
+            raise ValueError(f"TxUnit: ffn_input must be one of {FFN_INPUTS}, got {ffn_input!r}")
+        self.D, self.ffn_input = D, ffn_input
         self.q, self.k, self.v = nn.Linear(d_query, D), nn.Linear(d_mem, D), nn.Linear(d_mem, D)
         self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
         self.ln1, self.ln2 = nn.LayerNorm(D), nn.LayerNorm(D)
@@ -509,7 +528,8 @@ class TxUnit(nn.Module):
             Av = a @ V
             record.append({"attn": a.detach(), "keys": K.detach()})
         Q1 = self.ln1(Q + self.drop1(Av))                            # Q'
-        return self.ln2(Q1 + self.drop2(self.ffn(Q1)))               # Q''
+        f = self.ffn(Q1 if self.ffn_input == "updated" else Q)      # FFN(Q'); "query": the printed FFN(Q)
+        return self.ln2(Q1 + self.drop2(f))                          # Q''
 
 
 def tx_unit_reference(unit: TxUnit, query, mem):
@@ -544,17 +564,22 @@ class TxHead(nn.Module):
     :data:`MEM_POOL` x :data:`MEM_POOL` (``N = T'H'W' / 4`` cells). ``tube`` (``roi_tubes(feat,
     rois)``) lets training reuse the frozen trunk's RoI features: RoIAlign and max-pooling act
     channel by channel, so the query's RoI feature of the padded map is [the tube's centre step ;
-    the embedding's RoI feature]."""
+    the embedding's RoI feature].
 
-    def __init__(self, num_classes, qpr="highres", heads=2, layers=3, D=128, dropout=0.3, cin=64):
+    Ablations (defaults: the paper's model): ``ffn_input="query"`` gives every unit the printed
+    ``FFN(Q)`` (:class:`TxUnit`); ``location_embedding=False`` replaces the embedding by zeros
+    (:class:`NoLocationEmbedding`: same channels, same parameter count and initialisation)."""
+
+    def __init__(self, num_classes, qpr="highres", heads=2, layers=3, D=128, dropout=0.3, cin=64,
+                 ffn_input="updated", location_embedding=True):
         super().__init__()
         if qpr not in ("highres", "lowres"):
             raise ValueError(f"TxHead: qpr must be 'highres' or 'lowres', got {qpr!r}")
-        self.loc = LocationEmbedding(16)
+        self.loc = LocationEmbedding(16) if location_embedding else NoLocationEmbedding(16)
         cm = cin + self.loc.dim
         self.qpr = HighResQPr(cm, D) if qpr == "highres" else LowResQPr(cm, D)
         self.layers = nn.ModuleList(
-            nn.ModuleList(TxUnit(D if li == 0 else heads * D, cm, D, dropout) for _ in range(heads))
+            nn.ModuleList(TxUnit(D if li == 0 else heads * D, cm, D, dropout, ffn_input) for _ in range(heads))
             for li in range(layers))
         self.drop = nn.Dropout(dropout)
         self.cls = nn.Linear(heads * D, num_classes + 1)
@@ -619,10 +644,11 @@ def i3d_width_for(target_params: int, num_classes: int) -> tuple[int, int]:
     return best[0], best[1]
 
 
-def tx_dim_for(target_params: int, num_classes: int, qpr: str = "highres") -> int:
-    """The feature size ``D`` (a multiple of 4; 2 heads x 3 layers kept) of the :class:`TxHead`
+def tx_dim_for(target_params: int, num_classes: int, qpr: str = "highres", heads: int = 2, layers: int = 3) -> int:
+    """The feature size ``D`` (a multiple of 4; ``heads`` x ``layers`` kept) of the :class:`TxHead`
     whose parameter count is closest to ``target_params``."""
-    cand = [(abs(count_parameters(TxHead(num_classes, qpr=qpr, D=d)) - target_params), d) for d in range(4, 129, 4)]
+    cand = [(abs(count_parameters(TxHead(num_classes, qpr=qpr, heads=heads, layers=layers, D=d)) - target_params), d)
+            for d in range(4, 129, 4)]
     return min(cand)[1]
 
 
@@ -641,22 +667,26 @@ VARIANTS = {
 }
 
 
-def make_head(variant: str, num_classes: int, seed: int = 0) -> nn.Module:
+def make_head(variant: str, num_classes: int, seed: int = 0, heads: int = 2, layers: int = 3,
+              ffn_input: str = "updated", location_embedding: bool = True) -> nn.Module:
     """A fresh head of ``variant`` (a key of :data:`VARIANTS` other than ``tx+i3d``), initialised
     from ``torch.manual_seed(seed)``; a ``match`` variant gets the size of :func:`i3d_width_for`
-    or :func:`tx_dim_for` of the matched head. Raises ``ValueError`` for another name."""
+    or :func:`tx_dim_for` of the matched head (built with the same options). ``heads``, ``layers``,
+    ``ffn_input`` and ``location_embedding`` are :class:`TxHead`'s, for every Tx variant (the I3D
+    head ignores them). Raises ``ValueError`` for another name."""
     spec = VARIANTS.get(variant)
     if spec is None or "combine" in spec:
         raise ValueError(f"make_head: {variant!r} is not a trainable variant; known: "
                          f"{[k for k, v in VARIANTS.items() if 'combine' not in v]}")
-    target = count_parameters(make_head(spec["match"], num_classes)) if spec.get("match") else None
+    tx = dict(heads=heads, layers=layers, ffn_input=ffn_input, location_embedding=location_embedding)
+    target = count_parameters(make_head(spec["match"], num_classes, **tx)) if spec.get("match") else None
     if spec["kind"] == "i3d":
         w, r = i3d_width_for(target, num_classes) if target else (64, 16)
         torch.manual_seed(seed)
         return I3DHead(num_classes, width=w, reduce=r)
-    D = tx_dim_for(target, num_classes, spec["qpr"]) if target else 128
+    D = tx_dim_for(target, num_classes, spec["qpr"], heads, layers) if target else 128
     torch.manual_seed(seed)
-    return TxHead(num_classes, qpr=spec["qpr"], D=D)
+    return TxHead(num_classes, qpr=spec["qpr"], D=D, **tx)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -987,6 +1017,7 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
                    trunk_lr_mult: float = 0.1, proposals: int = 16, proposals_train: int = 8,
                    variants=("i3d", "lowres", "highres", "tx+i3d", "highres_small"), max_per_keyframe: int | None = 50,
                    gate_person: bool = False, context_probe: bool = True, attention_clips: int = 32,
+                   tx_heads: int = 2, tx_layers: int = 3, ffn_input: str = "updated", location_embedding: bool = True,
                    dataset: str = "synthetic", data_root=None, ava_names=("synth_train", "synth_test"),
                    ava_fps: float = 4.0, ava_time_offset: float = 0.0, progress: bool = False,
                    return_models: bool = False, device: str = "cpu") -> dict:
@@ -1003,6 +1034,11 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     widened to the Tx HighRes head's parameter count). Frame-AP keeps the official evaluator's
     ``max_per_keyframe`` = 50 rows per keyframe (``None``: all rows); ``gate_person`` multiplies
     the action scores of RPN detections by the person score.
+
+    Tx head ablations (every Tx variant; defaults: the paper's model, :func:`make_head`):
+    ``tx_heads`` x ``tx_layers`` units (Table 5); ``ffn_input="query"``: the printed FFN(Q)
+    instead of FFN(Q') (:class:`TxUnit`); ``location_embedding=False``: the embedding replaced by
+    zeros (:class:`NoLocationEmbedding`).
 
     Data knobs (:func:`paperlib.data.video.make_multi_person_clips`): ``cue_scale`` (head, face
     offset and handheld objects scaled), ``symmetric_exchange`` (giver and taker share the arm
@@ -1098,7 +1134,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     for v in [v for v in variants if "combine" not in VARIANTS[v]]:
         spec = VARIANTS[v]
         t0 = time.process_time()
-        head = make_head(v, C, seed)
+        head = make_head(v, C, seed, heads=tx_heads, layers=tx_layers, ffn_input=ffn_input,
+                         location_embedding=location_embedding)
         trunk = copy.deepcopy(stage1.trunk) if spec.get("end_to_end") else None
         head, trunk, info = train_head(v, head, F_tr, rois_tr, epochs_head, seed, val=val_map, lr=lr_head,
                                        trunk=trunk, frames=tr.frames, trunk_lr_mult=trunk_lr_mult,

@@ -120,6 +120,11 @@ class ERAConv(nn.Module):
     key_dim : ``K``, the dimension of queries and keys (paper: 64; choose ``K < N_in``: the paper
         *reduces* the pooled input to ``K``).
     tau : Gumbel-softmax temperature for the backward pass (paper: 1).
+    retrieval : how Eq. 3 is trained: ``"straight_through"`` (default: the forward pass is the exact
+        argmax of the scores, the backward pass the Gumbel-softmax gradient,
+        :func:`straight_through_gumbel`) or ``"gumbel_hard"`` (``F.gumbel_softmax(s, tau, hard=True)``:
+        the forward pass retrieves the argmax of the *noisy* scores ``s + g``). Evaluation always
+        retrieves the plain argmax.
     key_scale : divide the scores by ``sqrt(K)`` (ours; with keys drawn from ``N(0, 1)`` the raw
         inner products grow with ``sqrt(K)`` and saturate the Gumbel-softmax gradient).
     query_norm : standardise the pooled input of the query maps per channel (``BatchNorm1d``
@@ -157,8 +162,8 @@ class ERAConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size=1, stride=1, padding=0, dim: int = 2,
                  expert_ratio: float = 0.2, num_experts: int = 5, key_dim: int = 16, tau: float = 1.0,
                  key_scale: bool = True, query_norm: bool = True, expert_groups: int = 1, bias: bool = True,
-                 mode: str = "retrieve",
-                 impl: str = "matmul", record: bool = False):
+                 mode: str = "retrieve", impl: str = "matmul", record: bool = False,
+                 retrieval: str = "straight_through"):
         super().__init__()
         if dim not in _CONV:
             raise ValueError(f"ERAConv: dim must be 1, 2 or 3, got {dim}")
@@ -166,12 +171,14 @@ class ERAConv(nn.Module):
             raise ValueError(f"ERAConv: mode must be 'retrieve' or 'average', got {mode!r}")
         if impl not in ("gather", "grouped", "matmul"):
             raise ValueError(f"ERAConv: impl must be 'gather', 'grouped' or 'matmul', got {impl!r}")
+        if retrieval not in ("straight_through", "gumbel_hard"):
+            raise ValueError(f"ERAConv: retrieval must be 'straight_through' or 'gumbel_hard', got {retrieval!r}")
         self.dim, self.in_channels, self.out_channels = dim, in_channels, out_channels
         self.kernel_size = _tuple(kernel_size, dim)
         self.stride, self.padding = _tuple(stride, dim), _tuple(padding, dim)
         self.d = int(min(max(round(expert_ratio * out_channels), 0), out_channels))
         self.M, self.K, self.tau, self.mode, self.impl, self.record = num_experts, key_dim, tau, mode, impl, record
-        self.key_scale, self.expert_groups = key_scale, expert_groups
+        self.key_scale, self.expert_groups, self.retrieval = key_scale, expert_groups, retrieval
         exp, non = _spread_positions(out_channels, self.d, expert_groups)
         self.register_buffer("expert_index", torch.tensor(exp, dtype=torch.long), persistent=False)
         self.register_buffer("nonexpert_index", torch.tensor(non, dtype=torch.long), persistent=False)
@@ -244,11 +251,14 @@ class ERAConv(nn.Module):
         return s / math.sqrt(self.K) if self.key_scale else s
 
     def retrieve(self, s: torch.Tensor) -> torch.Tensor:
-        """Eq. 3 as a one-hot ``(B, d, M)``: straight-through Gumbel-softmax in training,
-        the plain one-hot of the argmax in evaluation; uniform ``1/M`` for Expert-Avg."""
+        """Eq. 3 as a one-hot ``(B, d, M)``: straight-through Gumbel-softmax in training
+        (``retrieval="gumbel_hard"``: the one-hot of the noisy argmax), the plain one-hot of the
+        argmax in evaluation; uniform ``1/M`` for Expert-Avg."""
         if self.mode == "average":
             return torch.full_like(s, 1.0 / self.M)
         if self.training and torch.is_grad_enabled():
+            if self.retrieval == "gumbel_hard":
+                return F.gumbel_softmax(s, tau=self.tau, hard=True, dim=-1)
             return straight_through_gumbel(s, self.tau)
         idx = s.argmax(-1)
         if self.force is not None:                                          # counterfactual retrieval
@@ -485,14 +495,17 @@ def _make_factory(arch, era_layers, created, **era_kw):
 
 def build_model(arch: str = "baseline", num_classes: int = 17, channels=(16, 32, 32), last_width: int | None = None,
                 num_experts: int = 5, expert_ratio: float = 0.2, key_dim: int = 16, spread: bool = True,
-                era_layers=(7, 8), seed: int = 0, A=None) -> ERABackbone:
+                era_layers=(7, 8), seed: int = 0, A=None, query_norm: bool = True, key_scale: bool = True,
+                retrieval: str = "straight_through") -> ERABackbone:
     """The compact 2s-AGCN backbone (3 TCN-GCN blocks, kernel 5, strides 1-2-1) with ERA modules at
     the convolutions numbered ``era_layers`` in creation order ((7, 8): the last block's graph
     ``1 x 1`` and temporal ``5 x 1`` convolutions).
 
     ``arch``: ``"baseline"``, ``"era"``, ``"avg"`` (Expert-Avg: the same modules without
     retrieval); ``last_width`` widens the last block (Extra-Channel). ``spread``: the graph
-    unit's expert channels are spread over its three adjacency subsets.
+    unit's expert channels are spread over its three adjacency subsets. ``query_norm``,
+    ``key_scale``, ``retrieval``: passed to every :class:`ERAConv` (the defaults are the
+    experiment's; ``query_norm=False, key_scale=False`` remove the two guards against collapse).
 
     **Paired initialisation**: every tensor the variant shares with the Baseline of the same
     ``seed`` (same name and shape) starts from the Baseline's values, and an ERA module's
@@ -505,7 +518,8 @@ def build_model(arch: str = "baseline", num_classes: int = 17, channels=(16, 32,
     channels = tuple(channels)
     created = []
     factory = _make_factory(arch, tuple(era_layers), created, expert_ratio=expert_ratio, num_experts=num_experts,
-                            key_dim=key_dim, spread=spread)
+                            key_dim=key_dim, spread=spread, query_norm=query_norm, key_scale=key_scale,
+                            retrieval=retrieval)
     torch.manual_seed(seed)
     widths = channels[:-1] + (last_width or channels[-1],)
     model = ERABackbone(num_classes, A, in_channels=3, channels=widths, strides=(1, 2, 1), kernel_size=5,
@@ -890,7 +904,8 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
                    key_dim: int = 16, variants=("baseline", "era_wo_elro", "era", "expert_avg", "extra_channel",
                                                 "extra_filters"),
                    elro_factor_cue: float | None = None, probe: bool = True, device: str = "cpu",
-                   progress: bool = False, return_models: bool = False) -> dict:
+                   progress: bool = False, return_models: bool = False, query_norm: bool = True,
+                   key_scale: bool = True, retrieval: str = "straight_through") -> dict:
     """ERA's experiment for one seed: data -> train the variants -> metrics.
 
     Variants (:data:`VARIANTS`): ``baseline``; ``era_wo_elro``, ``era`` (ELRO, Eq. 10's step
@@ -899,6 +914,9 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
     ERA's parameter count, Table 3(e)); ``extra_filters`` (widened to ERA's count of real filter
     weights: keys and query maps left out). Plus ``probe`` (the linear-probe reference, :func:`paperlib.probe.linear_probe_reference`) and
     ``chance``.
+
+    ``query_norm``, ``key_scale``, ``retrieval``: the options of every :class:`ERAConv` of the ERA
+    and Expert-Avg variants (defaults: the experiment's; see :class:`ERAConv`).
 
     Metrics per variant: ``acc@r`` (r = 0.1 .. 1.0), ``auc``, ``ce_final`` (training
     cross-entropy of the last epoch, without the similarity term), ``params``, ``filters``,
@@ -922,7 +940,7 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
     train_v = ObservedViews(data, train_idx, num_frames, policy)
     test_v = ObservedViews(data, test_idx, num_frames, policy)
     common = dict(num_classes=C, channels=channels, num_experts=num_experts, expert_ratio=expert_ratio,
-                  key_dim=key_dim, seed=seed)
+                  key_dim=key_dim, seed=seed, query_norm=query_norm, key_scale=key_scale, retrieval=retrieval)
     era_ref = build_model("era", **common)
     widths = {"wide_params": matched_width(_params(era_ref), _params, channels, C),
               "wide_filters": matched_width(conv_filters(era_ref), conv_filters, channels, C)}

@@ -40,8 +40,9 @@ __all__ = ["MOTIONS", "OBJECTS", "DECAY", "make_data", "load_ntu_rgb", "to_input
 MOTIONS = ("drink", "point", "wave", "touch head")
 #: Objects in the acting hand; ``""`` is the empty hand.
 OBJECTS = ("cup", "phone", "")
-#: Decay rate lambda of Eq. 10 as the paper's text describes it: exp(-lambda (t - t_k)), recent
-#: entries weigh more (the printed Eq. 10, exp(-t_k), and the official code favour the oldest).
+#: Default decay rate lambda of Eq. 10 as the paper's text describes it: exp(-lambda (t - t_k)), recent
+#: entries weigh more (the printed Eq. 10, exp(-t_k), and the official code favour the oldest). The
+#: default of ``GlimpseClouds(decay=...)`` and ``run_experiment(decay=...)``; pass ``decay`` to change it.
 DECAY = 0.5
 
 
@@ -330,7 +331,9 @@ class GlimpseClouds(nn.Module):
     size (0: the glimpse reads only the trunk's map, as in the paper); ``init``: ``"diagonal"``
     (frame 0 sends glimpse ``g`` to worker ``g mod C``, which breaks the workers' symmetry) or
     ``"uniform"`` (``p_0 = 1/G``: every worker then reads the same ``p`` forever); ``alpha`` the
-    initial temperature (learned as ``log alpha`` if ``learn_alpha``).
+    initial temperature (learned as ``log alpha`` if ``learn_alpha``); ``decay`` the rate lambda of
+    Eq. 10's ``exp(-lambda (t - t_k))`` (per frame; default :data:`DECAY`, recent entries weigh more;
+    a negative value favours the oldest entries, as the printed Eq. 10 does).
 
     Forward ``(x_u8 (B, 3, T, H, W), Z (B, T, dim, h, w), c (B, T, dim))`` -> dict with
     ``logits (B, classes)``, ``l (B, T, G, 4)``, and for ``assign="memory"`` ``p (B, T, C, G)``
@@ -339,7 +342,8 @@ class GlimpseClouds(nn.Module):
     """
 
     def __init__(self, dim, num_classes, G=3, C=3, K=12, hid=64, locate="attention", assign="memory",
-                 where="product", patch=12, init="diagonal", alpha=0.25, learn_alpha=True, crop=3, patch_dim=32):
+                 where="product", patch=12, init="diagonal", alpha=0.25, learn_alpha=True, crop=3, patch_dim=32,
+                 decay: float = DECAY):
         super().__init__()
         if locate not in ("attention", "saliency", "random", "tube") or assign not in ("memory", "sum") \
                 or where not in ("product", "concat") or init not in ("diagonal", "uniform"):
@@ -347,6 +351,7 @@ class GlimpseClouds(nn.Module):
                              f"init={init!r}")
         self.G, self.C, self.K, self.hid, self.crop, self.patch = G, C, K, hid, crop, patch
         self.locate, self.assign, self.where, self.init = locate, assign, where, init
+        self.decay = float(decay)                                                   # lambda (Eq. 10)
         self.zdim = dim + (patch_dim if patch else 0)
         vdim = self.zdim + (4 if where == "concat" else 0)
         self.patch_cnn = PatchCNN(patch_dim) if patch else None
@@ -397,7 +402,7 @@ class GlimpseClouds(nn.Module):
     def forward(self, x_u8, Z, c, record=False, rand_gen=None):
         B, T, d = c.shape
         G, C = self.G, self.C
-        x = to_input(x_u8).transpose(1, 2) if self.patch_cnn is not None else [None] * T   # (B, T, 3, H, W)
+        x = list(to_input(x_u8).unbind(2)) if self.patch_cnn is not None else [None] * T   # T x (B, 3, H, W)
         h = c.new_zeros(B, self.hid)
         z_prev = c.new_zeros(B, self.zdim)
         r = [c.new_zeros(B, self.hid) for _ in self.workers]                # r_{0,c}: each its own
@@ -411,12 +416,12 @@ class GlimpseClouds(nn.Module):
                 for g in range(G):
                     h = self.omega(torch.cat([z_prev, r_sum], -1), h)         # Eq. 3
                     ls.append(self.squash(self.W_l(torch.cat([h, c[:, t]], -1))))   # Eq. 4
-                    z_prev = self.glimpse(x[:, t], Z[:, t], ls[-1][:, None])[:, 0]  # Eqs. 1-2
+                    z_prev = self.glimpse(x[t], Z[:, t], ls[-1][:, None])[:, 0]     # Eqs. 1-2
                     zs.append(z_prev)
                 l_t, z_t = torch.stack(ls, 1), torch.stack(zs, 1)            # (B, G, 4), (B, G, zdim)
             else:
                 l_t = fixed[:, t]
-                z_t = self.glimpse(x[:, t], Z[:, t], l_t)                    # Eqs. 1-2
+                z_t = self.glimpse(x[t], Z[:, t], l_t)                       # Eqs. 1-2
             v_t = self.what_where(z_t, l_t)                                  # Eq. 5
             if self.assign == "sum":
                 r = [self.workers[0](v_t.sum(1), r[0])]
@@ -427,7 +432,7 @@ class GlimpseClouds(nn.Module):
                     else:
                         p_t = v_t.new_full((B, C, G), 1.0 / G)
                 else:
-                    p_t = memory_read(v_t, M, ts, wmem, self.A, float(t), self.alpha)   # Eq. 10
+                    p_t = memory_read(v_t, M, ts, wmem, self.A, float(t), self.alpha, decay=self.decay)  # Eq. 10
                 vt_c = torch.einsum("bcg,bgd->bcd", p_t, v_t)                # Eq. 8
                 r = [wk(vt_c[:, k], r[k]) for k, wk in enumerate(self.workers)]   # Eq. 6
                 # write: every v_{t,g} with w_{c,k} = p_{t,c,g}; the oldest go when K is exceeded
@@ -472,8 +477,8 @@ def init_distance(model: GlimpseClouds, x_u8, Z, c, beta: float = 0.1):
     Returns the ``(n, d)`` features used (float64)."""
     with torch.no_grad():
         out = model(x_u8, Z, c)
-        xin = to_input(x_u8).transpose(1, 2) if model.patch_cnn is not None else [None] * Z.shape[1]
-        v = torch.cat([model.what_where(model.glimpse(xin[:, t], Z[:, t], out["l"][:, t]), out["l"][:, t])
+        xin = list(to_input(x_u8).unbind(2)) if model.patch_cnn is not None else [None] * Z.shape[1]
+        v = torch.cat([model.what_where(model.glimpse(xin[t], Z[:, t], out["l"][:, t]), out["l"][:, t])
                        .reshape(-1, model.A.shape[0]) for t in range(Z.shape[1])]).double()
         S = torch.cov(v.T)
         d = S.shape[0]
@@ -629,8 +634,8 @@ def _metrics(logits, data, idx, obj_count):
 def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 240, frames: int = 8, size: int = 64,
                    benchmark: str = "xsub", motions=("drink",), epochs_global: int = 20, epochs_glimpse: int = 20, glimpses: int = 3,
                    workers: int = 3, memory_size: int = 12, patch: int = 12, lambda_g: float = 0.05,
-                   variants=("gc", "gc_random", "sum"), global_avg: bool = True, device: str = "cpu",
-                   progress: bool = False, return_models: bool = False, dataset: str = "rendered",
+                   decay: float = DECAY, variants=("gc", "gc_random", "sum"), global_avg: bool = True,
+                   device: str = "cpu", progress: bool = False, return_models: bool = False, dataset: str = "rendered",
                    data_root=None) -> dict:
     """Glimpse Clouds' experiment for one seed: held-object data -> global models -> glimpse variants.
 
@@ -639,7 +644,8 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
 
     Every variant of a seed sees the same clips, split, stage-1 trunk (``global``: L_D + L_P,
     concatenated context vectors), initialisation seed and batch order (paired). ``global_avg``
-    adds the paper's time-averaged global model as a row. ``variants`` are keys of
+    adds the paper's time-averaged global model as a row. ``decay`` is lambda of Eq. 10 for every memory
+    variant (:class:`GlimpseClouds`; default :data:`DECAY`). ``variants`` are keys of
     :data:`VARIANTS`. Metrics per variant: ``acc``, ``obj_acc`` (held object right),
     ``motion_acc``, ``train_s``, ``loss_final``; for memory variants ``spec`` (:func:`specialisation`
     on the test clips) and ``alpha``; plus ``data`` (``object_px``: the objects' median box height in
@@ -687,7 +693,7 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
         if e2e:
             trunk = GlobalModel(len(data.class_names), frames)
             trunk.load_state_dict(gm.state_dict())
-        kw = dict(dict(G=glimpses, C=workers, K=memory_size, patch=patch), **kw)
+        kw = dict(dict(G=glimpses, C=workers, K=memory_size, patch=patch, decay=decay), **kw)
         model, hist, trunk = train_glimpse(data, tr, feats, gm=trunk, epochs=epochs_glimpse, use_lg=use_lg,
                                            lambda_g=lambda_g, end_to_end=e2e, seed=seed, device=dev,
                                            progress=progress, desc=v, **kw)

@@ -977,7 +977,7 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
                    stage1_stride: int = 1, stage1_augment: float = 0.3, epochs_stage2: int = 3,
                    epochs_classifier: int = 12, batch_size: int = 64, lr_stage1: float = 5e-3,
                    lr: float = 3e-3, w_latent: float = 0.01, variants=tuple(VARIANTS), table6=(0.8, 0.7, 0.6),
-                   device: str = "cpu", return_models: bool = False) -> dict:
+                   anchor: bool = True, device: str = "cpu", return_models: bool = False) -> dict:
     """Notebook 05's experiment for one seed: data (with ``structure``) -> classifier -> banks ->
     stage 1 -> stage 2 of every variant -> PA-MPJPE with and without DTW.
 
@@ -988,6 +988,10 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     ``table6 ground truth`` (the full model, or "+ decoding with bank" when the full model is
     not among ``variants``). Every variant of a seed sees the same data, windows, batch order and
     initial weights (read inputs zero-initialised), so differences are paired.
+
+    ``anchor``: passed to every :class:`MotionPredictor` (default True, our addition: each decoded
+    output shifted by the decoder's reconstruction error of the last observed frame); ``False``
+    decodes as the paper does, so every prediction carries the autoencoder's reconstruction error.
 
     Metrics per variant: ``pa@h`` (PA-MPJPE mm at future frame ``h`` in :data:`HORIZONS`, test
     windows' mean), ``dtw@h`` (with the paper's prefix DTW, :func:`dtw_pa_mpjpe`) for every row; for bank readers ``entropy_<read>`` and
@@ -1031,7 +1035,8 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     def make_model(pb=False, db=False, onehot=False):
         torch.manual_seed(seed)
         return MotionPredictor(D, seqs.beta.shape[1], 3, latent=tuple(latent), c_k=c_kv, c_v=c_kv, delta_t=delta_t,
-                               K=K, pred_bank=pb, dec_bank=db, num_classes=C, label_input=onehot).to(dev)
+                               K=K, pred_bank=pb, dec_bank=db, anchor=anchor, num_classes=C,
+                               label_input=onehot).to(dev)
 
     t0 = time.process_time()
     tr = W["train"]

@@ -16,9 +16,9 @@ Eq. 3 the sequence NLL).
   autoregressive decoder with logits ``h W Omega^T``;
 * training (Sec. 3.5, :func:`train_ups`): the four tasks rotated every iteration, Eq. 3
   (:func:`sequence_nll`), a soft-routing warm-up, the per-block update counts;
-* evaluation (:func:`evaluate`), references (mean pose, quantisation floor, a direct-regression
-  MLP, :func:`train_regression_mlp`) and :func:`run_experiment`, one seed of the grid of
-  ``notebooks/results/02_ups_unified_pose_sequence``.
+* evaluation (:func:`evaluate`; the pose read-out is a choice, e.g. :func:`pose_expectation`),
+  references (mean pose, quantisation floor, a direct-regression MLP, :func:`train_regression_mlp`)
+  and :func:`run_experiment`, one seed of the grid of ``notebooks/results/02_ups_unified_pose_sequence``.
 
 Conventions: network inputs are ``(B, 6, T, 25)`` float32 (two NTU-25 bodies x 3 coordinates as
 channels, ``T`` frames); pose targets ``(B, 16, 3)`` metres, root-relative Human3.6M-17 joints
@@ -50,7 +50,8 @@ __all__ = ["TASKS", "OBS_RATIOS", "COORD_RANGE", "FIG4_ROUTE", "fill_missing", "
            "permute_labels", "make_views", "prompts_for", "Vocab", "build_vocab", "TaskBatchNorm", "use_task_bn",
            "JointTokenizer", "TEM", "frame_tokens", "joint_tokens", "SEMTEM", "route_scores", "select_blocks",
            "DecoderBlock", "UPSDecoder", "UPS", "sequence_nll", "TaskRotation", "train_ups", "finetune",
-           "evaluate", "decoding_record", "pose_references", "train_regression_mlp", "VARIANTS", "run_experiment"]
+           "evaluate", "pose_expectation", "decoding_record", "pose_references", "train_regression_mlp", "VARIANTS",
+           "run_experiment"]
 
 #: The tasks, in the paper's rotation order (Sec. 3.5).
 TASKS = ("pose3d", "ar2d", "ep3d", "ar3d")
@@ -625,7 +626,9 @@ class UPS(nn.Module):
     """Unified Pose Sequence model: tokenizer -> ``L`` layers of ``H`` routed SEM-TEM blocks -> decoder.
 
     Routing (Sec. 3.4): block embeddings ``Bemb (L, H, q)`` and routing task embeddings
-    ``tau (M, q)``, both with std ``q^-1/4`` so that a score of Eq. 1 starts with unit variance.
+    ``tau (M, q)``, both drawn with std ``route_init_std`` (default ``None``: ``q^-1/4``, so that a
+    score of Eq. 1, a sum of ``q`` products, starts with unit variance; ``1.0`` gives scores of std
+    ``sqrt(q)``; the paper says only "randomly initialise").
     ``routing`` selects Eq. 2's mode while training: ``"hard"`` (straight-through Gumbel),
     ``"soft"`` (warm-up) or ``"fixed"`` (the routes of ``fixed_route`` or, when that is None,
     the current argmax; only the selected block runs). In eval mode the route is the argmax (or
@@ -634,28 +637,34 @@ class UPS(nn.Module):
     Initialisation is paired: each part is drawn from its own seed (``seed`` and its name), so
     two models of one seed share the tokenizer, the decoder and block ``(l, h)`` whatever ``H``.
     ``last_route`` holds the ``(L, H)`` weights of the last forward pass.
-    Raises ``ValueError`` if ``fixed_route`` has the wrong shape or names a missing block.
+    Raises ``ValueError`` if ``fixed_route`` has the wrong shape or names a missing block, or if
+    ``route_init_std`` is not positive.
     """
 
     def __init__(self, omega, H: int = 2, L: int = 2, d: int = 8, T: int = 8, q: int = 256, dec_dim: int = 64,
                  dec_layers: int = 2, attn_dim: int = 32, mlp_dim: int = 32, num_tasks: int = len(TASKS),
-                 temperature: float = 1.0, fixed_route=None, seed: int = 0, pos_scale: float = 0.3):
+                 temperature: float = 1.0, fixed_route=None, seed: int = 0, pos_scale: float = 0.3,
+                 route_init_std: float | None = None):
         super().__init__()
+        if route_init_std is not None and not float(route_init_std) > 0:
+            raise ValueError(f"UPS: route_init_std must be positive or None, got {route_init_std!r}")
         with torch.random.fork_rng(devices=[]):          # per-part seeds; the global RNG is left alone
             self._build(omega, H, L, d, T, q, dec_dim, dec_layers, attn_dim, mlp_dim, num_tasks, temperature,
-                        fixed_route, seed, pos_scale)
+                        fixed_route, seed, pos_scale, route_init_std)
 
     def _build(self, omega, H, L, d, T, q, dec_dim, dec_layers, attn_dim, mlp_dim, num_tasks, temperature,
-               fixed_route, seed, pos_scale):
+               fixed_route, seed, pos_scale, route_init_std=None):
         self.H, self.L, self.temperature, self.routing = H, L, temperature, "hard"
         torch.manual_seed(_seed(seed, "tokenizer"))
         self.tokenizer = JointTokenizer(6, d, T)
         torch.manual_seed(_seed(seed, "routing"))
+        std = q ** -0.25 if route_init_std is None else float(route_init_std)
+        self.route_init_std = std
         self.Bemb = nn.Parameter(torch.stack([torch.stack([
             torch.randn(q, generator=torch.Generator().manual_seed(_seed(seed, "B", l, h))) for h in range(H)])
-            for l in range(L)]) * q ** -0.25)
+            for l in range(L)]) * std)
         self.tau = nn.Parameter(torch.randn(num_tasks, q, generator=torch.Generator().manual_seed(
-            _seed(seed, "tau"))) * q ** -0.25)
+            _seed(seed, "tau"))) * std)
         blocks = []
         for l in range(L):
             row = []
@@ -876,18 +885,52 @@ def _with_root(j):
     return torch.cat([torch.zeros_like(j[..., :1, :]), j], -2)
 
 
+def pose_expectation(tokens: torch.Tensor, probs: torch.Tensor, ids: torch.Tensor, vocab: Vocab) -> torch.Tensor:
+    """A label-aware pose read-out: each coordinate is the expectation over its step's top bins.
+
+    ``tokens (B, S)`` the generated tokens (``-1`` after the end), ``probs``, ``ids`` ``(B, S, k)`` the
+    top-``k`` probabilities and token ids of every decoding step. For output slot ``j < 48`` (axis
+    ``a = j mod 3``) the top-``k`` entries that are bins of axis ``a`` are renormalised and
+    ``c~ = sum_b p(b) (lo_a + b Delta_a)``; a slot with no such entry (or beyond the ``S`` recorded
+    steps) keeps :meth:`Vocab.parse_pose`'s value. Returns ``(B, 16, 3)`` metres. With ``k = 1``
+    under greedy decoding this is the argmax read-out.
+    """
+    base, _ = vocab.parse_pose(tokens)                                       # (B, 16, 3)
+    B, n = tokens.shape[0], 3 * NJ
+    S = min(probs.shape[1], n)
+    axis = torch.arange(S) % 3                                               # (S,)
+    b = ids[:, :S] - vocab.bin0[axis][None, :, None]                         # (B, S, k) bin of the slot's axis
+    w = probs[:, :S] * ((b >= 0) & (b < vocab.n_bins))
+    total = w.sum(-1)                                                        # (B, S)
+    lo, step = vocab.lo[axis][None, :, None], vocab.step[axis][None, :, None]
+    coord = lo + b.clamp(0, vocab.n_bins - 1).to(lo.dtype) * step         # (B, S, k) metres
+    mean = (w / total.clamp_min(1e-30)[..., None] * coord).sum(-1)          # (B, S)
+    flat = base.reshape(B, n).clone()
+    flat[:, :S] = torch.where(total > 0, mean, flat[:, :S])
+    return flat.view(B, NJ, 3)
+
+
 def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool = False, chunk: int = 1024,
-             obs_ratios=OBS_RATIOS, device=None):
+             obs_ratios=OBS_RATIOS, device=None, pose_readout="argmax", readout_topk: int = 5):
     """Greedy decoding of the test set of ``task``; returns ``(metrics, per_item)``.
 
     Free decoding (the paper's inference) stops at any EOT; a class task is scored on its first
-    token (a token that is not a class counts as wrong); a pose slot whose token is not a bin of
-    its axis becomes the middle bin. ``constrained`` applies the grammar (Pix2Seq-style).
+    token (a token that is not a class counts as wrong). ``constrained`` applies the grammar
+    (Pix2Seq-style). ``pose_readout`` turns pose sentences into joints: ``"argmax"`` (default) the
+    generated bins, a slot whose token is not a bin of its axis becomes the middle bin
+    (:meth:`Vocab.parse_pose`); ``"expectation"`` the expectation over each step's top
+    ``readout_topk`` bins (:func:`pose_expectation`); or a function ``f(tokens (B, S), probs
+    (B, S, k), ids (B, S, k), vocab) -> (B, 16, 3)`` metres, given the top-``readout_topk`` of every
+    step. Decoding itself (the greedy tokens, ``well_formed``) is the same for every read-out.
     Metrics: ``top1`` (``top1@r`` for early prediction), ``mpjpe_mm``, ``pa_mpjpe_mm`` (Human3.6M
     protocol, 17 joints with the root), ``well_formed`` share. Per item: ``correct`` (``@r``) or
     ``mpjpe_mm`` per test sample. The inputs run on ``device`` (default: the model's); the tokens come
-    back to the CPU.
+    back to the CPU. Raises ``ValueError`` for an unknown ``pose_readout``.
     """
+    if not (callable(pose_readout) or pose_readout in ("argmax", "expectation")):
+        raise ValueError(f"evaluate: pose_readout must be 'argmax', 'expectation' or a function, got {pose_readout!r}")
+    readout = None if task != "pose3d" or pose_readout == "argmax" else (
+        pose_expectation if pose_readout == "expectation" else pose_readout)
     device = model_device(model, device)
     model.eval()
     allowed = vocab.grammar[task] if constrained else None
@@ -895,10 +938,23 @@ def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool 
     inputs = {f"@{r}": x[r] for r in obs_ratios} if task == "ep3d" else {"": x}
     res, items = {}, {}
     for key, xs in inputs.items():
-        out = torch.cat([model.generate(xs[i:i + chunk].to(device, non_blocking=True), TASKS.index(task), allowed,
-                                        vocab.is_eot, vocab.max_len)[0].cpu() for i in range(0, len(xs), chunk)])
+        if readout is None:
+            out = torch.cat([model.generate(xs[i:i + chunk].to(device, non_blocking=True), TASKS.index(task), allowed,
+                                            vocab.is_eot, vocab.max_len)[0].cpu() for i in range(0, len(xs), chunk)])
+        else:
+            outs, P, I = [], [], []
+            for i in range(0, len(xs), chunk):
+                o, tops = model.generate(xs[i:i + chunk].to(device, non_blocking=True), TASKS.index(task), allowed,
+                                         vocab.is_eot, vocab.max_len, topk=readout_topk)
+                pad = vocab.max_len - len(tops)                      # steps not taken: probability 0
+                outs.append(o.cpu())
+                P.append(F.pad(torch.stack([p for p, _ in tops], 1), (0, 0, 0, pad)))
+                I.append(F.pad(torch.stack([t for _, t in tops], 1), (0, 0, 0, pad), value=-1))
+            out, probs, ids = torch.cat(outs), torch.cat(P), torch.cat(I)
         if task == "pose3d":
             pred, ok = vocab.parse_pose(out)
+            if readout is not None:
+                pred = readout(out, probs, ids, vocab)
             res["mpjpe_mm"] = 1000 * mpjpe(_with_root(pred), _with_root(y))
             res["pa_mpjpe_mm"] = 1000 * pa_mpjpe(_with_root(pred), _with_root(y))
             items["mpjpe_mm"] = (1000 * (pred - y).norm(dim=-1).mean(-1) * NJ / (NJ + 1)).tolist()
@@ -1041,7 +1097,8 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
                    temperature: float = 1.0, pos_scale: float = 0.3, mlp_steps: int | None = None,
                    variants=("separate", "joint_h1", "joint_h2", "joint_h4", "fixed_h2", "mlp"),
                    tasks=TASKS, constrained: bool = False, embedding: str = "minilm", device: str = "cpu",
-                   return_models: bool = False, data_kw: dict | None = None) -> dict:
+                   return_models: bool = False, data_kw: dict | None = None, route_init_std: float | None = None,
+                   pose_readout="argmax", readout_topk: int = 5) -> dict:
     """UPS's experiment for one seed: the four task views -> the variants -> metrics.
 
     Every variant of a seed sees the same data, the same initialisation of every part it shares
@@ -1051,6 +1108,9 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     (separate models: ``steps`` on their task alone; compute-matched per task); with
     ``finetune_steps > 0`` every joint variant also gets a fine-tuned row ``<variant>_ft``
     (routes fixed, ``lr / 3``). ``mlp`` trains ``mlp_steps`` (default ``steps``) batches.
+    ``route_init_std`` is the std of the routing embeddings at initialisation (:class:`UPS`; default
+    ``q^-1/4``); ``pose_readout`` and ``readout_topk`` choose how pose sentences become joints
+    (:func:`evaluate`; default the generated bins).
 
     Metrics per variant: ``ar3d_top1``, ``ar2d_top1``, ``ep_top1@r``, ``pose_mpjpe_mm``,
     ``pose_pa_mpjpe_mm``, ``train_s`` (CPU s), ``loss_<task>`` (mean of the last 10% of the task's
@@ -1071,7 +1131,8 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     vocab = build_vocab(views.names3d, views.names2d, n_bins, embedding=embedding, seed=seed)
     train = {t: task_tensors(views.train, t, vocab, obs_ratios) for t in tasks}
     arch = dict(L=enc_layers, d=d_token, T=num_frames, q=q_dim, dec_dim=dec_dim, dec_layers=dec_layers,
-                attn_dim=attn_dim, mlp_dim=mlp_dim, temperature=temperature, seed=seed, pos_scale=pos_scale)
+                attn_dim=attn_dim, mlp_dim=mlp_dim, temperature=temperature, seed=seed, pos_scale=pos_scale,
+                route_init_std=route_init_std)
     ref = pose_references(views.train["pose3d"][1], views.test["pose3d"][1], vocab)
     metrics = {"reference": {**ref, "chance_top1": 1.0 / len(views.names3d)},
                "data": {"n_train": len(views.train["ar3d"][1]), "n_test": len(views.test["ar3d"][1]),
@@ -1082,7 +1143,8 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     def score(name, by_task):
         m, items = {}, {}
         for t, model in by_task.items():
-            r, it = evaluate(model, views.test, t, vocab, constrained, obs_ratios=obs_ratios, device=device)
+            r, it = evaluate(model, views.test, t, vocab, constrained, obs_ratios=obs_ratios, device=device,
+                             pose_readout=pose_readout, readout_topk=readout_topk)
             if t == "pose3d":
                 m.update(pose_mpjpe_mm=r["mpjpe_mm"], pose_pa_mpjpe_mm=r["pa_mpjpe_mm"],
                          pose_well_formed=r["well_formed"])

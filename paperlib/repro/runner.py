@@ -19,6 +19,17 @@ A point whose file exists is never run again: delete the file to re-run it. A gr
 clean checkout only: ``run_grid`` refuses uncommitted changes to tracked files (a point must come
 from code that a commit holds), unless ``allow_dirty=True`` (``--allow-dirty``), whose points say
 ``git_dirty: true`` and fail ``validate_results``.
+
+**Scratch runs** (``results`` other than the committed folder ``source``): when
+``<results>/<stem>/grid.json`` does not exist, the committed ``grid.json`` is copied there, so a
+variant of a grid runs without touching the committed points. ``overrides`` (``--set KNOB=VALUE``,
+repeatable) replace or add fixed parameters of that copy: the value is read as JSON (``60``,
+``2.5``, ``true``, ``"query"``, ``["i3d", "highres"]``), else as a string, and a comma-separated
+string where the committed value is a list (``variants=highres,i3d_wide``); the copy's
+``description`` records each override and its committed value, and every point's ``params`` hold
+the values it ran with. Overrides are refused for the committed folder itself, for a swept knob
+or ``seed`` (use ``--only``), for a name the experiment does not accept, and when the scratch
+folder already holds a grid made with other overrides (choose another folder or delete it).
 """
 from __future__ import annotations
 
@@ -26,6 +37,7 @@ import concurrent.futures as cf
 import contextlib
 import datetime as _dt
 import importlib
+import inspect
 import json
 import math
 import multiprocessing as mp
@@ -37,11 +49,11 @@ import time
 import traceback
 from pathlib import Path
 
-from .grid import (GridError, _fmt, check_result, grid_points, load_grid, resolve_notebook, results_dir,
-                   stale_points)
+from .grid import (GridError, _fmt, _matches, _read_point, check_result, grid_points, load_grid, resolve_notebook,
+                   results_dir, validate_grid)
 
 __all__ = ["run_grid", "run_point", "import_experiment", "git_state", "threads_env", "THREAD_ENV", "cpu_model",
-           "numerics_fingerprint", "DirtyCheckoutError"]
+           "numerics_fingerprint", "DirtyCheckoutError", "apply_overrides", "prepare_grid"]
 
 #: Environment variables set to the worker's thread count before torch is imported.
 THREAD_ENV = ("PAPERLIB_MAX_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -263,9 +275,110 @@ def _select(points: list[dict], only) -> list[dict]:
     return [p for p in points if all(ok(p, k, val) for k, val in conds)]
 
 
+def _parse_value(text: str, committed):
+    """``--set`` value: JSON if it parses, else the string; a comma-separated string where the
+    committed value is a list."""
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError:
+        v = text
+    if isinstance(committed, list) and isinstance(v, str):
+        v = [x.strip() for x in v.split(",") if x.strip()]
+    return v
+
+
+def apply_overrides(grid: dict, overrides, where: str = "grid.json") -> dict:
+    """A copy of the raw grid dict ``grid`` with ``overrides`` (``["name=value", ...]``) set in its
+    ``fixed`` parameters and recorded in its ``description``; ``grid`` itself is not changed.
+
+    Raises ``GridError`` for an item without ``=``, a name that is a swept knob or ``seed``, or a
+    name that the grid's experiment does not accept as a keyword argument.
+    """
+    out = json.loads(json.dumps(grid))
+    fixed = out.setdefault("fixed", {})
+    knobs = set(out.get("grid", {}))
+    sig = None
+    notes = []
+    for item in overrides or []:
+        name, sep, text = str(item).partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise GridError(f"--set {item!r}: expected NAME=VALUE, e.g. --set epochs_head=60")
+        if name == "seed" or name in knobs:
+            raise GridError(f"--set {name}=...: {name!r} is swept by the grid ({where}); choose its values "
+                            f"with --only {name}=VALUE")
+        if sig is None:
+            fn = import_experiment(out["experiment"])
+            sig = inspect.signature(fn)
+        params = sig.parameters
+        if name not in params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            raise GridError(f"--set {name}=...: {out['experiment']} has no parameter {name!r}; it takes "
+                            f"{', '.join(k for k in params if k != 'seed')}")
+        old = fixed.get(name, params[name].default if name in params else None)
+        if old is inspect.Parameter.empty:
+            old = None
+        fixed[name] = _parse_value(text.strip(), old)
+        notes.append(f"{name}={json.dumps(fixed[name])} (committed: {json.dumps(old)})")
+    if notes:
+        out["description"] = (out.get("description") or "").rstrip() + \
+            (" " if out.get("description") else "") + "[Scratch variant, fixed parameters set by --set: " + \
+            "; ".join(notes) + ".]"
+    return out
+
+
+def prepare_grid(nb: str, results=None, source=None, overrides=None, write: bool = True, log=print) -> dict:
+    """The grid that :func:`run_grid` runs, validated, with ``"_dir"``.
+
+    ``results`` is where the points go; ``source`` the committed results folder (default: the
+    checkout's ``notebooks/results``, see :func:`paperlib.repro.results_dir`). When they are the
+    same folder, the grid is that folder's ``grid.json`` and ``overrides`` are refused. Otherwise
+    (a scratch run) an existing ``<results>/<stem>/grid.json`` is used as it is when there are no
+    ``overrides``; if there is none, the source's grid, with ``overrides`` applied
+    (:func:`apply_overrides`), is written there (``write=False``: only built, for a dry run); with
+    ``overrides``, an existing scratch grid must equal that one. Raises ``GridError`` or
+    ``FileNotFoundError``.
+    """
+    root = results_dir(results)
+    src = results_dir(source) if source is not None else results_dir(None)
+    same = root.resolve() == src.resolve()
+    if same:
+        if overrides:
+            raise GridError(f"--set changes a grid's fixed parameters; the committed results in {src} are never "
+                            f"rewritten: give a scratch folder, e.g. --results-dir build/repro")
+        return load_grid(nb, root)
+    try:
+        stem = resolve_notebook(nb, root)
+    except GridError:
+        stem = resolve_notebook(nb, src)
+    path = root / stem / "grid.json"
+    if path.is_file() and not overrides:
+        return load_grid(stem, root)
+    src_path = src / stem / "grid.json"
+    if not src_path.is_file():
+        raise FileNotFoundError(f"no grid file for {stem}: neither {path} nor {src_path} exists")
+    try:
+        raw = json.loads(src_path.read_text())
+    except json.JSONDecodeError as e:
+        raise GridError(f"{src_path}: not valid JSON: {e}") from None
+    derived = apply_overrides(raw, overrides, str(src_path))
+    g = validate_grid(derived, path, stem=stem)
+    if path.is_file():
+        if json.loads(path.read_text()) != derived:
+            raise GridError(f"{path}: this scratch folder holds a grid made with other --set values than "
+                            f"{', '.join(overrides)}; choose another --results-dir or delete {path.parent}")
+    else:
+        if write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(derived, indent=2) + "\n")
+        log(f"{stem}: scratch run in {path.parent}: grid {'copied' if write else 'to be copied (not on a dry run)'} "
+            f"from {src_path}" + (f" with --set {' --set '.join(overrides)}" if overrides else ""))
+    g["_dir"] = path.parent
+    return g
+
+
 def run_grid(nb: str, results: str | os.PathLike | None = None, workers: int | None = None,
              max_points: int | None = None, only=None, dry_run: bool = False, progress: bool = True,
-             threads: int = 1, log=print, allow_dirty: bool = False) -> dict:
+             threads: int = 1, log=print, allow_dirty: bool = False, overrides=None, source=None) -> dict:
     """Run the missing points of notebook ``nb``'s grid (see the module docstring).
 
     ``workers``: worker processes (default ``os.cpu_count()``; ``0`` runs the points one after the
@@ -280,13 +393,18 @@ def run_grid(nb: str, results: str | os.PathLike | None = None, workers: int | N
     Raises ``GridError`` / ``FileNotFoundError`` for a bad ``nb`` or grid file, and
     ``DirtyCheckoutError`` (a ``GridError``) when points are to run and the checkout has uncommitted
     changes to tracked files, unless ``allow_dirty`` (whose points record ``git_dirty: true``).
+    ``results`` other than ``source`` (default: the committed ``notebooks/results``) is a scratch
+    run: the grid is copied there first, with ``overrides`` (``["name=value"]``) set in its fixed
+    parameters (:func:`prepare_grid`; a dry run writes nothing).
     """
-    root = results_dir(results)
-    stem = resolve_notebook(nb, root)
-    grid = load_grid(stem, root)
+    grid = prepare_grid(nb, results, source, overrides, write=not dry_run, log=log)
+    stem = grid["notebook"]
     pts_dir = grid["_dir"] / "points"
-    points = _select(grid_points(grid), only)
-    stale = {p.stem for p in stale_points(stem, root)}
+    all_points = grid_points(grid)
+    points = _select(all_points, only)
+    stale = {p["key"] for p in all_points
+             if (pts_dir / f"{p['key']}.json").is_file() and not _matches(_read_point(pts_dir / f"{p['key']}.json"),
+                                                                           p, grid)}
     done = [p for p in points if (pts_dir / f"{p['key']}.json").is_file()]
     todo = [p for p in points if not (pts_dir / f"{p['key']}.json").is_file()]
     if max_points is not None:

@@ -44,3 +44,21 @@ def main(argv=None):
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+WORDS_PER_MINUTE = 200  # a careful reading pace for technical prose with maths
+
+
+def reading_minutes(path, wpm: int = WORDS_PER_MINUTE) -> float:
+    """Minutes to read a notebook's prose: the words of its markdown cells over ``wpm``.
+
+    Code, outputs and figures are not counted (a reader skims them), so this is a lower bound
+    for a first read. Raises ``FileNotFoundError`` when ``path`` does not exist.
+    """
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    words = sum(len(re.findall(r"[A-Za-z0-9]+", c.source)) for c in nb.cells if c.cell_type == "markdown")
+    return words / wpm
