@@ -117,3 +117,12 @@ def test_grade_table_shows_missing_notebooks():
     t = G.grade_table(rows, ["x.ipynb: not an exercise notebook"])
     assert "| ana | 1 / 1 | not handed in | 1 / 1 |" in t and "| bo | not handed in | 0 / 2 | 0 / 2 |" in t
     assert "Skipped 1 file(s)" in t
+
+
+def test_mutate_refuses_an_edit_that_does_not_apply():
+    stem = STEMS[0]
+    gid, src = next(iter(G.reference_answers(stem).items()))
+    line = next(l for l in src.splitlines() if l.strip() and "###" not in l and src.count(l) == 1)
+    assert G.mutate(stem, gid, (line, line + "  # changed")) != src
+    with pytest.raises(ValueError, match=gid):
+        G.mutate(stem, gid, ("this text is in no reference", "x"))

@@ -25,7 +25,7 @@ from .grid import (POINT_FIELDS, GridError, grid_points, load_grid, load_points,
                    resolve_notebook, results_dir, stale_points, validate_grid, validate_point)
 from .claims import MAX_PRIMARY, assert_claims, claim, claim_from_diffs, claims_table, decide, family_text
 from .runner import run_grid, run_point
-from .summary import PAPER_LABEL, Table, assert_verdict, find_row, results_table, summarize
+from .summary import PAPER_LABEL, Table, assert_verdict, find_row, results_table, sign_word, summarize
 
 
 def sweep_figure(*args, **kwargs):
@@ -41,4 +41,4 @@ __all__ = ["GridError", "POINT_FIELDS", "results_dir", "resolve_notebook", "load
            "PAPER_LABEL", "committed_stems", "validate_results", "cheapest_point", "rerun_and_compare",
            "tolerance_for", "compare_fresh", "comparison_text", "floor_for", "metric_range", "sweep_figure",
            "MAX_PRIMARY", "claim",
-           "claim_from_diffs", "decide", "claims_table", "assert_claims", "family_text"]
+           "claim_from_diffs", "decide", "claims_table", "assert_claims", "family_text", "sign_word"]

@@ -207,6 +207,28 @@ def load_mutants(stem: str) -> dict:
     return dict(mod.MUTANTS)
 
 
+def reference_answers(stem: str) -> dict:
+    """``{grade_id: source}`` of every answer cell of an exercise notebook (its reference)."""
+    nb = load(exercise_path(stem))
+    return {_nbg(c)["grade_id"]: _src(c) for c in nb["cells"]
+            if c["cell_type"] == "code" and _nbg(c).get("solution")}
+
+
+def mutate(stem: str, grade_id: str, *edits: tuple[str, str]) -> str:
+    """The reference answer of ``grade_id`` with each exact text ``old`` replaced by ``new``: a
+    mutant written as the one mistake it makes.
+
+    Raises ``ValueError`` naming the exercise when an ``old`` text does not occur exactly once in
+    the reference (so a mutant cannot silently turn back into the reference when it changes).
+    """
+    src = reference_answers(stem)[grade_id]
+    for old, new in edits:
+        if src.count(old) != 1:
+            raise ValueError(f"{stem}: mutant of {grade_id}: {old!r} occurs {src.count(old)} times in the reference")
+        src = src.replace(old, new)
+    return src
+
+
 @dataclasses.dataclass
 class MutantResult:
     notebook: str

@@ -1,0 +1,115 @@
+"""The closing note of lesson 02 (paperlib.report.ups), built from the committed grids."""
+import re
+import types
+
+import pytest
+
+from paperlib import repro
+from paperlib.report import ups as UR
+
+METRICS = {"ar3d_top1": +1, "ar2d_top1": +1, "ep_top1@0.2": +1, "ep_top1@0.4": +1, "ep_top1@0.6": +1,
+           "pose_mpjpe_mm": -1}
+SHORT = {"ar3d_top1": "3D rec.", "ar2d_top1": "2D rec.", "ep_top1@0.2": "EP 20%", "ep_top1@0.4": "EP 40%",
+         "ep_top1@0.6": "EP 60%", "pose_mpjpe_mm": "MPJPE mm"}
+PRIMARY = {"1 joint_h2 > separate, 3D rec.": 0.030, "1 joint_h2 > separate, MPJPE mm": -4.1,
+           "3 joint_h2 > joint_h1, 3D rec.": 0.007, "3 joint_h2 > joint_h1, EP 40%": 0.018}
+
+
+def _claims(points, budget_pts):
+    """The lesson's claims (its cells "def paired" and "claims = {"), as {name: (diffs, direction)}."""
+    at = lambda p: [q for q in points if q["knobs"]["label_permute"] == p]
+    row = lambda m, v, b, p: repro.find_row(repro.summarize(at(p), m, baseline=b, direction=METRICS[m]), v)
+    per_seed = lambda f, qs: {q["seed"]: f(q["metrics"]) for q in qs}
+
+    def gain_diff(m, v, b, hi, lo):
+        g = lambda p: per_seed(lambda x: x[v][m] - x[b][m], at(p))
+        return [g(hi)[k] - g(lo)[k] for k in sorted(set(g(hi)) & set(g(lo)))], METRICS[m]
+
+    c = {f"0 the knob interferes, {SHORT[m]}": gain_diff(m, "joint_h1", "separate", 0.0, 1.0) for m in ("ar2d_top1", "ar3d_top1")}
+    for n, v, b in (("1 joint_h2 > separate", "joint_h2", "separate"), ("2 joint_h1 > separate", "joint_h1", "separate"),
+                    ("3 joint_h2 > joint_h1", "joint_h2", "joint_h1"), ("5 joint_h2 > fixed_h2", "joint_h2", "fixed_h2")):
+        for m in METRICS:
+            r = row(m, v, b, 0.0)
+            c[f"{n}, {SHORT[m]}"] = r["diffs"], r["direction"]
+    for m in ("ar2d_top1", "ar3d_top1", "ep_top1@0.6", "pose_mpjpe_mm"):
+        c[f"4 H2 - H1 gap, {SHORT[m]}"] = gain_diff(m, "joint_h2", "joint_h1", 1.0, 0.0)
+    for v in ("joint_h2", "separate"):
+        c[f"6 {v} MPJPE < MLP"] = [q["metrics"][v]["pose_mpjpe_mm"] - q["metrics"]["mlp"]["pose_mpjpe_mm"] for q in at(0.0)], -1
+    c["6 joint_h2 MPJPE < mean pose"] = [q["metrics"]["joint_h2"]["pose_mpjpe_mm"]
+                                         - q["metrics"]["reference"]["mean_pose_mpjpe_mm"] for q in at(0.0)], -1
+    gap = lambda s: {q["seed"]: q["metrics"]["separate"]["pose_mpjpe_mm"] - q["metrics"]["mlp"]["pose_mpjpe_mm"]
+                     for q in budget_pts if q["knobs"]["steps"] == s}
+    c["6b token decoder alone MPJPE < MLP at 2560 iterations"] = list(gap(2560).values()), -1
+    c["6c MPJPE gap smaller at 2560 than 160 iterations"] = [gap(2560)[k] - gap(160)[k] for k in sorted(gap(160))], -1
+    shared = lambda p: {q["seed"]: sum(q["metrics"]["joint_h2"][f"route_ar2d_l{l}"] == q["metrics"]["joint_h2"][f"route_ar3d_l{l}"]
+                                       for l in range(2)) for q in at(p)}
+    c["7 routes part ar2d from ar3d"] = [(shared(0.0)[k] - shared(1.0)[k]) / 100 for k in shared(0.0)], +1
+    return c
+
+
+@pytest.fixture(scope="module")
+def lesson():
+    grid, points = repro.load_grid("02_ups_unified_pose_sequence"), repro.load_points("02_ups_unified_pose_sequence")
+    budget_pts = repro.load_points("02b_ups_pose_budget")
+    fam = repro.decide([repro.claim_from_diffs(k, d, s, primary=k in PRIMARY, paper=PRIMARY.get(k),
+                                               scale=1 if "MPJPE" in k else 100, units="mm" if "MPJPE" in k else "points")
+                        for k, (d, s) in _claims(points, budget_pts).items()])
+    return types.SimpleNamespace(grid=grid, points=points, budget_pts=budget_pts, fam=fam)
+
+
+def _notes(L, fam=None):
+    fam = L.fam if fam is None else fam
+    return (UR.closing_note(L.grid, L.points, fam, budget_points=L.budget_pts, metrics=METRICS, short=SHORT),
+            UR.routing_pose_note(L.grid, L.points, fam, budget_points=L.budget_pts, rank=64, fresh_status="repeats"))
+
+
+def test_every_primary_claim_appears_with_its_verdict(lesson):
+    note, _ = _notes(lesson)
+    prim = [d for d in lesson.fam if d["primary"]]
+    assert len(prim) == 4 and note.startswith("### What reproduces and what does not")
+    for d in prim:
+        assert f"**{d['name']}**: " in note
+        assert f"({d['verdict']}; MDE {d['mde'] * d['scale']:.1f}, paper {d['paper'] * d['scale']:+.1f})" in note
+    assert repro.family_text(lesson.fam) in note
+    for d in prim:
+        if d["verdict"] == "underpowered":
+            assert str(d["n_needed"]) in note
+
+
+def test_every_exploratory_reading_appears(lesson):
+    note, pose = _notes(lesson)
+    for d in lesson.fam:
+        if not d["primary"] and not d["name"].startswith("0 "):
+            assert f"{UR._pts(d)} ({UR.reading(d)})" in note, d["name"]
+    assert pose.startswith("### Routing and pose, answered from the grid")
+    assert "rank 64 = the decoder width" in pose and "repeats its grid point" in pose
+
+
+def test_no_template_left(lesson):
+    for text in _notes(lesson):
+        assert "{" not in text and "}" not in text
+        assert not re.search(r"\bnan\b", text, re.I)
+
+
+def test_readings_and_errors(lesson):
+    d = dict(primary=False, raw="below 0", direction=-1)
+    assert UR.reading(d) == "on the claimed side" and UR.reading({**d, "direction": 1}) == "against the claim"
+    assert UR.reading({**d, "raw": "includes 0"}) == "includes 0"
+    with pytest.raises(KeyError, match="7 "):
+        _notes(lesson, [d for d in lesson.fam if not d["name"].startswith("7 ")])
+    with pytest.raises(ValueError, match="fresh_status"):
+        UR.routing_pose_note(lesson.grid, lesson.points, lesson.fam, budget_points=lesson.budget_pts, rank=64,
+                             fresh_status="departs")
+
+
+def test_this_run_line():
+    fm = {"separate": {"ar3d_top1": 0.951, "pose_mpjpe_mm": 92.1},
+          "joint_h2": {"ar3d_top1": 0.859, "route_pose3d_l0": 0, "route_pose3d_l1": 0, "route_ar2d_l0": 0,
+                       "route_ar2d_l1": 1, "route_ep3d_l0": 0, "route_ep3d_l1": 1, "route_ar3d_l0": 0,
+                       "route_ar3d_l1": 1, "distinct_routes": 2}}
+    timer = types.SimpleNamespace(elapsed=lambda: 137.2, cpu=lambda: 136.9)
+    line = UR.this_run(fm, seed=0, label_permute=0.0, variants=("separate", "joint_h2"), metrics=METRICS, short=SHORT,
+                       fresh_cpu_s=126.0, timer=timer)
+    assert line.startswith("**This run** (seed 0, label_permute 0, variants separate, joint_h2): separate 3D rec. 95.1, "
+                           "MPJPE mm 92.1; joint_h2 3D rec. 85.9; routes of joint_h2 {'pose3d': (0, 0), 'ar2d': (0, 1)")
+    assert "(2 distinct); fresh run 126 s CPU; notebook 137 s wall, 137 s kernel CPU" in line
