@@ -123,29 +123,23 @@ def hidden_text(source: str) -> str:
     return _between(source, BEGIN_HIDDEN, END_HIDDEN)
 
 
-def _between(source, begin, end):
+def _between(source, begin, end, inside=True):
+    # the lines between the markers (inside=True), or every line outside them and not a marker
+    begins, ends = (begin,) if isinstance(begin, str) else begin, (end,) if isinstance(end, str) else end
     out, on = [], False
     for line in source.splitlines():
-        if line.strip() == begin:
+        if line.strip() in begins:
             on = True
-        elif line.strip() == end:
+        elif line.strip() in ends:
             on = False
-        elif on:
+        elif on == inside:
             out.append(line)
     return "\n".join(out)
 
 
 def visible_tests(source: str) -> str:
     """A test cell's source without its hidden block (what the student sees)."""
-    out, on = [], False
-    for line in source.splitlines():
-        if line.strip() == BEGIN_HIDDEN:
-            on = True
-        elif line.strip() == END_HIDDEN:
-            on = False
-        elif not on:
-            out.append(line)
-    return "\n".join(out)
+    return _between(source, BEGIN_HIDDEN, END_HIDDEN, inside=False)
 
 
 # ----------------------------------------------------------------------------------------- lint
@@ -519,15 +513,8 @@ def leaks(source_nb: dict, release_nb: dict) -> list[str]:
 
 
 def _strip_regions(src: str) -> str:
-    out, on = [], False
-    for line in src.splitlines():
-        if line.strip() in (BEGIN_SOLUTION, BEGIN_HIDDEN):
-            on = True
-        elif line.strip() in (END_SOLUTION, END_HIDDEN):
-            on = False
-        elif not on:
-            out.append(line)
-    return "\n".join(out)
+    # the source without its solution and hidden-test regions (what everyone may see)
+    return _between(src, (BEGIN_SOLUTION, BEGIN_HIDDEN), (END_SOLUTION, END_HIDDEN), inside=False)
 
 
 def ci_check(work=ROOT / "build" / "exercise-check") -> list[str]:
