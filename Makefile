@@ -82,7 +82,7 @@ check-exercises: $(STAMP)
 book: $(STAMP)
 	@start=$$(date +%s); \
 	$(BIN)/python -m sphinx -b html -q -j 1 $(NOTEBOOKS) build/book -d build/book-doctrees || exit $$?; \
-	echo "make book: $$(ls build/book/*.html | wc -l) pages in build/book/ in $$(( $$(date +%s) - start )) s"
+	echo "make book: $$(find build/book -name "*.html" ! -path "*/_*" | wc -l) pages in build/book/ in $$(( $$(date +%s) - start )) s"
 
 # Run All of every notebook (or NB="00b 01") in JupyterLab in Chromium, on temporary copies:
 # each notebook's wall time, and whether its widgets render and respond. Report in build/browser-check/.

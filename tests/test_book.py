@@ -42,7 +42,7 @@ def site(tmp_path_factory):
                            str(out / "html"), "-d", str(out / "doctrees")], capture_output=True, text=True)
     dt = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
-    pages = sorted((out / "html").glob("*.html"))
+    pages = sorted([*(out / "html").glob("*.html"), *(out / "html").glob("exercises/*.html")])
     line = f"book: {len(pages)} pages built in {dt:.1f} s; warnings: {proc.stderr.strip() or 'none'}"
     print("\n" + line)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ _PAGE_STATE = """() => {
 
 def test_every_page_in_chromium_offline(site, served):
     require_browser()
-    pages = sorted(p.name for p in site.glob("*.html"))
+    pages = sorted(p.relative_to(site).as_posix() for p in [*site.glob("*.html"), *site.glob("exercises/*.html")])
     problems, checked_links, plots = [], set(), 0
     with browser.chromium_page() as (page, log):
         for name in pages:

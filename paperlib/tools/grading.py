@@ -331,6 +331,8 @@ def website_view(nb: dict) -> dict:
             tags = cell.setdefault("metadata", {}).setdefault("tags", [])
             if "hide-input" not in tags:
                 tags.append("hide-input")
+            cell["metadata"]["mystnb"] = {"code_prompt_show": "Show the solution",
+                                          "code_prompt_hide": "Hide the solution"}
     return nb
 
 
