@@ -16,9 +16,35 @@ Formats (AVA Actions v2.1/v2.2, https://research.google.com/ava/download.html)
 
 Readers raise :class:`paperlib.data.errors.FormatError` naming the file, the 1-based line and
 the field for: a wrong column count, a non-numeric value, a box coordinate outside ``[0, 1]``,
-``x1 > x2`` or ``y1 > y2``, an action id < 1 (or absent from a given label map), a negative
-person id, a non-finite score. Empty lines are not data and are ignored; nothing else is
-skipped.
+``x1 > x2`` or ``y1 > y2``, an action id < 1 (or absent from a given label map, unless
+``unknown_actions="filter"``), a negative person id, a non-finite score, a timestamp outside a
+given range. Empty lines are not data and are ignored; every other row left out is counted.
+
+The official protocol (ActivityNet ``Evaluation/get_ava_performance.py``; the AVA download page)
+------------------------------------------------------------------------------------------------
+- **Released files** (:func:`ava_release_names`): ``ava_{train,val}_v2.1.csv`` and
+  ``ava_{train,val}_v2.2.csv`` (ground truth, all 80 action ids); the label maps
+  ``ava_action_list_v2.1.pbtxt`` / ``ava_action_list_v2.2.pbtxt`` (80 classes) and the
+  evaluation's 60-class subsets ``ava_action_list_v2.1_for_activitynet_2018.pbtxt`` /
+  ``ava_action_list_v2.2_for_activitynet_2019.pbtxt`` (the ActivityNet repository ships the
+  first as ``....pbtxt.txt``); ``ava_{train,val,test}_excluded_timestamps_v2.x.csv``.
+- **Class whitelist.** The evaluator reads the label map and *skips* every ground-truth and
+  detection row whose action id is not in it (``read_csv(..., class_whitelist)``): with the
+  60-class map the 20 other ids (2, 16, 18, ..., 75) are left out, not an error.
+  ``read_ava_csv(..., unknown_actions="filter", report=...)`` does the same and counts the rows.
+- **Excluded timestamps.** Keyframes listed in the excluded-timestamps CSV are dropped from the
+  ground truth *and* the detections, keyed as ``"%s,%04d" % (video_id, int(timestamp))``
+  (:func:`drop_excluded`, counted).
+- **Capacity.** At most 50 detection rows per keyframe (:data:`paperlib.metrics_ap.AVA_CAPACITY`),
+  after the class filter; every ground-truth row (every annotated person and action) is kept.
+- **Time.** Keyframes lie at whole seconds 902-1798 of each movie (:data:`AVA_KEYFRAME_RANGE`),
+  the 15-minute window that starts at :data:`AVA_WINDOW_START` = 900 s; frames extracted with
+  ``ffmpeg -ss 900 -t 901 -i VIDEO -r FPS ...`` start at 900 s, so keyframe ``t`` is frame
+  ``round((t - 900) * FPS)`` (0-based) of the folder.
+
+:func:`load_ava_release` reads a released split with these rules and :func:`evaluate_ava_files`
+scores a detections CSV as the official script does (its four inputs: label map, ground truth,
+excluded timestamps, detections).
 
 :func:`export_ava` writes a :class:`paperlib.data.video.MultiPersonClips` set in these formats
 (plus the frames as ``img_00001.jpg`` folders, :mod:`paperlib.data.frames`), and the same
@@ -29,17 +55,26 @@ from __future__ import annotations
 import csv
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import FormatError
+from .errors import FormatError, SkipReport
 
 __all__ = ["AvaAnnotations", "LabelMap", "read_ava_csv", "write_ava_csv", "read_label_map", "write_label_map",
-           "read_excluded_timestamps", "group_keyframes", "export_ava", "clips_to_ava", "LABEL_TYPES"]
+           "read_excluded_timestamps", "group_keyframes", "export_ava", "clips_to_ava", "LABEL_TYPES",
+           "AVA_VERSIONS", "AVA_WINDOW_START", "AVA_KEYFRAME_RANGE", "ava_release_names", "drop_excluded",
+           "AvaRelease", "load_ava_release", "evaluate_ava_files"]
 
 LABEL_TYPES = ("PERSON_MOVEMENT", "OBJECT_MANIPULATION", "PERSON_INTERACTION")
+
+AVA_VERSIONS = ("v2.1", "v2.2")
+AVA_WINDOW_START = 900.0          # s: the annotated 15-minute window of each movie starts here
+AVA_KEYFRAME_RANGE = (902, 1798)  # s: first and last keyframe timestamps (ava_included_timestamps_v2.2.txt)
+_ACTIVITYNET_LABEL_MAPS = {"v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
+                           "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt"}
 
 
 @dataclass
@@ -90,6 +125,16 @@ class AvaAnnotations:
         """True when the rows carry scores."""
         return self.scores is not None
 
+    def select(self, keep) -> "AvaAnnotations":
+        """The rows ``keep`` (a ``(R,)`` bool mask or an index array), in that order."""
+        keep = np.asarray(keep)
+        if keep.dtype == bool and keep.shape != (len(self),):
+            raise ValueError(f"AvaAnnotations.select: a mask of shape {keep.shape} for {len(self)} rows")
+        idx = np.flatnonzero(keep) if keep.dtype == bool else keep.astype(np.int64).reshape(-1)
+        return AvaAnnotations([self.video_ids[i] for i in idx], self.timestamps[idx], self.boxes[idx],
+                              self.action_ids[idx], self.person_ids[idx],
+                              None if self.scores is None else self.scores[idx])
+
 
 @dataclass
 class LabelMap:
@@ -130,7 +175,13 @@ def _number(path, line, fieldname, text, kind=float):
     return v
 
 
-def read_ava_csv(path, kind: str = "groundtruth", label_map: LabelMap | None = None) -> AvaAnnotations:
+_NOT_IN_MAP = "rows with an action id not in the label map"
+_NO_ACTION = "detection rows without an action id"
+
+
+def read_ava_csv(path, kind: str = "groundtruth", label_map: LabelMap | None = None,
+                 unknown_actions: str = "raise", report: SkipReport | None = None,
+                 timestamp_range=None) -> AvaAnnotations:
     """Read an AVA CSV file.
 
     Parameters
@@ -138,7 +189,16 @@ def read_ava_csv(path, kind: str = "groundtruth", label_map: LabelMap | None = N
     path : str or os.PathLike
     kind : ``"groundtruth"`` (7 or 8 columns, the 8th the person id) or ``"detections"``
         (8 columns, the 8th the score; an empty action id means a person box, ``-1``).
-    label_map : LabelMap, optional: action ids must be in it.
+    label_map : LabelMap, optional: the action ids to keep.
+    unknown_actions : what to do with a row whose action id is not in ``label_map``:
+        ``"raise"`` (a :class:`FormatError`) or ``"filter"``: skip the row, as the official
+        evaluator does with its class whitelist (``get_ava_performance.read_csv``). Filtered
+        rows (and, for detections, rows with an empty action id) are counted in
+        ``report.filtered``; without a ``report`` one ``warnings.warn`` line gives the count
+        and the ids.
+    report : SkipReport, optional, filled with the filtered rows.
+    timestamp_range : ``(first, last)`` seconds, optional: a timestamp outside raises (the
+        released AVA files: :data:`AVA_KEYFRAME_RANGE`).
 
     Returns
     -------
@@ -149,10 +209,16 @@ def read_ava_csv(path, kind: str = "groundtruth", label_map: LabelMap | None = N
     FormatError
         Naming the file, line and field (see the module docstring).
     ValueError
-        For an unknown ``kind``.
+        For an unknown ``kind`` or ``unknown_actions``, or ``"filter"`` without a label map.
     """
     if kind not in ("groundtruth", "detections"):
         raise ValueError(f"read_ava_csv: kind must be 'groundtruth' or 'detections', got {kind!r}")
+    if unknown_actions not in ("raise", "filter"):
+        raise ValueError(f"read_ava_csv: unknown_actions must be 'raise' or 'filter', got {unknown_actions!r}")
+    if unknown_actions == "filter" and label_map is None:
+        raise ValueError("read_ava_csv: unknown_actions='filter' needs a label_map")
+    filtering = unknown_actions == "filter"
+    n_unknown, unknown_ids, n_no_action = 0, set(), 0
     vids, ts, boxes, acts, pids, scores = [], [], [], [], [], []
     with open(path, newline="", encoding="utf-8") as fh:
         for line, row in enumerate(csv.reader(fh), start=1):
@@ -168,6 +234,9 @@ def read_ava_csv(path, kind: str = "groundtruth", label_map: LabelMap | None = N
             if not row[0]:
                 raise FormatError(path, "empty video id", line=line, field="video_id")
             t = _number(path, line, "timestamp", row[1])
+            if timestamp_range is not None and not timestamp_range[0] <= t <= timestamp_range[1]:
+                raise FormatError(path, f"timestamp {row[1]} outside {timestamp_range[0]}-{timestamp_range[1]} s",
+                                  line=line, field="timestamp")
             box = [_number(path, line, name, row[2 + i]) for i, name in enumerate(("x1", "y1", "x2", "y2"))]
             for i, name in enumerate(("x1", "y1", "x2", "y2")):
                 if not 0.0 <= box[i] <= 1.0:
@@ -177,11 +246,18 @@ def read_ava_csv(path, kind: str = "groundtruth", label_map: LabelMap | None = N
                                   line=line, field="x1,y1,x2,y2")
             if kind == "detections" and row[6] == "":
                 a = -1
+                if filtering:  # a class-agnostic box cannot be scored per class
+                    n_no_action += 1
+                    continue
             else:
                 a = _number(path, line, "action_id", row[6], int)
                 if a < 1:
                     raise FormatError(path, f"action ids are 1-based, got {a}", line=line, field="action_id")
                 if label_map is not None and a not in label_map.names:
+                    if filtering:
+                        n_unknown += 1
+                        unknown_ids.add(a)
+                        continue
                     raise FormatError(path, f"action id {a} is not in the label map ({len(label_map)} classes)",
                                       line=line, field="action_id")
             if kind == "groundtruth":
@@ -196,6 +272,15 @@ def read_ava_csv(path, kind: str = "groundtruth", label_map: LabelMap | None = N
             ts.append(t)
             boxes.append(box)
             acts.append(a)
+    if filtering and (n_unknown or n_no_action):
+        name = Path(path).name
+        if report is not None:
+            report.add_filtered(f"{name}: {_NOT_IN_MAP}", n_unknown)
+            report.add_filtered(f"{name}: {_NO_ACTION}", n_no_action)
+        else:
+            warnings.warn(f"{name}: filtered out {n_unknown} {_NOT_IN_MAP} ({len(label_map)} classes; ids "
+                          f"{sorted(unknown_ids)}) and {n_no_action} {_NO_ACTION}, as the official AVA evaluator does",
+                          UserWarning, stacklevel=2)
     return AvaAnnotations(vids, np.asarray(ts, np.float64), np.asarray(boxes, np.float32).reshape(-1, 4),
                           np.asarray(acts, np.int64), np.asarray(pids, np.int64),
                           np.asarray(scores, np.float32) if kind == "detections" else None)
@@ -259,6 +344,175 @@ def read_excluded_timestamps(path) -> set:
                 raise FormatError(path, f"expected 2 columns, got {len(row)}", line=line, field="columns")
             out.add((row[0].strip(), _number(path, line, "timestamp", row[1].strip())))
     return out
+
+
+def _official_key(video_id, t):
+    """The official evaluator's keyframe key (``make_image_key``: ``"%s,%04d" % (vid, int(t))``)."""
+    return str(video_id), int(t)
+
+
+def drop_excluded(ann: AvaAnnotations, excluded, report: SkipReport | None = None,
+                  what: str = "rows") -> AvaAnnotations:
+    """Leave out the rows at excluded keyframes, as ``get_ava_performance.run_evaluation`` does
+    for the ground truth and the detections alike.
+
+    Parameters
+    ----------
+    ann : AvaAnnotations (ground truth or detections).
+    excluded : set of ``(video_id, seconds)`` (:func:`read_excluded_timestamps`). A row matches
+        when its video id is equal and its timestamp truncated to whole seconds is (the
+        evaluator's key ``"%s,%04d" % (video_id, int(timestamp))``).
+    report : SkipReport, optional: the dropped rows and keyframes are counted in
+        ``report.filtered`` as ``"{what} at excluded timestamps"`` and ``"{what}: keyframes at
+        excluded timestamps"``.
+
+    Returns the kept rows (:meth:`AvaAnnotations.select`, in file order).
+    """
+    ex = {_official_key(v, t) for v, t in excluded}
+    keys = [_official_key(v, t) for v, t in zip(ann.video_ids, ann.timestamps)]
+    hit = np.array([k in ex for k in keys], bool).reshape(-1)
+    if report is not None:
+        report.add_filtered(f"{what} at excluded timestamps", int(hit.sum()))
+        report.add_filtered(f"{what}: keyframes at excluded timestamps", len({k for k, h in zip(keys, hit) if h}))
+    return ann.select(~hit)
+
+
+def ava_release_names(version: str = "v2.2", split: str = "val", classes: int = 60) -> dict:
+    """File names of an AVA Actions release (https://research.google.com/ava/download.html,
+    ``ava_v2.1.zip`` / ``ava_v2.2.zip``).
+
+    Parameters
+    ----------
+    version : ``"v2.1"`` or ``"v2.2"`` (``"2.1"``, ``"2.2"`` accepted).
+    split : ``"train"`` or ``"val"`` (the splits with released ground truth).
+    classes : 60 (the ActivityNet challenge label map, the evaluation's whitelist) or 80 (the
+        full action list).
+
+    Returns ``{"groundtruth": "ava_val_v2.2.csv", "label_map":
+    "ava_action_list_v2.2_for_activitynet_2019.pbtxt", "excluded":
+    "ava_val_excluded_timestamps_v2.2.csv"}`` (for the defaults).
+    Raises ``ValueError`` for another version, split or class count.
+    """
+    v = version if str(version).startswith("v") else f"v{version}"
+    if v not in AVA_VERSIONS:
+        raise ValueError(f"ava_release_names: version must be one of {AVA_VERSIONS}, got {version!r}")
+    if split not in ("train", "val"):
+        raise ValueError(f"ava_release_names: split must be 'train' or 'val' (the test ground truth is not "
+                         f"released), got {split!r}")
+    if classes not in (60, 80):
+        raise ValueError(f"ava_release_names: classes must be 60 or 80, got {classes!r}")
+    return {"groundtruth": f"ava_{split}_{v}.csv",
+            "label_map": _ACTIVITYNET_LABEL_MAPS[v] if classes == 60 else f"ava_action_list_{v}.pbtxt",
+            "excluded": f"ava_{split}_excluded_timestamps_{v}.csv"}
+
+
+def _release_files(root, names):
+    """``{key: path}`` of the first existing name of each ``{key: (name, alternative...)}``;
+    ``FileNotFoundError`` listing every missing file."""
+    found, missing = {}, []
+    for key, options in names.items():
+        hit = [Path(root) / n for n in options if (Path(root) / n).is_file()]
+        if hit:
+            found[key] = hit[0]
+        else:
+            missing.append(" or ".join(options))
+    if missing:
+        raise FileNotFoundError(f"AVA release files not found in {root}: {'; '.join(missing)}")
+    return found
+
+
+@dataclass
+class AvaRelease:
+    """A released AVA split read with the official protocol (:func:`load_ava_release`).
+
+    Attributes
+    ----------
+    groundtruth : AvaAnnotations, the rows left (label-map classes only, no excluded keyframe).
+    label_map : LabelMap (60 or 80 classes).
+    excluded : set of ``(video_id, seconds)`` from the excluded-timestamps CSV.
+    paths : dict ``{"groundtruth", "label_map", "excluded"}`` of the files read.
+    report : SkipReport, what was filtered out (``report.filtered``) and why.
+    """
+
+    groundtruth: AvaAnnotations
+    label_map: LabelMap
+    excluded: set
+    paths: dict
+    report: SkipReport
+
+
+def load_ava_release(root, split: str = "val", version: str = "v2.2", classes: int = 60) -> AvaRelease:
+    """Read a released AVA split from ``root`` (the files of :func:`ava_release_names`).
+
+    The label map (60 classes: the ActivityNet ``..._for_activitynet_20xx.pbtxt``, also found
+    with the ``.pbtxt.txt`` ending of the ActivityNet repository's copy) is the whitelist: the
+    ground-truth rows of other action ids are filtered and counted (the CSVs hold all 80 ids);
+    rows at the keyframes of the excluded-timestamps CSV are dropped and counted
+    (:func:`drop_excluded`). Timestamps must lie in :data:`AVA_KEYFRAME_RANGE`.
+
+    Returns :class:`AvaRelease`. Raises ``FileNotFoundError`` naming every missing file,
+    :class:`FormatError` (file, line, field) for a malformed one, ``ValueError`` as
+    :func:`ava_release_names`.
+    """
+    names = ava_release_names(version, split, classes)
+    paths = _release_files(root, {"groundtruth": (names["groundtruth"],),
+                                  "label_map": (names["label_map"], names["label_map"] + ".txt"),
+                                  "excluded": (names["excluded"],)})
+    v = version if str(version).startswith("v") else f"v{version}"
+    rep = SkipReport(source=f"AVA {v} {split} ({classes} classes)")
+    lm = read_label_map(paths["label_map"])
+    gt = read_ava_csv(paths["groundtruth"], label_map=lm, unknown_actions="filter", report=rep,
+                      timestamp_range=AVA_KEYFRAME_RANGE)
+    excluded = read_excluded_timestamps(paths["excluded"])
+    gt = drop_excluded(gt, excluded, rep, what="ground-truth rows")
+    return AvaRelease(gt, lm, excluded, {k: str(v) for k, v in paths.items()}, rep)
+
+
+def evaluate_ava_files(label_map, groundtruth, detections, excluded=None, capacity: int | None = None,
+                       iou_threshold: float = 0.5):
+    """Frame-AP of a detections CSV with the rules of ``get_ava_performance.py`` (ActivityNet).
+
+    Parameters
+    ----------
+    label_map : path of a ``.pbtxt`` or a :class:`LabelMap`: the classes evaluated; rows of
+        other action ids (ground truth and detections) are filtered and counted.
+    groundtruth : path of a ground-truth CSV, or :class:`AvaAnnotations` (already read).
+    detections : path of a detections CSV (8 columns with scores), or :class:`AvaAnnotations`.
+    excluded : path of an excluded-timestamps CSV or a set of ``(video_id, seconds)``, optional:
+        those keyframes are dropped from both.
+    capacity : detection rows kept per keyframe after the class filter (default
+        :data:`paperlib.metrics_ap.AVA_CAPACITY`, 50, as the official script).
+    iou_threshold : float, 0.5 in the official script.
+
+    Returns ``(FrameAPResult, SkipReport)``: AP per class id of the label map (NaN without
+    ground truth), their mean, and what was filtered. Every ground-truth row left is a
+    ground-truth box of its class (every annotated person is evaluated).
+    Raises what the readers raise, and ``ValueError`` if the detections have no scores.
+    """
+    from ..metrics_ap import AVA_CAPACITY, evaluate_ava
+
+    rep = SkipReport(source="AVA evaluation")
+    lm = label_map if isinstance(label_map, LabelMap) else read_label_map(label_map)
+
+    def rows(x, kind, what):
+        if isinstance(x, AvaAnnotations):
+            keep = np.isin(x.action_ids, lm.class_ids)
+            rep.add_filtered(f"{what}: {_NOT_IN_MAP}", int((~keep & (x.action_ids >= 1)).sum()))
+            rep.add_filtered(f"{what}: {_NO_ACTION}", int((x.action_ids < 1).sum()))
+            return x.select(keep)
+        return read_ava_csv(x, kind=kind, label_map=lm, unknown_actions="filter", report=rep)
+
+    gt = rows(groundtruth, "groundtruth", "ground truth")
+    det = rows(detections, "detections", "detections")
+    if det.scores is None:
+        raise ValueError("evaluate_ava_files: the detections need scores (8 columns, the last the score)")
+    if excluded is not None:
+        ex = excluded if isinstance(excluded, (set, frozenset)) else read_excluded_timestamps(excluded)
+        gt = drop_excluded(gt, ex, rep, what="ground-truth rows")
+        det = drop_excluded(det, ex, rep, what="detection rows")
+    res = evaluate_ava(gt, det, class_ids=lm.class_ids, iou_threshold=iou_threshold,
+                       max_per_keyframe=AVA_CAPACITY if capacity is None else capacity)
+    return res, rep
 
 
 def group_keyframes(ann: AvaAnnotations, num_classes: int | None = None) -> dict:
