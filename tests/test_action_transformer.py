@@ -344,3 +344,31 @@ def test_run_experiment_passes_the_tx_head_knobs():
         assert {u.ffn_input for layer in head.layers for u in layer} == {"query"}
     assert out["metrics"]["highres"]["params"] == count_parameters(
         AT.TxHead(11, heads=1, layers=2, ffn_input="query", location_embedding=False))
+
+
+def test_ava_split_filters_unknown_actions_drops_excluded_keyframes_and_counts_extra_people(tmp_path):
+    # the official protocol (paperlib.data.ava): rows outside the label map are filtered and counted,
+    # excluded keyframes are dropped and counted, and people beyond max_people are counted as lost
+    from paperlib.data.ava import export_ava, read_ava_csv, read_label_map, write_label_map
+    from paperlib.data.errors import SkipReport
+    from paperlib.data.video import make_multi_person_clips
+    clips = make_multi_person_clips(6, frames=4, size=32, seed=0)
+    export_ava(clips, tmp_path, name="tr")
+    lm = read_label_map(tmp_path / "tr_action_list.pbtxt")
+    ann = read_ava_csv(tmp_path / "tr_v2.2.csv", label_map=lm)
+    dropped = int(np.bincount(ann.action_ids).argmax())              # the most frequent action
+    write_label_map(tmp_path / "tr_action_list.pbtxt", {i: lm.names[i] for i in lm.class_ids if i != dropped})
+    j = int(np.flatnonzero(ann.action_ids != dropped)[0])             # a keyframe with a kept row
+    vid, ts = ann.video_ids[j], float(ann.timestamps[j])
+    (tmp_path / "tr_excluded_timestamps.csv").write_text(f"{vid},{int(ts):04d}\n")
+    at_excluded = sum(1 for v, t, a in zip(ann.video_ids, ann.timestamps, ann.action_ids)
+                      if v == vid and int(t) == int(ts) and a != dropped)
+    rep = SkipReport(source="AVA tr")
+    ks = AT.load_ava_split(tmp_path, "tr", 4, 32, 1, clips.fps, 0.0, report=rep)
+    filtered = {r: n for r, n in rep.filtered.items()}
+    assert sum(n for r, n in filtered.items() if "excluded" not in r) == int((ann.action_ids == dropped).sum()), filtered
+    assert filtered["rows at excluded timestamps"] == at_excluded >= 1, filtered
+    assert len(ks.class_names) == len(lm.class_ids) - 1
+    assert sum(rep.counts.values()) > 0, "max_people = 1: the other people of a keyframe must be counted"
+    with pytest.warns(UserWarning, match="people beyond max_people"):
+        AT.load_ava_split(tmp_path, "tr", 4, 32, 1, clips.fps, 0.0)

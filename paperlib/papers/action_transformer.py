@@ -117,21 +117,34 @@ def from_rendered(clips) -> KeyframeSet:
                        list(clips.video_ids), np.full(len(clips), clips.keyframe_time), tuple(clips.class_names))
 
 
-def load_ava_split(root, name, T, size, P, fps, offset) -> KeyframeSet:
+def load_ava_split(root, name, T, size, P, fps, offset, report=None) -> KeyframeSet:
     """AVA CSV ``root/{name}_v2.2.csv`` + label map ``root/{name}_action_list.pbtxt`` + frame
     folders ``root/frames/<video_id>/`` -> :class:`KeyframeSet` (``T`` frames centred on each
-    keyframe, resized to ``size``; people beyond ``P`` per keyframe are dropped). ``fps``: frame
-    rate of the folders; ``offset``: seconds of a folder's first frame (real AVA cut at 900 s:
-    900.0). Raises what :func:`paperlib.data.ava.read_ava_csv` raises on a malformed file."""
+    keyframe, resized to ``size``). ``fps``: frame rate of the folders; ``offset``: seconds of a
+    folder's first frame (real AVA cut at 900 s: 900.0).
+
+    As the official evaluator does (``paperlib.data.ava``): rows whose action id is not in the label
+    map (the 60-class whitelist; the CSVs hold all 80 ids) are filtered and counted, and, when
+    ``root/{name}_excluded_timestamps.csv`` exists, the rows at its keyframes are dropped and
+    counted. People beyond ``P`` per keyframe are counted as lost (a :class:`SkipReport` warning).
+    ``report``: a :class:`paperlib.data.errors.SkipReport` to fill (a new one is made and warned
+    about otherwise). Raises what :func:`paperlib.data.ava.read_ava_csv` raises on a malformed file.
+    """
     from pathlib import Path
 
-    from ..data.ava import group_keyframes, read_ava_csv, read_label_map
+    from ..data.ava import drop_excluded, group_keyframes, read_ava_csv, read_excluded_timestamps, read_label_map
+    from ..data.errors import SkipReport
     from ..data.frames import read_frame_folder
 
     root = Path(root)
+    own = report is None
+    report = SkipReport(source=f"AVA {name}") if own else report
     lm = read_label_map(root / f"{name}_action_list.pbtxt")
     ids = lm.class_ids
-    ann = read_ava_csv(root / f"{name}_v2.2.csv", label_map=lm)
+    ann = read_ava_csv(root / f"{name}_v2.2.csv", label_map=lm, unknown_actions="filter", report=report)
+    excluded = root / f"{name}_excluded_timestamps.csv"
+    if excluded.exists():
+        ann = drop_excluded(ann, read_excluded_timestamps(excluded), report)
     groups = group_keyframes(ann, num_classes=max(ids))
     keys = sorted(groups)
     N = len(keys)
@@ -142,10 +155,15 @@ def load_ava_split(root, name, T, size, P, fps, offset) -> KeyframeSet:
     for n, (vid, ts) in enumerate(keys):
         b, lab, _ = groups[(vid, ts)]
         k = min(len(b), P)
+        if len(b) > P:
+            report.add(root / f"{name}_v2.2.csv", f"people beyond max_people={P} at a keyframe", len(b) - P,
+                       f"{vid} at {ts:g} s: {len(b)} people")
         centre = int(round((ts - offset) * fps))
         fr[n] = read_frame_folder(root / "frames" / vid, num_samples=T, mode="center", center=centre,
                                   size=(size, size)).frames
         bx[n, :k], pr[n, :k], lb[n, :k] = b[:k] * size, True, lab[:k][:, cols]
+    if own:
+        report.warn()
     return KeyframeSet(fr, bx, pr, lb, [k[0] for k in keys], np.array([k[1] for k in keys]),
                        tuple(lm.names[i] for i in ids))
 
