@@ -1118,7 +1118,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     ``p_route_<task>_l<l>`` (learned routes), ``updates_l<l>_b<h>`` (iterations with a gradient to
     block ``h`` of layer ``l``), ``selected_<task>_l<l>_b<h>`` (the task's iterations through that
     block), ``switch_frac`` (post-warm-up samples off the final route). Rows ``reference`` (mean pose,
-    quantisation floor, chance) and ``data`` (sizes, ``label_permute``, moved classes).
+    quantisation floor, the chance levels of the 3D and the 2D label sets) and ``data`` (sizes, ``label_permute``, moved classes).
     Per item: ``ar3d_correct``, ``ar2d_correct``, ``ep_correct@r``, ``pose_mpjpe_mm``.
     Raises ``ValueError`` for an unknown variant.
     """
@@ -1134,7 +1134,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
                 attn_dim=attn_dim, mlp_dim=mlp_dim, temperature=temperature, seed=seed, pos_scale=pos_scale,
                 route_init_std=route_init_std)
     ref = pose_references(views.train["pose3d"][1], views.test["pose3d"][1], vocab)
-    metrics = {"reference": {**ref, "chance_top1": 1.0 / len(views.names3d)},
+    metrics = {"reference": {**ref, "chance_top1": 1.0 / len(views.names3d), "chance_top1_2d": 1.0 / len(views.names2d)},
                "data": {"n_train": len(views.train["ar3d"][1]), "n_test": len(views.test["ar3d"][1]),
                         "label_permute": float(label_permute), "moved_classes": int((views.perm != np.arange(
                             len(views.perm))).sum()), "data_s": time.process_time() - t_data}}
