@@ -87,15 +87,14 @@ def test_exercise_pages_show_no_hidden_test_and_collapse_the_solutions(site):
         raw = page.read_text()
         text = html.unescape(re.sub(r"<[^>]+>", "", raw))
         src = G.load(G.exercise_path(stem))
-        public = {l.strip() for c in src["cells"] for l in G._strip_regions(G._src(c)).splitlines() if l.strip()}
-        hidden = {l.strip() for c in src["cells"] for l in G.hidden_text(G._src(c)).splitlines() if l.strip()} - public
+        hidden, solutions = G.secret_lines(src, solutions=False), G.secret_lines(src, hidden=False)
         shown = {l.strip() for l in text.splitlines()}
         assert not hidden & shown, f"{stem}: hidden tests on the website: {sorted(hidden & shown)[:3]}"
         details = "".join(re.findall(r"<details.*?</details>", raw, flags=re.S))
         inside = {l.strip() for l in html.unescape(re.sub(r"<[^>]+>", "", details)).splitlines()}
         for it in G.items(src):
             sol = [l.strip() for l in G.solution_text(G._src(src["cells"][it.answer])).splitlines()
-                   if l.strip() and l.strip() not in public]
+                   if l.strip() in solutions]
             assert all(l in inside for l in sol), f"{stem}: {it.grade_id}: a solution line outside a collapsed toggle"
 
 

@@ -88,6 +88,14 @@ def test_opening_gives_objectives_prerequisites_and_measured_times(path):
     words = reading_minutes(path)
     assert words / 1.5 <= int(m.group(1)) <= words * 1.5 + 1, (
         f"{path.name}: 'about {m.group(1)} min to read', the prose takes {words:.1f} min at 200 words a minute")
+    # the exercise time is the sum of the checked exercises' own estimates (each prompt's "(≈ N min)")
+    from paperlib.tools import grading as G
+
+    m = re.search(r"exercises take about (\d+) min", " ".join(text.split()))
+    assert m, f"{path.name}: cell 0 states no exercise time ('the exercises take about K min')"
+    ex = G.load(G.exercise_path(path.stem))
+    total = sum(int(re.search(r"≈\s*(\d+)", G._src(ex["cells"][it.prompt])).group(1)) for it in G.items(ex))
+    assert int(m.group(1)) == total, f"{path.name}: 'exercises take about {m.group(1)} min', their estimates sum to {total}"
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])

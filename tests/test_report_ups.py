@@ -6,6 +6,7 @@ import pytest
 
 from paperlib import repro
 from paperlib.report import ups as UR
+from paperlib.report.text import claim_text
 
 METRICS = {"ar3d_top1": +1, "ar2d_top1": +1, "ep_top1@0.2": +1, "ep_top1@0.4": +1, "ep_top1@0.6": +1,
            "pose_mpjpe_mm": -1}
@@ -80,7 +81,7 @@ def test_every_exploratory_reading_appears(lesson):
     note, pose = _notes(lesson)
     for d in lesson.fam:
         if not d["primary"] and not d["name"].startswith("0 "):
-            assert f"{UR._pts(d)} ({UR.reading(d)})" in note, d["name"]
+            assert f"{claim_text(d)} ({UR.reading(d)})" in note, d["name"]
     assert pose.startswith("### Routing and pose, answered from the grid")
     assert "rank 64 = the decoder width" in pose and "repeats its grid point" in pose
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 
 from .. import repro
-from .text import claim_word, diff_text, mean_ci_text
+from .text import claim_text, claim_word, diff_text, mean_ci_text
 
 __all__ = ["CLAIMS", "headroom_name", "paper_effect", "closing_note"]
 
@@ -41,11 +41,6 @@ def paper_effect(paper: dict, metric: str, a: str, b: str) -> str:
     ``paper``: ``{metric: {variant: fraction}}``, the notebook's table of the paper's numbers
     (Tables 1 and 3(e)). Raises ``KeyError`` for a metric or variant the table lacks."""
     return f"{100 * (paper[metric][a] - paper[metric][b]):+.1f}"
-
-
-def _ci(r: dict) -> str:
-    # a decided claim (diff, lo, hi) in the form of text.diff_text
-    return diff_text({"diff": r["diff"], "diff_lo": r["lo"], "diff_hi": r["hi"]})
 
 
 def _paired(points: list[dict], metric: str, a: str, b: str, cue: float) -> dict:
@@ -118,12 +113,12 @@ def _findings(grid, points, fam, D, paper, usage_rows, worst, targets, best_net,
         return claim_word(D, CLAIMS[k])
 
     def ci(k):  # a claim's paired difference and interval
-        return _ci(D[CLAIMS[k]])
+        return claim_text(D[CLAIMS[k]])
 
     def pe(m, a, b):  # the paper's effect a - b from its table
         return paper_effect(paper, m, a, b)
 
-    headroom = "; ".join(f"{m} at cue {c:g}: {_ci(D[headroom_name(v, m, c)])} ({D[headroom_name(v, m, c)]['raw']})"
+    headroom = "; ".join(f"{m} at cue {c:g}: {claim_text(D[headroom_name(v, m, c)])} ({D[headroom_name(v, m, c)]['raw']})"
                          for (m, c), v in best_net.items())
     b_era, b_10a = _beta_range(points, "era", cue), _beta_range(points, "era_10a", cue)
     sp, sp10 = u["spearman_usage_beta"], usage_rows["era_10a"]["spearman_usage_beta"]

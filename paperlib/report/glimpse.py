@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import repro
-from .text import claim_word, diff_text
+from .text import claim_text, claim_word
 
 __all__ = ["claim_names", "claims", "specialisation_text", "closing_note"]
 
@@ -102,11 +102,6 @@ def claims(points, s0: float, paper3: dict, paper4: dict) -> list[dict]:
                         units="millinats" if k == names["6"] else "points") for k, r in rows.items()]
 
 
-def _dt(r: dict, scale: float = 100.0, digits: int = 1) -> str:
-    """``diff_text`` of a decided claim (its interval is ``lo``, ``hi``)."""
-    return diff_text({"diff": r["diff"], "diff_lo": r["lo"], "diff_hi": r["hi"]}, scale, digits)
-
-
 def specialisation_text(points, s0: float, floor: float) -> str:
     """One paragraph on the full model's specialisation at ``s0`` against the ``floor`` (nats), and random glimpses'.
 
@@ -162,7 +157,7 @@ def closing_note(points, grid: dict, fam: list[dict], s0: float, floor: float, p
     under = [r for r in prim if r["verdict"] == "underpowered"]
     reproduced = [r["name"].split(" ", 1)[1] for r in prim if r["verdict"] == "reproduces"]
     spec = {s: repro.find_row(repro.summarize(_at(points, s), "spec"), "gc") for s in (s_lo, s_hi)}
-    per_size = lambda i: "; ".join(f"{px[s]:.1f} px {_dt(c(f'{i}@{s:g}'))} ({word(f'{i}@{s:g}')})" for s in s_values)
+    per_size = lambda i: "; ".join(f"{px[s]:.1f} px {claim_text(c(f'{i}@{s:g}'))} ({word(f'{i}@{s:g}')})" for s in s_values)
     head = f"""### What reproduces and what does not
 
 All numbers from the committed grid ({len(points)} points: {len(grid['seeds'])} seeds × object heights
@@ -184,15 +179,15 @@ accuracy in points, paired over seeds, 95% t-intervals. {repro.family_text(fam)}
                 "small for every one of them, so the claim that glimpses help where the detail is small cannot show there.")
     return head + "\n\n" + acc + f"""
 - **Table 3 analogue.** GC against the global model: {per_size(1)}; against Σ glimpses + GRU at {px[s0]:.1f} px
-  {_dt(c('2'))} ({word('2')}); Σ against the global model {_dt(c('3'))} ({word('3')}; paper
+  {claim_text(c('2'))} ({word('2')}); Σ against the global model {claim_text(c('3'))} ({word('3')}; paper
   {paper3['sum'] - paper3['global_avg']:+.1f}).
 - **Table 4 analogue.** Attention against random glimpses: {per_size(4)}.
-- **The sweep.** GC's gain over the global model at {px[s_lo]:.1f} px minus at {px[s_hi]:.1f} px: {_dt(c('5a'))}
-  ({word('5a')}); at {px[s_mid]:.1f} minus {px[s_hi]:.1f} px: {_dt(c('5c'))} ({word('5c')}). The same for attention over
-  random glimpses: {_dt(c('5b'))} ({word('5b')}) and {_dt(c('5d'))} ({word('5d')}). The paper's claim, glimpses help
+- **The sweep.** GC's gain over the global model at {px[s_lo]:.1f} px minus at {px[s_hi]:.1f} px: {claim_text(c('5a'))}
+  ({word('5a')}); at {px[s_mid]:.1f} minus {px[s_hi]:.1f} px: {claim_text(c('5c'))} ({word('5c')}). The same for attention over
+  random glimpses: {claim_text(c('5b'))} ({word('5b')}) and {claim_text(c('5d'))} ({word('5d')}). The paper's claim, glimpses help
   where the detail is small, is {'supported' if c('5c')['verdict'] == 'reproduces' else 'not supported'} by its primary
   test (5c); the primary claims that reproduce after Holm: {'; '.join(reproduced) if reproduced else 'none'}.
-- **Specialisation.** {specialisation_text(points, s0, floor)} Attended against random glimpses: {_dt(c('6'), 1, 4)} nats
+- **Specialisation.** {specialisation_text(points, s0, floor)} Attended against random glimpses: {claim_text(c('6'), 1, 4)} nats
   ({word('6')}). At {px[s_lo]:.1f} px: {spec[s_lo]['mean']:.4f} [{spec[s_lo]['lo']:.4f}, {spec[s_lo]['hi']:.4f}]; at
   {px[s_hi]:.1f} px: {spec[s_hi]['mean']:.4f} [{spec[s_hi]['lo']:.4f}, {spec[s_hi]['hi']:.4f}]. The workers are not
   identical copies of one another, but they diverge little. Our reading, not tested here: with three classes that one

@@ -16,7 +16,7 @@ Nothing here types a verdict: every word of :func:`reading` is chosen from the d
 from __future__ import annotations
 
 from .. import repro
-from .text import diff_text
+from .text import claim_text
 
 __all__ = ["fresh_table", "grid_table", "paper_table", "paper_effect", "gain_diff", "reading", "PHRASES"]
 
@@ -158,10 +158,6 @@ def _named(r: dict) -> str:
     return f"claim {k}, {rest}" if rest else f"claim {k}"
 
 
-def _interval(r: dict) -> str:
-    return diff_text({"diff": r["diff"], "diff_lo": r["lo"], "diff_hi": r["hi"]}, scale=r["scale"]) + " mm"
-
-
 def reading(decided: list[dict], structure: float = 1.0) -> str:
     """"What the grid says", from the decided claims of the notebook.
 
@@ -195,7 +191,7 @@ def reading(decided: list[dict], structure: float = 1.0) -> str:
     lines = []
     for r in prim:
         extra = "" if r["n_needed"] is None else f"; the paper's effect needs {r['n_needed']} seeds"
-        lines.append(f"- **{label[r['name']]}** ({_named(r)}): {PHRASES[_key(r)][_side(r)]}: {_interval(r)} "
+        lines.append(f"- **{label[r['name']]}** ({_named(r)}): {PHRASES[_key(r)][_side(r)]}: {claim_text(r)} mm "
                      f"(**{word(r)}**; paper {r['scale'] * r['paper']:+.1f} mm{extra})")
     counts = {v: [label[r["name"]] for r in prim if r["verdict"] == v]
               for v in ("reproduces", "reversed", "within noise", "underpowered")}
@@ -223,6 +219,6 @@ def reading(decided: list[dict], structure: float = 1.0) -> str:
         text += ("**Exploratory comparisons** (each 95% interval read alone, no family control, no verdict): "
                  + "; ".join(f"{h}: claim{'s' if len(g) > 1 else ''} {', '.join(g)}"
                              for h, g in zip(heads, groups) if g) + ".\n\n"
-                 + "\n".join(f"- {_named(r)}: {PHRASES[_key(r)][_side(r)]}: {_interval(r)} "
+                 + "\n".join(f"- {_named(r)}: {PHRASES[_key(r)][_side(r)]}: {claim_text(r)} mm "
                              f"({r['raw']})" for r in expl))
     return text.rstrip() + "\n"

@@ -29,3 +29,12 @@ def claim_word(decided: dict, key: str, scale: float = 100.0, digits: int = 1) -
     if d["primary"]:
         return f"{d['verdict']}, MDE {scale * d['mde']:.{digits}f}"
     return f"exploratory: {d['raw']}"
+
+
+def claim_text(decided_claim: dict, scale: float | None = None, digits: int = 1) -> str:
+    """``"+1.2 [-0.3, +2.7]"`` for one claim of ``repro.decide``'s output (fields ``diff``, ``lo``,
+    ``hi``), in its table's units: times the claim's own ``scale`` unless ``scale`` is given.
+    Raises ``KeyError`` when a field is missing."""
+    d = decided_claim
+    s = d["scale"] if scale is None else scale
+    return diff_text({"diff": d["diff"], "diff_lo": d["lo"], "diff_hi": d["hi"]}, s, digits)

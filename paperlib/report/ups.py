@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import repro
 from ..papers import ups as U
-from .text import diff_text
+from .text import claim_text
 
 __all__ = ["reading", "closing_note", "routing_pose_note", "this_run"]
 
@@ -50,11 +50,6 @@ def _one(fam: list[dict], prefix: str) -> dict:
     return ks[0]
 
 
-def _pts(d: dict) -> str:
-    """A decided claim's difference and interval in its table's units (points or mm)."""
-    return diff_text({"diff": d["diff"], "diff_lo": d["lo"], "diff_hi": d["hi"]}, scale=d["scale"])
-
-
 def reading(d: dict) -> str:
     """How the note reads one decided claim (an entry of :func:`paperlib.repro.decide`'s output): a
     primary claim's verdict; for an exploratory one where its 95% interval lies: ``"includes 0"``,
@@ -73,7 +68,7 @@ def _as3(d: dict) -> str:
 
 
 def _line(fam: list[dict], prefix: str) -> str:
-    return "; ".join(f"{d['name'].split(', ')[-1]} {_pts(d)} ({reading(d)})" for d in _with_prefix(fam, prefix))
+    return "; ".join(f"{d['name'].split(', ')[-1]} {claim_text(d)} ({reading(d)})" for d in _with_prefix(fam, prefix))
 
 
 def _at(points, p):
@@ -169,7 +164,7 @@ def closing_note(grid: dict, points: list[dict], fam: list[dict], budget_points:
     mean0, floor0 = _ref_row(points, p0, "mean_pose_mpjpe_mm")["mean"], _ref_row(points, p0, "floor_mpjpe_mm")["mean"]
     steps, b_rows = _budget(budget_points)
     b_mean = lambda v: " / ".join(f"{repro.find_row(b_rows, v, s)['mean']:.1f}" for s in steps)
-    primaries = "; ".join(f"**{d['name']}**: {_pts(d)} ({d['verdict']}; MDE {d['mde'] * d['scale']:.1f}, paper "
+    primaries = "; ".join(f"**{d['name']}**: {claim_text(d)} ({d['verdict']}; MDE {d['mde'] * d['scale']:.1f}, paper "
                           f"{d['paper'] * d['scale']:+.1f})" for d in prim)
     return f"""### What reproduces and what does not
 
@@ -189,7 +184,7 @@ paired over seeds, 95% t-intervals. {repro.family_text(fam)}. The primary claims
 - **Learned against hand-assigned routes (Fig. 4):** {_line(fam, '5 ')}.
 - **Routes.** Distinct routes of the four tasks per seed: {', '.join(f'p = {p:g}: {dr_all[p]}' for p in p_values)}
   (every seed at least 2: the routing does not collapse). Layers shared by 2D and 3D recognition, p = {p0:g} minus
-  p = {p1:g}: {_pts(k7)} ({reading(k7)}). In {fig4_same} of {len(points)} runs the learned routes equal
+  p = {p1:g}: {claim_text(k7)} ({reading(k7)}). In {fig4_same} of {len(points)} runs the learned routes equal
   the hand-assigned route of `fixed_h2`, {fixed_txt}
 - **Pose.** MPJPE at p = 0: separate {pose('separate'):.1f}, H = 1 {pose('joint_h1'):.1f},
   H = 2 {pose('joint_h2'):.1f}, H = 4 {pose('joint_h4'):.1f} mm, against the MLP
@@ -270,10 +265,10 @@ def routing_pose_note(grid: dict, points: list[dict], fam: list[dict], budget_po
   of the sampled blocks differ from the final route.
   So H = 2 against H = 1 compares two working encoders; what finding the route still costs shows against the
   hand-assigned route (above).
-- **Pose estimation that learns.** The unified model is {below_mean} the mean pose ({_pts(d_mean)} mm,
+- **Pose estimation that learns.** The unified model is {below_mean} the mean pose ({claim_text(d_mean)} mm,
   {reading(d_mean)}); {below_txt}; {mlp_txt}: separate models
   {sep_gap:+.1f} mm, the unified model {h2_gap:+.1f} mm above it. With the data, initialisation and batches of the pose
-  task paired, the unified model's pose is {_pts(d_joint)} mm against the separate pose model
+  task paired, the unified model's pose is {claim_text(d_joint)} mm against the separate pose model
   ({reading(d_joint)}): sharing the encoder and decoder with three class tasks {share_effect} pose estimation here.
   The decoder width and the initial scale of its position embeddings were the levers that made tokens learn at all
   (deviation 6); the bins cannot be what limits it: their floor is {floor0:.1f} mm. The controlled experiment
@@ -282,7 +277,7 @@ def routing_pose_note(grid: dict, points: list[dict], fam: list[dict], budget_po
   {gain('mlp'):.0f} mm, and the token
   decoder's gap to the MLP goes from {gap(s_lo):.1f} to {gap(s_hi):.1f} mm
   (that it shrinks: {reading(d6c)}); at
-  {s_hi} iterations the decoder is {_pts(d6b)} mm from
+  {s_hi} iterations the decoder is {claim_text(d6b)} mm from
   the MLP ({reading(d6b)}). {budget_txt} (explorations 1 and 6 vary
   the bins and the de-quantisation).
 - **The rank check** tests $\\Omega W^\\top$ (rank {int(rank)} = the decoder width), Section 4.3; **the variants are

@@ -308,8 +308,8 @@ def mutation_table(results: list[MutantResult]) -> str:
         else:
             res = f"caught ({r.where})" if r.caught else "SURVIVED"
         line = r.line.replace("|", "\\|")
-        rows.append(f"| {r.notebook} | {r.grade_id} | {r.mutant} | {res} | `{line}` | {r.seconds:.2f} |"
-                    if r.caught else f"| {r.notebook} | {r.grade_id} | {r.mutant} | {res} |  | {r.seconds:.2f} |")
+        caught_by = f"`{line}`" if r.caught else ""
+        rows.append(f"| {r.notebook} | {r.grade_id} | {r.mutant} | {res} | {caught_by} | {r.seconds:.2f} |")
     return "\n".join(rows)
 
 
@@ -492,26 +492,25 @@ def grade_table(rows: list[dict], skipped: list[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def leaks(source_nb: dict, release_nb: dict) -> list[str]:
-    """Solution or hidden-test lines of ``source_nb`` that appear in ``release_nb`` (CI check 4).
-
-    A line counts when it is not blank and does not also appear in the source outside the
-    solution and hidden regions (a line the student is shown anyway, such as ``return out`` in a
-    docstring, is no leak).
-    """
+def secret_lines(nb: dict, solutions: bool = True, hidden: bool = True) -> set:
+    """The stripped, non-blank lines of ``nb``'s solution regions and/or hidden-test regions that
+    appear nowhere outside those regions (a line the student is shown anyway, such as ``return out``
+    in a docstring, is no secret)."""
     secret, public = set(), set()
-    for c in source_nb["cells"]:
+    for c in nb["cells"]:
         src = _src(c)
-        hidden = solution_text(src) + "\n" + hidden_text(src)
-        secret |= {l.strip() for l in hidden.splitlines() if l.strip()}
+        text = (solution_text(src) if solutions else "") + "\n" + (hidden_text(src) if hidden else "")
+        secret |= {l.strip() for l in text.splitlines() if l.strip()}
         public |= {l.strip() for l in _strip_regions(src).splitlines() if l.strip()}
-    secret -= public
-    out = []
-    for i, c in enumerate(release_nb["cells"]):
-        for l in _src(c).splitlines():
-            if l.strip() in secret:
-                out.append(f"cell {i}: {l.strip()}")
-    return out
+    return secret - public
+
+
+def leaks(source_nb: dict, release_nb: dict) -> list[str]:
+    """``"cell i: line"`` for every :func:`secret_lines` line of ``source_nb`` (solutions and hidden
+    tests) that appears in ``release_nb`` (CI check 4)."""
+    secret = secret_lines(source_nb)
+    return [f"cell {i}: {l.strip()}" for i, c in enumerate(release_nb["cells"])
+            for l in _src(c).splitlines() if l.strip() in secret]
 
 
 def _strip_regions(src: str) -> str:
