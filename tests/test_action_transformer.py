@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -266,20 +268,24 @@ def test_end_to_end_variant_trains_a_copy_of_the_trunk_and_gating_runs():
 
 
 def test_ava_branch_reads_exported_splits(tmp_path):
+    # the released layout (export_ava): ava_{train,val}_v2.2.csv, the 60-class label map name, the
+    # excluded-timestamps CSVs, frame folders starting at 900 s
     from paperlib.data.ava import export_ava
     from paperlib.data.video import make_multi_person_clips
-    for name, n, s in (("tr", 12, 0), ("te", 4, 1)):
+    for split, n, s in (("train", 12, 0), ("val", 4, 1)):
         clips = make_multi_person_clips(n, frames=4, size=32, seed=s)
-        export_ava(clips, tmp_path, name=name)
-    with pytest.raises(FileNotFoundError):
-        AT.run_experiment(dataset="ava", data_root=tmp_path, ava_names=("nope", "te"), frames=4, size=32)
-    out = AT.run_experiment(dataset="ava", data_root=tmp_path, ava_names=("tr", "te"), ava_fps=clips.fps,
+        export_ava(clips, tmp_path, split=split)
+    with pytest.raises(FileNotFoundError, match="ava_train_v2.1.csv"):
+        AT.run_experiment(dataset="ava", data_root=tmp_path, ava_version="v2.1", frames=4, size=32)
+    out = AT.run_experiment(dataset="ava", data_root=tmp_path, ava_fps=clips.fps,
                             frames=4, size=32, epochs_trunk=1, epochs_head=1, variants=("i3d",), attention_clips=0, return_models=True)
     te = out.pop("data").test
     for k in ("models", "stage1", "feats", "outputs", "proposals", "train_info"):
         out.pop(k)
     check_result(out)
-    assert np.array_equal(te.labels, clips.labels) and np.allclose(te.boxes, clips.boxes[:, clips.keyframe], atol=0.02)
+    P = te.present.shape[1]
+    assert P == clips.present.sum(1).max()                       # every annotated person, no max_people cap
+    assert np.array_equal(te.labels, clips.labels[:, :P]) and np.allclose(te.boxes, clips.boxes[:, clips.keyframe, :P], atol=0.02)
     m = out["metrics"]["data"]
     assert (m["n_train"], m["n_val"], m["n_test"]) == (10, 2, 4) and "context" not in out["metrics"]
 
@@ -353,22 +359,38 @@ def test_ava_split_filters_unknown_actions_drops_excluded_keyframes_and_counts_e
     from paperlib.data.errors import SkipReport
     from paperlib.data.video import make_multi_person_clips
     clips = make_multi_person_clips(6, frames=4, size=32, seed=0)
-    export_ava(clips, tmp_path, name="tr")
-    lm = read_label_map(tmp_path / "tr_action_list.pbtxt")
-    ann = read_ava_csv(tmp_path / "tr_v2.2.csv", label_map=lm)
+    paths = export_ava(clips, tmp_path, split="train")
+    lm = read_label_map(paths["label_map"])
+    ann = read_ava_csv(paths["csv"], label_map=lm)
     dropped = int(np.bincount(ann.action_ids).argmax())              # the most frequent action
-    write_label_map(tmp_path / "tr_action_list.pbtxt", {i: lm.names[i] for i in lm.class_ids if i != dropped})
+    write_label_map(paths["label_map"], {i: lm.names[i] for i in lm.class_ids if i != dropped})
     j = int(np.flatnonzero(ann.action_ids != dropped)[0])             # a keyframe with a kept row
     vid, ts = ann.video_ids[j], float(ann.timestamps[j])
-    (tmp_path / "tr_excluded_timestamps.csv").write_text(f"{vid},{int(ts):04d}\n")
+    Path(paths["excluded"]).write_text(f"{vid},{int(ts):04d}\n")
     at_excluded = sum(1 for v, t, a in zip(ann.video_ids, ann.timestamps, ann.action_ids)
                       if v == vid and int(t) == int(ts) and a != dropped)
-    rep = SkipReport(source="AVA tr")
-    ks = AT.load_ava_split(tmp_path, "tr", 4, 32, 1, clips.fps, 0.0, report=rep)
+    rep = SkipReport(source="AVA train")
+    ks = AT.load_ava_split(tmp_path, "train", 4, 32, 1, clips.fps, report=rep)
     filtered = {r: n for r, n in rep.filtered.items()}
     assert sum(n for r, n in filtered.items() if "excluded" not in r) == int((ann.action_ids == dropped).sum()), filtered
-    assert filtered["rows at excluded timestamps"] == at_excluded >= 1, filtered
+    assert filtered["ground-truth rows at excluded timestamps"] == at_excluded >= 1, filtered
     assert len(ks.class_names) == len(lm.class_ids) - 1
     assert sum(rep.counts.values()) > 0, "max_people = 1: the other people of a keyframe must be counted"
     with pytest.warns(UserWarning, match="people beyond max_people"):
-        AT.load_ava_split(tmp_path, "tr", 4, 32, 1, clips.fps, 0.0)
+        AT.load_ava_split(tmp_path, "train", 4, 32, 1, clips.fps)
+
+
+def test_ava_split_keeps_the_aspect_ratio(tmp_path):
+    # a 2:1 movie: letterboxed into the square input, boxes mapped with the frames
+    from paperlib.data.ava import export_ava
+    from paperlib.data.video import make_multi_person_clips
+    clips = make_multi_person_clips(3, frames=4, size=(32, 64), seed=0)
+    export_ava(clips, tmp_path, split="val")
+    ks = AT.load_ava_split(tmp_path, "val", 4, 32, None, clips.fps)
+    assert ks.frames.shape[2:4] == (32, 32)
+    assert ks.frames[:, :, :6].max() < 20 and ks.frames[:, :, -6:].max() < 20   # black bars above and below
+    W, H = clips.camera.width, clips.camera.height
+    kb = clips.boxes[:, clips.keyframe] / [W, H, W, H]                            # normalised in the movie
+    want = (kb * [1, 0.5, 1, 0.5] + [0, 0.25, 0, 0.25]) * 32
+    P = ks.present.shape[1]
+    np.testing.assert_allclose(ks.boxes[ks.present], want[:, :P][clips.present[:, :P]], atol=0.05)

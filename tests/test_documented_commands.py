@@ -286,7 +286,7 @@ def test_checker_limits_tuple_targets_and_missing_notebooks():
     nb04 = "papermill notebooks/04_video_action_transformer.ipynb out.ipynb"
     assert any("max_people = 8 is outside 1..4" in p for p in check_command(f"{nb04} -p max_people 8"))
     assert check_command(f"{nb04} -p max_people 4 -p size 224") == []          # from `frames, size, max_people = ...`
-    assert check_command(f'{nb04} -y "ava_names: [a, b]" -p symmetric_exchange False') == []
+    assert check_command(f'{nb04} -y "fresh_variants: [i3d, lowres]" -p symmetric_exchange False') == []
     assert check_command("papermill notebooks/99_none.ipynb out.ipynb") == ["notebooks/99_none.ipynb: no such notebook"]
     assert check_command(f"{nb04} -p max_people") != []                             # papermill's parser rejects it
 

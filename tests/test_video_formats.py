@@ -187,7 +187,9 @@ def multi():
 
 
 def test_export_ava_round_trip(tmp_path, multi):
-    paths = ava.export_ava(multi, tmp_path, name="synth_val")
+    paths = ava.export_ava(multi, tmp_path, split="val")
+    assert [os.path.basename(paths[k]) for k in ("csv", "label_map", "excluded")] == \
+        list(ava.ava_release_names("v2.2", "val", 60).values())
     lm = ava.read_label_map(paths["label_map"])
     assert [lm.names[i + 1] for i in range(len(lm))] == list(video.MULTI_CLASS_NAMES)
     assert [lm.types[i + 1] for i in range(len(lm))] == list(video.LABEL_TYPES)
@@ -196,19 +198,22 @@ def test_export_ava_round_trip(tmp_path, multi):
     groups = ava.group_keyframes(gt, num_classes=len(lm))
     W, H = multi.camera.width, multi.camera.height
     for n, vid in enumerate(multi.video_ids):
-        boxes, labels, pids = groups[(vid, multi.keyframe_time)]
+        boxes, labels, pids = groups[(vid, 902.0)]
         assert pids.tolist() == np.flatnonzero(multi.present[n]).tolist()
         np.testing.assert_array_equal(labels, multi.labels[n, pids])
         np.testing.assert_allclose(boxes * [W, H, W, H], multi.boxes[n, multi.keyframe, pids], atol=5e-4 * W + 1e-4)
-    # frames: the keyframe file is number keyframe + 1; JPEG is lossy but close
+    # frames: the folder starts at 900 s, so the keyframe (902 s) is frame 2 * fps; JPEG is lossy but close
+    k = paths["keyframe_index"]
+    assert k == round(2 * multi.fps)
     clip = fr.read_frame_folder(os.path.join(paths["frames"], multi.video_ids[0]), num_samples=1, mode="center",
-                                center=multi.keyframe)
-    assert clip.indices.tolist() == [multi.keyframe] and clip.num_frames == multi.frames.shape[1]
+                                center=k)
+    assert clip.indices.tolist() == [k] and clip.num_frames == k - multi.keyframe + multi.frames.shape[1]
     diff = np.abs(clip.frames[0].astype(int) - multi.frames[0, multi.keyframe].astype(int))
     assert diff.mean() < 8
     # detections in the same format evaluate with frame-AP: the ground truth scores itself 1.0
     from paperlib.metrics_ap import evaluate_ava
     det = ava.clips_to_ava(multi, scores=multi.labels.astype(np.float32))
+    det.timestamps[:] = 902.0                                           # the exported keyframe second
     ava.write_ava_csv(tmp_path / "det.csv", det)
     res = evaluate_ava(gt, ava.read_ava_csv(tmp_path / "det.csv", kind="detections"))
     assert res.mean_ap == pytest.approx(1.0)

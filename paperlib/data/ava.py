@@ -703,30 +703,57 @@ def clips_to_ava(clips, boxes=None, scores=None) -> AvaAnnotations:
                           None if scores is None else np.asarray(sc, np.float32))
 
 
-def export_ava(clips, directory, name: str = "synth_train", write_frames: bool = True, style: str = "label") -> dict:
-    """Write a rendered multi-person set in AVA's formats.
+def export_ava(clips, directory, split: str = "train", version: str = "v2.2", keyframe_second: int = 902,
+               write_frames: bool = True, style: str = "label", excluded=()) -> dict:
+    """Write a rendered multi-person set as an AVA Actions release ships it.
 
-    Files (in ``directory``):
+    Files in ``directory``, named as :func:`ava_release_names` (``version``, ``split``):
 
-    - ``{name}_v2.2.csv``: ground truth (:func:`clips_to_ava`);
-    - ``{name}_action_list.pbtxt``: the label map with label types;
-    - ``frames/{video_id}/img_00001.jpg``...: each clip's ``T`` frames (if ``write_frames``);
-      frame ``k`` (0-based) is at time ``k / clips.fps`` seconds, so the keyframe (timestamp
-      ``clips.keyframe_time``) is file number ``clips.keyframe + 1``.
+    - ``ava_{split}_{version}.csv``: ground truth (:func:`clips_to_ava`), every keyframe at
+      timestamp ``keyframe_second`` (a whole second in :data:`AVA_KEYFRAME_RANGE`);
+    - the 60-class label map name (``ava_action_list_v2.2_for_activitynet_2019.pbtxt`` for v2.2)
+      holding the rendered classes with their label types;
+    - ``ava_{split}_excluded_timestamps_{version}.csv``: the ``(video_id, second)`` pairs of
+      ``excluded`` (empty file if none);
+    - ``frames/{video_id}/img_00001.jpg``...: each clip's frames as ``ffmpeg -ss 900 ... -r FPS``
+      extracts a movie: file 1 is the frame at :data:`AVA_WINDOW_START` = 900 s, so the keyframe is
+      file ``round((keyframe_second - 900) * clips.fps) + 1``; the seconds before the clip's first
+      rendered frame repeat that frame (if ``write_frames``).
 
-    Returns ``{"csv": path, "label_map": path, "frames": folder or None}``.
+    Read back with :func:`load_ava_release` (``split``, ``version``) and frames at ``fps =
+    clips.fps``, time offset 900 s.
+
+    Returns ``{"csv", "label_map", "excluded", "frames"}`` (paths; ``frames`` is ``None`` without
+    ``write_frames``) and ``"keyframe_index"`` (0-based frame of the keyframe in each folder).
+    Raises ``ValueError`` for a ``keyframe_second`` outside :data:`AVA_KEYFRAME_RANGE` or too early
+    for the clip's frames before its keyframe, and as :func:`ava_release_names`.
     """
     from .frames import write_frame_folder
 
+    names = ava_release_names(version, split, 60)
+    lo, hi = AVA_KEYFRAME_RANGE
+    if not (lo <= int(keyframe_second) <= hi) or int(keyframe_second) != keyframe_second:
+        raise ValueError(f"export_ava: keyframe_second must be a whole second in {AVA_KEYFRAME_RANGE}, got "
+                         f"{keyframe_second!r}")
+    key_index = int(round((keyframe_second - AVA_WINDOW_START) * clips.fps))
+    lead = key_index - int(clips.keyframe)
+    if lead < 0:
+        raise ValueError(f"export_ava: keyframe_second {keyframe_second} leaves {key_index} frames before the "
+                         f"keyframe at {clips.fps:g} fps; the clips have {clips.keyframe}")
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    csv_path = d / f"{name}_v2.2.csv"
-    pb_path = d / f"{name}_action_list.pbtxt"
-    write_ava_csv(csv_path, clips_to_ava(clips))
+    csv_path, pb_path, ex_path = (d / names[k] for k in ("groundtruth", "label_map", "excluded"))
+    ann = clips_to_ava(clips)
+    ann.timestamps = np.full(len(ann.timestamps), float(keyframe_second))
+    write_ava_csv(csv_path, ann)
     write_label_map(pb_path, list(clips.class_names), list(clips.label_types), style=style)
+    with open(ex_path, "w", newline="") as f:
+        csv.writer(f).writerows((vid, f"{int(t):04d}") for vid, t in excluded)
     frames_dir = None
     if write_frames:
         frames_dir = d / "frames"
         for n, vid in enumerate(clips.video_ids):
-            write_frame_folder(frames_dir / vid, clips.frames[n])
-    return {"csv": str(csv_path), "label_map": str(pb_path), "frames": None if frames_dir is None else str(frames_dir)}
+            fr = clips.frames[n]
+            write_frame_folder(frames_dir / vid, np.concatenate([np.repeat(fr[:1], lead, 0), fr]))
+    return {"csv": str(csv_path), "label_map": str(pb_path), "excluded": str(ex_path),
+            "frames": None if frames_dir is None else str(frames_dir), "keyframe_index": key_index}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -127,16 +127,39 @@ class FrameClip:
     indices : np.ndarray, int64, ``(T,)`` 0-based frame indices in the folder.
     num_frames : int, frames in the folder.
     folder : str.
+    box_scale, box_offset : np.ndarray, float64, ``(4,)`` each: where a box given in the folder's
+        normalised coordinates ``(x1, y1, x2, y2)`` in ``[0, 1]`` lies in the returned frames
+        (normalised too): ``box * box_scale + box_offset``. Identity unless ``fit="letterbox"``.
     """
 
     frames: np.ndarray
     indices: np.ndarray
     num_frames: int
     folder: str
+    box_scale: np.ndarray = field(default_factory=lambda: np.ones(4))
+    box_offset: np.ndarray = field(default_factory=lambda: np.zeros(4))
+
+
+def _letterbox(img, size):
+    """PIL image -> (image of ``size`` (H, W): the frame scaled to fit, aspect ratio kept, centred on
+    black), box_scale (4,), box_offset (4,)) in normalised coordinates."""
+    from PIL import Image
+
+    H, W = int(size[0]), int(size[1])
+    w0, h0 = img.size
+    s = min(W / w0, H / h0)
+    w, h = max(1, int(round(w0 * s))), max(1, int(round(h0 * s)))
+    ox, oy = (W - w) // 2, (H - h) // 2
+    canvas = Image.new("RGB", (W, H))
+    canvas.paste(img.resize((w, h), Image.BILINEAR), (ox, oy))
+    scale = np.array([w / W, h / H, w / W, h / H])
+    offset = np.array([ox / W, oy / H, ox / W, oy / H])
+    return canvas, scale, offset
 
 
 def read_frame_folder(folder, num_samples: int | None = None, mode: str = "uniform", center: int | None = None,
-                      stride: int = 1, size=None, template: str = FRAME_TEMPLATE, start: int = 1) -> FrameClip:
+                      stride: int = 1, size=None, template: str = FRAME_TEMPLATE, start: int = 1,
+                      fit: str = "stretch") -> FrameClip:
     """Read ``num_samples`` frames (all if ``None``) of a frame folder, sampled by :func:`sample_indices`.
 
     Parameters
@@ -145,6 +168,9 @@ def read_frame_folder(folder, num_samples: int | None = None, mode: str = "unifo
     num_samples, mode, center, stride : see :func:`sample_indices`.
     size : (H, W), optional: resize every frame (bilinear) to this size in pixels.
     template, start : file naming (default ``img_00001.jpg``...).
+    fit : with ``size``, ``"stretch"`` (each axis scaled to ``size``: the aspect ratio changes
+        unless it already matches) or ``"letterbox"`` (scaled to fit, aspect ratio kept, centred
+        and padded with black; ``FrameClip.box_scale``/``box_offset`` map boxes into the result).
 
     Returns
     -------
@@ -158,8 +184,11 @@ def read_frame_folder(folder, num_samples: int | None = None, mode: str = "unifo
     """
     from PIL import Image
 
+    if fit not in ("stretch", "letterbox"):
+        raise ValueError(f"read_frame_folder: fit must be 'stretch' or 'letterbox', got {fit!r}")
     folder = Path(folder)
     nums = list_frame_numbers(folder, template, start)
+    box_scale, box_offset = np.ones(4), np.zeros(4)
     n = len(nums)
     idx = np.arange(n) if num_samples is None else sample_indices(n, num_samples, mode, center, stride)
     out, shape = [], None
@@ -170,7 +199,9 @@ def read_frame_folder(folder, num_samples: int | None = None, mode: str = "unifo
             try:
                 with Image.open(path) as im:
                     img = im.convert("RGB")
-                    if size is not None:
+                    if size is not None and fit == "letterbox":
+                        img, box_scale, box_offset = _letterbox(img, size)
+                    elif size is not None:
                         img = img.resize((int(size[1]), int(size[0])), Image.BILINEAR)
                     arr = np.asarray(img, dtype=np.uint8)
             except FileNotFoundError:
@@ -184,7 +215,8 @@ def read_frame_folder(folder, num_samples: int | None = None, mode: str = "unifo
                                   f"{shape[1]}x{shape[0]} of the first sampled frame", field="size")
             cache[i] = arr
         out.append(cache[i])
-    return FrameClip(frames=np.stack(out), indices=idx.astype(np.int64), num_frames=n, folder=str(folder))
+    return FrameClip(frames=np.stack(out), indices=idx.astype(np.int64), num_frames=n, folder=str(folder),
+                     box_scale=box_scale, box_offset=box_offset)
 
 
 @dataclass

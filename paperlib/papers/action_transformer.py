@@ -117,37 +117,46 @@ def from_rendered(clips) -> KeyframeSet:
                        list(clips.video_ids), np.full(len(clips), clips.keyframe_time), tuple(clips.class_names))
 
 
-def load_ava_split(root, name, T, size, P, fps, offset, report=None) -> KeyframeSet:
-    """AVA CSV ``root/{name}_v2.2.csv`` + label map ``root/{name}_action_list.pbtxt`` + frame
-    folders ``root/frames/<video_id>/`` -> :class:`KeyframeSet` (``T`` frames centred on each
-    keyframe, resized to ``size``). ``fps``: frame rate of the folders; ``offset``: seconds of a
-    folder's first frame (real AVA cut at 900 s: 900.0).
+def load_ava_split(root, split, T, size, P=None, fps: float = 4.0, offset: float = 900.0, version: str = "v2.2",
+                   classes: int = 60, report=None) -> KeyframeSet:
+    """A released AVA split in ``root`` -> :class:`KeyframeSet` (``T`` frames centred on each keyframe,
+    fitted into ``size`` x ``size`` with the aspect ratio kept).
 
-    As the official evaluator does (``paperlib.data.ava``): rows whose action id is not in the label
-    map (the 60-class whitelist; the CSVs hold all 80 ids) are filtered and counted, and, when
-    ``root/{name}_excluded_timestamps.csv`` exists, the rows at its keyframes are dropped and
-    counted. People beyond ``P`` per keyframe are counted as lost (a :class:`SkipReport` warning).
-    ``report``: a :class:`paperlib.data.errors.SkipReport` to fill (a new one is made and warned
-    about otherwise). Raises what :func:`paperlib.data.ava.read_ava_csv` raises on a malformed file.
+    Files: those of :func:`paperlib.data.ava.ava_release_names` (``version``, ``split`` = ``"train"``
+    or ``"val"``, ``classes`` = 60 or 80), e.g. ``ava_train_v2.2.csv``, the label map
+    ``ava_action_list_v2.2_for_activitynet_2019.pbtxt`` and ``ava_train_excluded_timestamps_v2.2.csv``,
+    read with the official protocol (:func:`paperlib.data.ava.load_ava_release`: rows of action ids
+    outside the label map filtered, excluded keyframes dropped, both counted); frames from
+    ``root/frames/<video_id>/img_00001.jpg``..., at ``fps`` frames per second, the first at
+    ``offset`` seconds (``ffmpeg -ss 900``: 900.0). Frames are letterboxed (scaled to fit, black
+    bars; :func:`paperlib.data.frames.read_frame_folder` with ``fit="letterbox"``) and the boxes
+    mapped with them.
+
+    ``P``: people per keyframe; ``None`` (default) keeps every annotated person (``P`` = the most
+    people at one keyframe of the split), an int keeps the first ``P`` and counts the others as lost.
+    ``report``: a :class:`paperlib.data.errors.SkipReport` to fill (otherwise the release's report is
+    warned about). Raises ``FileNotFoundError`` naming the missing files, what
+    :func:`paperlib.data.ava.read_ava_csv` raises on a malformed file, and
+    :class:`paperlib.data.errors.FormatError` for a keyframe whose frames lie outside its folder.
     """
     from pathlib import Path
 
-    from ..data.ava import drop_excluded, group_keyframes, read_ava_csv, read_excluded_timestamps, read_label_map
-    from ..data.errors import SkipReport
+    from ..data.ava import group_keyframes, load_ava_release
+    from ..data.errors import FormatError
     from ..data.frames import read_frame_folder
 
     root = Path(root)
-    own = report is None
-    report = SkipReport(source=f"AVA {name}") if own else report
-    lm = read_label_map(root / f"{name}_action_list.pbtxt")
+    rel = load_ava_release(root, split, version, classes)
+    if report is not None:
+        report.merge(rel.report)
+    rep = report if report is not None else rel.report
+    lm, ann, csv_path = rel.label_map, rel.groundtruth, rel.paths["groundtruth"]
     ids = lm.class_ids
-    ann = read_ava_csv(root / f"{name}_v2.2.csv", label_map=lm, unknown_actions="filter", report=report)
-    excluded = root / f"{name}_excluded_timestamps.csv"
-    if excluded.exists():
-        ann = drop_excluded(ann, read_excluded_timestamps(excluded), report)
     groups = group_keyframes(ann, num_classes=max(ids))
     keys = sorted(groups)
     N = len(keys)
+    most = max((len(groups[k][0]) for k in keys), default=1)
+    P = most if P is None else int(P)
     fr = np.zeros((N, T, size, size, 3), np.uint8)
     bx, pr = np.zeros((N, P, 4), np.float32), np.zeros((N, P), bool)
     lb = np.zeros((N, P, len(ids)), np.uint8)
@@ -156,14 +165,20 @@ def load_ava_split(root, name, T, size, P, fps, offset, report=None) -> Keyframe
         b, lab, _ = groups[(vid, ts)]
         k = min(len(b), P)
         if len(b) > P:
-            report.add(root / f"{name}_v2.2.csv", f"people beyond max_people={P} at a keyframe", len(b) - P,
-                       f"{vid} at {ts:g} s: {len(b)} people")
+            rep.add(csv_path, f"people beyond max_people={P} at a keyframe", len(b) - P,
+                    f"{vid} at {ts:g} s: {len(b)} people")
         centre = int(round((ts - offset) * fps))
-        fr[n] = read_frame_folder(root / "frames" / vid, num_samples=T, mode="center", center=centre,
-                                  size=(size, size)).frames
-        bx[n, :k], pr[n, :k], lb[n, :k] = b[:k] * size, True, lab[:k][:, cols]
-    if own:
-        report.warn()
+        clip = read_frame_folder(root / "frames" / vid, num_samples=T, mode="center", center=centre,
+                                 size=(size, size), fit="letterbox")
+        if not 0 <= centre < clip.num_frames:
+            raise FormatError(csv_path, f"keyframe {vid} at {ts:g} s is frame {centre} (fps {fps:g}, offset "
+                              f"{offset:g} s) but {root / 'frames' / vid} holds {clip.num_frames} frames",
+                              field="timestamp")
+        fr[n] = clip.frames
+        bx[n, :k] = (b[:k] * clip.box_scale + clip.box_offset) * size
+        pr[n, :k], lb[n, :k] = True, lab[:k][:, cols]
+    if report is None:
+        rep.warn()
     return KeyframeSet(fr, bx, pr, lb, [k[0] for k in keys], np.array([k[1] for k in keys]),
                        tuple(lm.names[i] for i in ids))
 
@@ -1036,8 +1051,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
                    variants=("i3d", "lowres", "highres", "tx+i3d", "highres_small"), max_per_keyframe: int | None = 50,
                    gate_person: bool = False, context_probe: bool = True, attention_clips: int = 32,
                    tx_heads: int = 2, tx_layers: int = 3, ffn_input: str = "updated", location_embedding: bool = True,
-                   dataset: str = "synthetic", data_root=None, ava_names=("synth_train", "synth_test"),
-                   ava_fps: float = 4.0, ava_time_offset: float = 0.0, progress: bool = False,
+                   dataset: str = "synthetic", data_root=None, ava_version: str = "v2.2", ava_classes: int = 60,
+                   ava_fps: float = 4.0, ava_time_offset: float = 900.0, progress: bool = False,
                    return_models: bool = False, device: str = "cpu") -> dict:
     """The Action Transformer's experiment for one seed: data -> stage 1 (trunk + RPN) -> every
     head variant -> Tables 1-3 (frame-AP with GT boxes, localisation AP and frame-AP with RPN
@@ -1060,9 +1075,11 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
 
     Data knobs (:func:`paperlib.data.video.make_multi_person_clips`): ``cue_scale`` (head, face
     offset and handheld objects scaled), ``symmetric_exchange`` (giver and taker share the arm
-    motion). ``dataset="ava"`` reads the AVA-format splits ``ava_names = (train, test)`` from
-    ``data_root`` (:func:`load_ava_split` with ``ava_fps`` and ``ava_time_offset``; the
-    validation split is carved from the training keyframes; no probe, no cue sizes).
+    motion). ``dataset="ava"`` reads the released AVA splits ``train`` (training; the validation
+    split is carved from its keyframes) and ``val`` (test: AVA's test labels are not released) of
+    ``ava_version`` with the ``ava_classes``-class label map from ``data_root``
+    (:func:`load_ava_split` with ``ava_fps`` and ``ava_time_offset``; every annotated person,
+    ``max_people`` aside; no probe, no cue sizes).
 
     ``device``: where the networks train and run (``"cpu"``, ``"cuda"``, ``"auto"``); the clips,
     features, RoI tubes and outputs stay on the CPU and move batch by batch.
@@ -1091,12 +1108,12 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         data = make_data(num_train, num_test, frames, size, max_people, seed, cue_scale, symmetric_exchange,
                          val_fraction)
     elif dataset == "ava":
-        full = load_ava_split(data_root, ava_names[0], frames, size, max_people, ava_fps, ava_time_offset)
+        ava = dict(fps=ava_fps, offset=ava_time_offset, version=ava_version, classes=ava_classes)
+        full = load_ava_split(data_root, "train", frames, size, None, **ava)
         n_val = max(1, int(round(val_fraction * len(full))))
         perm = np.random.default_rng([seed, 404]).permutation(len(full))
         data = SimpleNamespace(train=full.subset(np.sort(perm[:-n_val])), val=full.subset(np.sort(perm[-n_val:])),
-                               test=load_ava_split(data_root, ava_names[1], frames, size, max_people, ava_fps,
-                                                   ava_time_offset),
+                               test=load_ava_split(data_root, "val", frames, size, None, **ava),
                                train_clips=None, test_clips=None, cue_sizes_px={})
     else:
         raise ValueError(f"run_experiment: dataset must be 'synthetic' or 'ava', got {dataset!r}")
