@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 NOTEBOOKS := notebooks
 
-.PHONY: lab test unit nbval setup bench clean execute student grade check-exercises book browser-check
+.PHONY: lab test unit nbval setup bench clean execute student grade check-exercises book browser-check fixture-runs
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ unit: $(STAMP)
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest $(NOTEBOOKS) --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -q
+
+# Every lesson's documented real-data command (its Scaling up section) at the smallest scale, through
+# papermill, on the real-format fixtures written to build/fixtures/ (paperlib.data.fixtures); the
+# executed notebooks and summary.json go to build/fixture_runs/. A step of .ci/run. ONLY="00 04".
+fixture-runs: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/python -m paperlib.tools.fixture_runs --jobs 2 $(if $(ONLY),--only $(ONLY)); rc=$$?; \
+	echo "make fixture-runs: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # Re-execute every notebook top to bottom in place (stored outputs are never hand-edited).
 execute: $(STAMP)

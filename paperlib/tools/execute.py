@@ -182,6 +182,44 @@ class ExecuteClient(NotebookClient):
             self.exit_forced = rc is None or rc < 0
 
 
+def papermill_engine():
+    """papermill's nbclient engine with :class:`ExecuteClient`'s guards, as a papermill ``Engine``
+    class; registered as ``paperlib`` (``papermill --engine paperlib ...``, the entry point
+    ``papermill.engine`` of ``pyproject.toml``; :func:`register_papermill_engine` in-process).
+    The cells run as papermill runs them (the notebook saved after each cell, a failing cell's
+    traceback stored and ``PapermillExecutionError`` raised), with the missed wake-up recovered
+    and a stalled cell turned into :class:`StalledCellError`."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine
+    from papermill.utils import merge_kwargs, remove_args
+
+    class PapermillClient(ExecuteClient, PapermillNotebookClient):
+        """``ExecuteClient(nb_man, ...)``: the MRO passes ``nb_man`` on to papermill's client."""
+
+    class PaperlibEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                     start_timeout=60, execution_timeout=None, **kwargs):
+            kwargs = remove_args(["input_path"], **kwargs)
+            safe = remove_args(["timeout", "startup_timeout"], **kwargs)
+            final = merge_kwargs(safe, timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+                                 startup_timeout=start_timeout, kernel_name=kernel_name, log=log,
+                                 log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file)
+            client = PapermillClient(nb_man, **final)
+            out = client.execute()
+            cls.last_client = client
+            return out
+
+    return PaperlibEngine
+
+
+def register_papermill_engine() -> None:
+    """Register :func:`papermill_engine` with papermill under the name ``paperlib``."""
+    from papermill.engines import papermill_engines
+
+    papermill_engines.register("paperlib", papermill_engine())
+
+
 def execute(path: str | Path, timeout: int = 900, **kw) -> float:
     """Execute ``path`` in place; return the wall time in seconds.
 
