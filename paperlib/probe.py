@@ -23,8 +23,8 @@ from sklearn.linear_model import RidgeClassifierCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .data.arrays import SkeletonArrays
-from .data.sequences import OBS_RATIOS, crop_observation, normalize_skeleton
+from .data.arrays import SkeletonArrays, is_memory_mapped
+from .data.sequences import CHUNK_BYTES, OBS_RATIOS, NormalizedFrames, crop_observation, normalize_skeleton
 from .skeleton import get_skeleton
 
 __all__ = ["prefix_features", "linear_probe_reference", "mlp_probe_reference", "MLP_CANDIDATES", "PROBE_KINDS", "person_features", "context_dependence"]
@@ -33,7 +33,7 @@ _ALPHAS = np.logspace(-1, 4, 11)
 
 
 def prefix_features(data: SkeletonArrays, indices, ratio: float, frames: int = 8,
-                    normalized: np.ndarray | None = None) -> np.ndarray:
+                    normalized: np.ndarray | NormalizedFrames | None = None) -> np.ndarray:
     """Flattened features ``(n, M * frames * V * 3)`` float32 of the observed prefixes.
 
     Parameters
@@ -43,17 +43,36 @@ def prefix_features(data: SkeletonArrays, indices, ratio: float, frames: int = 8
     ratio : observation ratio in (0, 1].
     frames : frames the prefix is resampled to.
     normalized : optional precomputed ``normalize_skeleton(data.joints, data.valid_frames)``
-        (same shape as ``data.joints``), to normalise once for many ratios.
+        (same shape as ``data.joints``), or the :class:`~paperlib.data.sequences.NormalizedFrames`
+        of every row of ``data``, to normalise once for many ratios. Memory-mapped (cached real)
+        ``data.joints`` use the shared ``NormalizedFrames`` by default and compute the features
+        :data:`~paperlib.data.sequences.CHUNK_BYTES` of them at a time (the same values: the same
+        operations, sequence by sequence).
 
     Raises ``ValueError`` for a ratio outside (0, 1] (from ``crop_observation``).
     """
     idx = np.asarray(indices)
+    if normalized is None and is_memory_mapped(data.joints):
+        normalized = _store(data)
+    if isinstance(normalized, NormalizedFrames):
+        n, M, V = len(idx), data.joints.shape[1], data.joints.shape[3]
+        out = np.empty((n, M * frames * V * 3), np.float32)
+        step = max(1, CHUNK_BYTES // (out.shape[1] * 4))
+        for i in range(0, n, step):
+            x = normalized.resample(idx[i:i + step], ratio, frames).numpy()
+            out[i:i + step] = x.reshape(len(x), -1).astype(np.float32)
+        return out
     if normalized is None:
         x = normalize_skeleton(data.joints[idx], data.valid_frames[idx], get_skeleton(data.skeleton_name))
     else:
         x = normalized[idx]
     x, _ = crop_observation(x, data.valid_frames[idx], ratio, policy="resample", out_frames=frames)
     return x.reshape(len(idx), -1).astype(np.float32)
+
+
+def _store(data: SkeletonArrays) -> NormalizedFrames:
+    """The shared normalised valid frames of every row of memory-mapped ``data``."""
+    return NormalizedFrames.shared(data.joints, data.valid_frames, skeleton=get_skeleton(data.skeleton_name))
 
 
 def linear_probe_reference(data: SkeletonArrays, train_idx, test_idx, ratios=OBS_RATIOS, frames: int = 8,
@@ -129,7 +148,10 @@ def _probe(kind, data, train_idx, test_idx, ratios, frames, families, return_pre
     y_tr, y_te = data.labels[train_idx], data.labels[test_idx]
     if len(np.unique(y_tr)) < 2:
         raise ValueError(f"{fn}: the training split holds a single class")
-    xn = normalize_skeleton(data.joints, data.valid_frames, get_skeleton(data.skeleton_name))
+    # memory-mapped (cached real) joints: the normalised valid frames once (a quarter of the
+    # joints for NTU), the features computed from them chunk by chunk; in memory: as before
+    xn = _store(data) if is_memory_mapped(data.joints) else \
+        normalize_skeleton(data.joints, data.valid_frames, get_skeleton(data.skeleton_name))
     out = {"acc": {}, "alpha" if kind == "linear" else "choice": {}}
     if families is not None:
         families = np.asarray(families)

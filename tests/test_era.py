@@ -459,3 +459,11 @@ def test_run_experiment_knobs_reach_every_era_module():
     m = era_modules(res["runs"]["era"]["model"])[-1][1]
     q = torch.randn(3, m.d, m.K)
     assert torch.allclose(m.scores(q), torch.einsum("bpk,pmk->bpm", q, m.keys))   # no 1/sqrt(K)
+
+
+def test_era_modules_sit_in_the_last_block_for_any_widths():
+    # with the documented real-data widths the last block also creates a down-projection and a
+    # residual convolution: the modules must still be its graph and temporal convolutions
+    for ch in ((16, 32, 32), (64, 128, 256), (8, 8, 8)):
+        m = E.build_model("era", channels=ch)
+        assert [n for n, _ in E.era_modules(m)] == ["blocks.2.gcn.conv", "blocks.2.tcn.conv"], ch

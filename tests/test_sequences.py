@@ -165,3 +165,93 @@ def test_normalize_does_not_flip_when_the_hips_are_missing():
     out = Q.normalize_skeleton(x, d.valid_frames)
     centred = Q.normalize_skeleton(x, d.valid_frames, align=False)
     np.testing.assert_allclose(out, centred, atol=1e-6)  # no yaw at all instead of a 180-degree turn
+
+
+# --------------------------------------------------------------------------------------------
+# Frame sampling over each clip's valid length (issue 31, item 7)
+# --------------------------------------------------------------------------------------------
+def _ramp_with(valid, T, sampling):
+    from dataclasses import replace
+
+    return replace(_ramp_arrays(valid, T), frame_sampling=sampling)
+
+
+def test_valid_sampling_keeps_distinct_frames_of_a_short_padded_clip():
+    """An 80-frame clip padded to 300, 16 frames: 16 distinct valid frames under "valid", ceil(80 / 18) = 5
+    under "stride" (stride 300 // 16 = 18 over the padded length)."""
+    data = _ramp_arrays([80], 300)
+    valid = Q.SkeletonDataset(data, frames=16, normalize=False, sampling="valid")
+    stride = Q.SkeletonDataset(data, frames=16, normalize=False, sampling="stride")
+    src_v = valid.x[0, 0, :, 0, 0].numpy() - 1
+    src_s = stride.x[0, 0, :, 0, 0].numpy() - 1
+    assert len(np.unique(src_v[src_v >= 0])) == 16 and src_v.max() <= 79 and int(valid.valid[0]) == 16
+    np.testing.assert_array_equal(src_v, np.arange(16) * 5)  # floor(k * 80 / 16)
+    assert (src_s >= 0).sum() == 5 and int(stride.valid[0]) == 5
+    # at 20% observed (L = 16 frames): 4 kept frames (0, 5, 10, 15) under "valid", 1 (frame 0) under "stride"
+    v2 = Q.SkeletonDataset(data, frames=16, ratio=0.2, normalize=False, sampling="valid")
+    s2 = Q.SkeletonDataset(data, frames=16, ratio=0.2, normalize=False, sampling="stride")
+    kept = v2.x[0, 0, :, 0, 0].numpy() - 1
+    np.testing.assert_array_equal(kept[kept >= 0], [0, 5, 10, 15])
+    assert int(v2.observed[0]) == 4 and int(s2.observed[0]) == 1
+
+
+def test_valid_sampling_never_keeps_a_frame_past_the_prefix():
+    """Every (T_valid, frames, ratio) of clips padded to 300: each kept frame lies inside [0, ceil(r T_valid)),
+    the kept frames are the first `observed`, ascending, distinct, and `valid`/`observed` agree with
+    sampled_frames / observed_frames."""
+    T = 300
+    valid = np.concatenate([np.arange(1, 40), np.arange(40, T + 1, 7), [T]])
+    data = _ramp_with(valid, T, "valid")
+    for frames in (64, 32, 16, 8):
+        index, valid_out = Q.sampled_frames(valid, T, frames, "valid")
+        np.testing.assert_array_equal(valid_out, np.minimum(valid, frames))
+        for r in Q.OBS_RATIOS:
+            ds = Q.SkeletonDataset(data, ratio=r, frames=frames, normalize=False)  # data.frame_sampling
+            assert ds.sampling == "valid" and ds.x.shape[2] == frames
+            src = ds.x[:, 0, :, 0, 0].numpy().astype(np.int64) - 1  # (N, frames): source frame, -1 where zero
+            L = Q.observed_length(valid, r)
+            assert np.all(src.max(1) <= L - 1), (frames, r)
+            obs = Q.observed_frames(valid, r, T, frames, "valid")
+            np.testing.assert_array_equal(ds.observed, obs)
+            np.testing.assert_array_equal((src >= 0).sum(1), obs)
+            np.testing.assert_array_equal(ds.valid.numpy(), valid_out)
+            k = np.arange(frames)[None, :]
+            np.testing.assert_array_equal(np.where(k < obs[:, None], index, -1), src)  # a prefix of the sampled frames
+            both = (src[:, 1:] >= 0) & (src[:, :-1] >= 0)
+            assert np.all(np.diff(src, axis=1)[both] > 0)  # ascending and distinct
+
+
+def test_sampling_defaults_follow_the_data():
+    synth = generate(num_samples=20, seed=0)
+    assert synth.frame_sampling == "stride" and Q.SkeletonDataset(synth, frames=16).sampling == "stride"
+    real_like = _ramp_with([30, 60], 300, "valid")
+    assert Q.SkeletonDataset(real_like, frames=16, normalize=False).sampling == "valid"
+    assert Q.SkeletonDataset(real_like, frames=16, normalize=False, sampling="stride").sampling == "stride"
+    # frames >= T or None: no subsampling either way; resample ignores the sampling
+    for kw in (dict(frames=None), dict(frames=300), dict(frames=8, policy="resample", ratio=0.4)):
+        a = Q.SkeletonDataset(real_like, normalize=False, sampling="valid", **kw)
+        b = Q.SkeletonDataset(real_like, normalize=False, sampling="stride", **kw)
+        assert torch.equal(a.x, b.x) and torch.equal(a.valid, b.valid), kw
+    with pytest.raises(ValueError, match="sampling"):
+        Q.SkeletonDataset(real_like, frames=16, sampling="uniform")
+    with pytest.raises(ValueError, match="frame_sampling"):
+        _ramp_with([3], 10, "every")
+    with pytest.raises(ValueError, match="valid_frames"):
+        Q.sampled_frames([0, 5], 10, 4, "valid")
+
+
+def test_stride_sampling_functions_match_the_dataset():
+    """sampled_frames / observed_frames with "stride" describe what SkeletonDataset keeps (the synthetic path)."""
+    T = 64
+    valid = np.arange(8, T + 1)
+    data = _ramp_arrays(valid, T)
+    for frames in (64, 40, 32, 21, 16, 8):
+        index, valid_out = Q.sampled_frames(valid, T, frames, "stride")
+        for r in (0.1, 0.3, 1.0):
+            ds = Q.SkeletonDataset(data, ratio=r, frames=frames, normalize=False)
+            src = ds.x[:, 0, :, 0, 0].numpy().astype(np.int64) - 1
+            obs = Q.observed_frames(valid, r, T, frames, "stride")
+            np.testing.assert_array_equal(ds.observed, obs)
+            np.testing.assert_array_equal(ds.valid.numpy(), valid_out)
+            assert src.shape == index.shape
+            np.testing.assert_array_equal(np.where(np.arange(src.shape[1])[None] < obs[:, None], index, -1), src)

@@ -1,8 +1,11 @@
+import math
+
 import pytest
 import torch
 
 from paperlib import setup_notebook
-from paperlib.train import count_parameters, fit, make_loader, predict, resolve_device
+from paperlib.train import (autocast, count_parameters, fit, grad_scaler, make_loader, predict, resolve_device,
+                            to_device)
 
 
 def toy(n=256):
@@ -81,3 +84,51 @@ def test_setup_notebook_sets_state(monkeypatch):
     assert torch.equal(a, torch.rand(3))
     with pytest.raises(ValueError):
         setup_notebook(0, threads=0)
+
+
+def test_fit_reads_the_device_once_per_epoch_and_keeps_the_numbers():
+    """The per-epoch loss is accumulated on the device (float64) but equals, to the bit, the sum of
+    the steps' Python floats times the batch sizes that the loop used to make in every step."""
+    x, y = toy(100)
+    setup_notebook(2)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    seen = []
+
+    def step(m, batch):
+        loss = torch.nn.functional.cross_entropy(m(batch[0]), batch[1])
+        seen.append((float(loss.detach()), len(batch[0])))
+        return loss
+
+    hist = fit(model, make_loader(x, y, batch_size=32, shuffle=True), epochs=2, progress=False, step_fn=step)
+    per_epoch = [seen[:4], seen[4:]]                                  # 100 samples: batches of 32, 32, 32, 4
+    for got, steps in zip(hist["loss"], per_epoch):
+        tot = 0.0
+        for loss, bs in steps:
+            tot += loss * bs
+        assert got == tot / 100
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_fit_and_predict_in_mixed_precision_on_the_cpu(amp):
+    x, y = toy()
+    setup_notebook(0)
+    model = torch.nn.Linear(2, 2)
+    hist = fit(model, make_loader(x, y, batch_size=32, shuffle=True), epochs=10, progress=False, amp=amp,
+               optimizer=torch.optim.SGD(model.parameters(), lr=0.5), val_loader=make_loader(x, y), grad_clip=5.0)
+    assert all(math.isfinite(v) for v in hist["loss"]) and hist["val_acc"][-1] > 0.9
+    logits, _ = predict(model, make_loader(x, y), amp=amp)
+    assert logits.dtype == torch.float32
+    assert grad_scaler("cpu", amp).is_enabled() == (amp == "fp16")
+
+
+def test_amp_helpers():
+    with autocast("cpu", None):
+        assert not torch.is_autocast_enabled("cpu")                  # None: no autocast at all
+    with autocast("cpu", "bf16"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="amp"):
+        autocast("cpu", "fp8")
+    assert not grad_scaler("cpu", None).is_enabled()
+    t = torch.arange(3.0)
+    assert torch.equal(to_device(t, "cpu"), t)
+    assert make_loader(t, batch_size=2, pin_memory=False).pin_memory is False

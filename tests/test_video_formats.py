@@ -311,9 +311,15 @@ def test_ntu_rgb_pose_pairs_frames_and_scaled_color_joints(tmp_path):
 
 def test_ntu_rgb_pose_frame_count_mismatch_warns(tmp_path):
     skel, folder, _, _ = _ntu_fixture(tmp_path, T=8, rgb_frames=10)
-    with pytest.warns(UserWarning, match="10 RGB frames but 8 skeleton frames"):
+    with pytest.warns(UserWarning, match="RGB and skeleton frame counts differ"):
         clip = fr.load_ntu_rgb_pose(folder, skel, num_samples=10)
     assert clip.present[0, :8].all() and not clip.present[0, 8:].any()
+    from paperlib.data.errors import SkipReport
+    rep = SkipReport(source="set")                       # a data set's loader collects, and warns once itself
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fr.load_ntu_rgb_pose(folder, skel, num_samples=10, report=rep)
+    assert any("10 RGB frames, 8 skeleton frames" in str(item) for item in rep.items), rep.items
     bad = tmp_path / "S001C001P001R001A001.skeleton"
     bad.write_text("twelve\n")
     with pytest.raises(FormatError) as err:

@@ -247,7 +247,7 @@ class NTURGBClip:
 
 def load_ntu_rgb_pose(frame_folder, skeleton_path, num_samples: int = 16, mode: str = "uniform",
                       center: int | None = None, stride: int = 1, size=None, max_bodies: int = 2,
-                      template: str = FRAME_TEMPLATE) -> NTURGBClip:
+                      template: str = FRAME_TEMPLATE, report=None) -> NTURGBClip:
     """Pair an NTU RGB+D frame folder with its ``.skeleton`` file: frames + 2D pose.
 
     The skeleton is read with :func:`paperlib.data.ntu.load_ntu_sample` (bodies ranked by
@@ -258,7 +258,8 @@ def load_ntu_rgb_pose(frame_folder, skeleton_path, num_samples: int = 16, mode: 
     If the folder and the skeleton file have different frame counts (it happens in NTU RGB+D),
     a ``UserWarning`` names both; frames without skeleton data get ``present = False``. Bodies
     beyond ``max_bodies`` are reported by one ``UserWarning`` (the skeleton loader's
-    :class:`paperlib.data.errors.SkipReport`).
+    :class:`paperlib.data.errors.SkipReport`). With ``report`` (a ``SkipReport``) both are added to
+    it instead of warned about, so that a data set's loader warns once for all its clips.
 
     Raises
     ------
@@ -279,16 +280,18 @@ def load_ntu_rgb_pose(frame_folder, skeleton_path, num_samples: int = 16, mode: 
     clip = read_frame_folder(frame_folder, num_samples, mode, center, stride, size, template)
     from .errors import SkipReport
 
-    report = SkipReport(source=skeleton_path.name)
-    sample = ntu.load_ntu_sample(skeleton_path, max_bodies=max_bodies, max_frames=max(n_skel, 1), report=report)
+    own = SkipReport(source=skeleton_path.name)
+    sample = ntu.load_ntu_sample(skeleton_path, max_bodies=max_bodies, max_frames=max(n_skel, 1), report=own)
     # frames without a kept body are not lost here (they get present=False); other losses warn
-    report.counts.pop("frame without a kept body (removed)", None)
-    report.items = [it for it in report.items if not it[1].startswith("frame without a kept body")]
-    report.warn(stacklevel=2)
+    own.counts.pop("frame without a kept body (removed)", None)
+    own.items = [it for it in own.items if not it[1].startswith("frame without a kept body")]
     if clip.num_frames != n_skel:
-        warnings.warn(f"{Path(frame_folder).name}: {clip.num_frames} RGB frames but {n_skel} skeleton frames in "
-                      f"{skeleton_path.name}; frames without skeleton data have present=False", UserWarning,
-                      stacklevel=2)
+        own.add(skeleton_path, "RGB and skeleton frame counts differ (frames without skeleton data: present=False)",
+                1, f"{Path(frame_folder).name}: {clip.num_frames} RGB frames, {n_skel} skeleton frames")
+    if report is not None:
+        report.merge(own)
+    else:
+        own.warn(stacklevel=2)
     M = max_bodies
     full = np.zeros((M, clip.num_frames, 25, 2), np.float32)
     pres = np.zeros((M, clip.num_frames), bool)

@@ -642,7 +642,7 @@ def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_fr
     arrays : SkeletonArrays
         ``joints (N, M, T, 25, 3)`` float32 metres, ``labels (N,)`` int64 0-based,
         ``valid_frames (N,)``, ``subjects (N,)``, ``cameras (N,)`` (1-based ids), ``names``,
-        ``class_names`` (official NTU names), ``skeleton_name='ntu25'``.
+        ``class_names`` (official NTU names), ``skeleton_name='ntu25'``, ``frame_sampling='valid'``.
     report : SkipReport
         Losses per reason (bad file names, malformed files with the :class:`FormatError` text,
         samples in the missing list, samples with no body, dropped bodies and frames) and the
@@ -729,7 +729,8 @@ def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_fr
         joints=np.stack(joints) if joints else np.zeros((0,) + shape, np.float32),
         labels=np.asarray(labels, np.int64), valid_frames=np.asarray(valid, np.int64),
         subjects=np.asarray(subjects, np.int64), cameras=np.asarray(cameras, np.int64),
-        names=names, class_names=[all_names[a - 1] for a in classes], skeleton_name="ntu25")
+        names=names, class_names=[all_names[a - 1] for a in classes], skeleton_name="ntu25",
+        frame_sampling="valid")  # real clips padded to max_frames: sample over the valid length
     report.warn()
     return arrays, report
 

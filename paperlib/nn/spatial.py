@@ -113,7 +113,7 @@ def _as_rois(boxes, device, dtype):
 
 
 def roi_align(features: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = 2,
-              aligned: bool = True) -> torch.Tensor:
+              aligned: bool = True, max_per_image: int | None = None) -> torch.Tensor:
     """RoIAlign with torchvision's semantics, built on ``grid_sample``.
 
     Parameters
@@ -134,6 +134,12 @@ def roi_align(features: torch.Tensor, boxes, output_size, spatial_scale: float =
         ``c * spatial_scale - 0.5`` (index space, where feature cell ``i`` has its centre at
         ``i``), so a box exactly covering a cell samples that cell's centre. ``False``: the
         legacy Mask R-CNN mapping ``c * spatial_scale`` with box sizes clamped to at least 1.
+    max_per_image : int, optional
+        A bound on the boxes of any one image that the caller knows (e.g. ``R`` RoIs per clip).
+        Given, the boxes are laid out without counting them on the host and the batch indices are
+        not checked (both read the device: one host synchronisation each on an accelerator); the
+        caller guarantees ``0 <= batch_index < N`` and at most ``max_per_image`` boxes per image.
+        The result is the same.
 
     Sampling follows torchvision exactly: bin ``(i, j)`` of a box with feature-space corner
     ``(x1, y1)`` and size ``(w, h)`` samples at ``x = x1 + (j + (s + 0.5) / sr) * w / pw`` for
@@ -159,7 +165,7 @@ def roi_align(features: torch.Tensor, boxes, output_size, spatial_scale: float =
     if K == 0:
         return features.new_zeros(0, C, ph, pw)
     bidx = rois[:, 0].round().long()
-    if bool((bidx < 0).any()) or bool((bidx >= N).any()):
+    if max_per_image is None and (bool((bidx < 0).any()) or bool((bidx >= N).any())):
         raise ValueError(f"roi_align: batch indices must lie in [0, {N}), got {bidx.min().item()}..{bidx.max().item()}")
     off = 0.5 if aligned else 0.0
     x1 = rois[:, 1] * spatial_scale - off
@@ -180,12 +186,17 @@ def roi_align(features: torch.Tensor, boxes, output_size, spatial_scale: float =
     gy = (2 * ys + 1) / H - 1
     grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), -1)  # (K, ph*sr, pw*sr, 2)
     # lay the boxes out per image (padded), so each feature map is sampled once without copies
-    counts = torch.bincount(bidx, minlength=N)
-    kmax = int(counts.max())
     order = torch.argsort(bidx, stable=True)
-    starts = torch.cumsum(counts, 0) - counts
     rank = torch.empty_like(bidx)
-    rank[order] = torch.arange(K, device=bidx.device) - starts[bidx[order]]
+    if max_per_image is None:
+        counts = torch.bincount(bidx, minlength=N)
+        kmax = int(counts.max())
+        starts = torch.cumsum(counts, 0) - counts
+        rank[order] = torch.arange(K, device=bidx.device) - starts[bidx[order]]
+    else:                                    # the same ranks, from the sorted indices (no host read)
+        kmax = int(max_per_image)
+        sorted_idx = bidx[order]
+        rank[order] = torch.arange(K, device=bidx.device) - torch.searchsorted(sorted_idx, sorted_idx)
     Hs, Ws = ph * sr, pw * sr
     padded = grid.new_zeros(N, kmax, Hs, Ws, 2)
     padded[bidx, rank] = grid
@@ -197,7 +208,7 @@ def roi_align(features: torch.Tensor, boxes, output_size, spatial_scale: float =
 
 
 def roi_align_frames(features: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0,
-                     sampling_ratio: int = 2, aligned: bool = True) -> torch.Tensor:
+                     sampling_ratio: int = 2, aligned: bool = True, max_per_image: int | None = None) -> torch.Tensor:
     """RoIAlign applied frame by frame to video features.
 
     Parameters
@@ -206,7 +217,8 @@ def roi_align_frames(features: torch.Tensor, boxes, output_size, spatial_scale: 
     boxes : Tensor ``(K, 5)`` ``[batch_index, x1, y1, x2, y2]``: the same box on every frame (the
         Action Transformer's keyframe box extended in time), or ``(K, T, 5)``: one box per frame
         (the batch index must be the same along ``T``).
-    output_size, spatial_scale, sampling_ratio, aligned : as in :func:`roi_align`.
+    output_size, spatial_scale, sampling_ratio, aligned, max_per_image : as in :func:`roi_align`
+        (``max_per_image`` bounds the boxes of one clip).
 
     Returns
     -------
@@ -219,17 +231,18 @@ def roi_align_frames(features: torch.Tensor, boxes, output_size, spatial_scale: 
         raise ValueError(f"roi_align_frames: features must be (N, C, T, H, W), got {tuple(features.shape)}")
     N, C, T, H, W = features.shape
     b = boxes.to(features.dtype)
+    per_frame = b.dim() == 3
     if b.dim() == 2 and b.shape[1] == 5:
         b = b[:, None].expand(-1, T, -1)
     if b.dim() != 3 or b.shape[1:] != (T, 5):
         raise ValueError(f"roi_align_frames: boxes must be (K, 5) or (K, {T}, 5), got {tuple(boxes.shape)}")
-    if bool((b[:, :, 0] != b[:, :1, 0]).any()):
+    if per_frame and max_per_image is None and bool((b[:, :, 0] != b[:, :1, 0]).any()):
         raise ValueError("roi_align_frames: a box's batch index must be the same on every frame")
     K = b.shape[0]
     flat = features.permute(0, 2, 1, 3, 4).reshape(N * T, C, H, W)
     t = torch.arange(T, device=features.device, dtype=features.dtype)
     rois = torch.cat([(b[:, :, 0] * T + t)[..., None], b[:, :, 1:]], -1).reshape(K * T, 5)
-    out = roi_align(flat, rois, output_size, spatial_scale, sampling_ratio, aligned)  # (K*T, C, ph, pw)
+    out = roi_align(flat, rois, output_size, spatial_scale, sampling_ratio, aligned, max_per_image)  # (K*T, C, ph, pw)
     return out.reshape(K, T, C, *out.shape[-2:]).permute(0, 2, 1, 3, 4)
 
 

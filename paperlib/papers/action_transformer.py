@@ -41,6 +41,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -51,7 +52,7 @@ import torch.nn.functional as F
 from ..data.ava import AvaAnnotations
 from ..metrics_ap import AVA_CAPACITY, evaluate_ava, localisation_ap
 from ..nn.spatial import BoxCoder, box_iou, clip_boxes, make_anchors, nms, roi_align, roi_align_frames
-from ..train import count_parameters, model_device, resolve_device
+from ..train import autocast, backward_step, count_parameters, grad_scaler, model_device, resolve_device, to_device
 
 __all__ = ["STRIDE", "MEM_POOL", "ROI_SAMPLING", "ANCHOR_SIZES", "ANCHOR_RATIOS", "CONTEXT_CLASSES",
            "KeyframeSet", "from_rendered", "load_ava_split", "make_data", "to_input", "conv_bn", "Mixed",
@@ -118,7 +119,8 @@ def from_rendered(clips) -> KeyframeSet:
 
 
 def load_ava_split(root, split, T, size, P=None, fps: float = 4.0, offset: float = 900.0, version: str = "v2.2",
-                   classes: int = 60, report=None) -> KeyframeSet:
+                   classes: int = 60, report=None, *, cache: bool = True, cache_dir=None,
+                   workers: int | None = None) -> KeyframeSet:
     """A released AVA split in ``root`` -> :class:`KeyframeSet` (``T`` frames centred on each keyframe,
     fitted into ``size`` x ``size`` with the aspect ratio kept).
 
@@ -132,18 +134,26 @@ def load_ava_split(root, split, T, size, P=None, fps: float = 4.0, offset: float
     bars; :func:`paperlib.data.frames.read_frame_folder` with ``fit="letterbox"``) and the boxes
     mapped with them.
 
+    The keyframes' frames are decoded once, in ``workers`` DataLoader processes (default
+    ``min(4, CPUs)``), into ``<cache_dir>/ava_<split>_<version>_<T>x<size>.npy`` (default
+    ``cache_dir``: ``root/.paperlib_cache``, or ``~/.cache/paperlib/frames-<hash>`` where ``root`` is
+    read-only; :func:`paperlib.data.frame_cache.ava_keyframe_cache`), reused while the keyframes and
+    their frame files are unchanged; ``frames`` is then a read-only ``np.memmap`` of that file
+    (a batch reads only its keyframes; AVA v2.2 train at T=16, 224: about 2.4 MB per keyframe,
+    0.5 TB on disk). ``cache=False``: decoded into memory (same values).
+
     ``P``: people per keyframe; ``None`` (default) keeps every annotated person (``P`` = the most
     people at one keyframe of the split), an int keeps the first ``P`` and counts the others as lost.
     ``report``: a :class:`paperlib.data.errors.SkipReport` to fill (otherwise the release's report is
     warned about). Raises ``FileNotFoundError`` naming the missing files, what
     :func:`paperlib.data.ava.read_ava_csv` raises on a malformed file, and
-    :class:`paperlib.data.errors.FormatError` for a keyframe whose frames lie outside its folder.
+    :class:`paperlib.data.errors.FormatError` for a missing or broken frame folder or frame, or a
+    keyframe whose frames lie outside its folder (the CSV named, ``field='timestamp'``).
     """
     from pathlib import Path
 
     from ..data.ava import group_keyframes, load_ava_release
-    from ..data.errors import FormatError
-    from ..data.frames import read_frame_folder
+    from ..data.frame_cache import ava_keyframe_cache, default_frame_cache_dir
 
     root = Path(root)
     rel = load_ava_release(root, split, version, classes)
@@ -157,29 +167,30 @@ def load_ava_split(root, split, T, size, P=None, fps: float = 4.0, offset: float
     N = len(keys)
     most = max((len(groups[k][0]) for k in keys), default=1)
     P = most if P is None else int(P)
-    fr = np.zeros((N, T, size, size, 3), np.uint8)
     bx, pr = np.zeros((N, P, 4), np.float32), np.zeros((N, P), bool)
     lb = np.zeros((N, P, len(ids)), np.uint8)
     cols = np.array(ids) - 1
+    centres = [int(round((ts - offset) * fps)) for _, ts in keys]
     for n, (vid, ts) in enumerate(keys):
-        b, lab, _ = groups[(vid, ts)]
-        k = min(len(b), P)
+        b = groups[(vid, ts)][0]
         if len(b) > P:
             rep.add(csv_path, f"people beyond max_people={P} at a keyframe", len(b) - P,
                     f"{vid} at {ts:g} s: {len(b)} people")
-        centre = int(round((ts - offset) * fps))
-        clip = read_frame_folder(root / "frames" / vid, num_samples=T, mode="center", center=centre,
-                                 size=(size, size), fit="letterbox")
-        if not 0 <= centre < clip.num_frames:
-            raise FormatError(csv_path, f"keyframe {vid} at {ts:g} s is frame {centre} (fps {fps:g}, offset "
-                              f"{offset:g} s) but {root / 'frames' / vid} holds {clip.num_frames} frames",
-                              field="timestamp")
-        fr[n] = clip.frames
-        bx[n, :k] = (b[:k] * clip.box_scale + clip.box_offset) * size
+    if cache:
+        cache_dir = Path(cache_dir) if cache_dir is not None else default_frame_cache_dir(root)
+    else:
+        cache_dir = None
+    fc = ava_keyframe_cache(f"ava_{split}_{version}", root / "frames", [(k[0], c) for k, c in zip(keys, centres)],
+                            T, size, csv_path, cache_dir, workers,
+                            describe=lambda n: f"{keys[n][0]} at {keys[n][1]:g} s (fps {fps:g}, offset {offset:g} s)")
+    for n, (vid, ts) in enumerate(keys):
+        b, lab, _ = groups[(vid, ts)]
+        k = min(len(b), P)
+        bx[n, :k] = (b[:k] * fc.arrays["box_scale"][n] + fc.arrays["box_offset"][n]) * size
         pr[n, :k], lb[n, :k] = True, lab[:k][:, cols]
     if report is None:
         rep.warn()
-    return KeyframeSet(fr, bx, pr, lb, [k[0] for k in keys], np.array([k[1] for k in keys]),
+    return KeyframeSet(fc.frames, bx, pr, lb, [k[0] for k in keys], np.array([k[1] for k in keys]),
                        tuple(lm.names[i] for i in ids))
 
 
@@ -215,10 +226,11 @@ def make_data(num_train: int = 384, num_test: int = 128, frames: int = 8, size: 
 
 def to_input(frames_u8, device=None) -> torch.Tensor:
     """uint8 ``(B, T, H, W, 3)`` -> float ``(B, 3, T, H, W)`` in ``[-1, 1]``, on ``device`` (default:
-    where ``frames_u8`` is; the uint8 pixels are moved, then converted there)."""
+    where ``frames_u8`` is; the uint8 pixels are moved, page-locked and non-blocking, then converted
+    there)."""
     x = torch.as_tensor(frames_u8)
     if device is not None:
-        x = x.to(device, non_blocking=True)
+        x = to_device(x, device)
     return x.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
 
 
@@ -361,15 +373,18 @@ class Stage1(nn.Module):
         obj, delta = self.rpn(feat)
         bi = torch.arange(len(x), device=x.device)[:, None].expand(-1, boxes.shape[1])[present]
         rois = torch.cat([bi[:, None].float(), boxes[present]], 1)
-        r = roi_align_frames(feat, rois, 7, spatial_scale=1 / STRIDE)
+        # float32 (box coordinates), at most P boxes per clip: no host read of the box counts
+        r = roi_align_frames(feat.float(), rois, 7, spatial_scale=1 / STRIDE, max_per_image=boxes.shape[1])
         return obj, delta, self.cls(r.mean((2, 3, 4)))
 
 
 def train_stage1(train: KeyframeSet, epochs: int = 3, seed: int = 0, lr: float = 3e-3, bs: int = 16,
-                 progress: bool = False, device="cpu"):
+                 progress: bool = False, device="cpu", amp: str | None = None):
     """Stage 1: trunk, RPN and the per-person classifier, AdamW + one-cycle, on ``device`` (the
-    clips stay on the CPU, each batch is moved). Returns the model (eval mode, frozen, on
-    ``device``) and the per-epoch losses ``(epochs, 3)`` (objectness, box, cls)."""
+    clips stay on the CPU, each batch is moved; the losses stay on the device until the epoch's
+    end). ``amp``: the forward pass in mixed precision (:func:`paperlib.train.autocast`; fp16 with
+    loss scaling). Returns the model (eval mode, frozen, on ``device``) and the per-epoch losses
+    ``(epochs, 3)`` (objectness, box, cls)."""
     dev = resolve_device(device)
     torch.manual_seed(seed)
     C = len(train.class_names)
@@ -380,22 +395,23 @@ def train_stage1(train: KeyframeSet, epochs: int = 3, seed: int = 0, lr: float =
     g = torch.Generator().manual_seed(seed)
     boxes, present = torch.as_tensor(train.boxes), torch.as_tensor(train.present)
     labels = torch.as_tensor(train.labels).float()
+    scaler = grad_scaler(dev, amp)
     hist = []
     for _ in _progress(range(epochs), progress, "stage 1"):
         model.train()
         tot = []
         for idx in _batches(len(train), bs, True, g):
-            b, p, lab = (t[idx].to(dev, non_blocking=True) for t in (boxes, present, labels))
-            obj, delta, logits = model(to_input(train.frames[idx.numpy()], dev), b, p)
-            l_obj, l_box = rpn_loss(model.anchors, model.coder, obj, delta, b, p)
-            l_cls = F.binary_cross_entropy_with_logits(logits, lab[p])
-            loss = l_obj + l_box + l_cls
+            b, p, lab = (to_device(t[idx], dev) for t in (boxes, present, labels))
+            with autocast(dev, amp):
+                obj, delta, logits = model(to_input(train.frames[idx.numpy()], dev), b, p)
+                l_obj, l_box = rpn_loss(model.anchors, model.coder, obj, delta, b, p)
+                l_cls = F.binary_cross_entropy_with_logits(logits, lab[p])
+                loss = l_obj + l_box + l_cls
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            backward_step(loss, opt, scaler)
             sched.step()
-            tot.append([l_obj.item(), l_box.item(), l_cls.item()])
-        hist.append(np.mean(tot, 0))
+            tot.append(torch.stack([l_obj.detach(), l_box.detach(), l_cls.detach()]).float())
+        hist.append(_epoch_mean(tot))
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -404,24 +420,48 @@ def train_stage1(train: KeyframeSet, epochs: int = 3, seed: int = 0, lr: float =
 
 
 
+def _epoch_mean(rows: list) -> np.ndarray:
+    """``np.mean(rows, 0)`` of per-step loss rows kept on the device (float32 ``(k,)`` tensors), read
+    from the device once: the same float64 numbers as the mean of the rows' Python floats."""
+    return np.mean(torch.stack(rows).cpu().double().numpy(), 0)
+
+
 @torch.no_grad()
-def trunk_and_proposals(stage1: Stage1, ds: KeyframeSet, R: int, bs: int = 32, trunk=None, device=None):
+def trunk_and_proposals(stage1: Stage1, ds: KeyframeSet, R: int, bs: int = 32, trunk=None, device=None,
+                        amp: str | None = None, out_dir=None):
     """Trunk features ``(N, 64, T', H', W')`` of every clip and the RPN's top-``R`` proposals
-    (boxes ``(N, R, 4)``, scores, valid), on the CPU; the batches run on ``device`` (default:
-    stage 1's). ``trunk`` (optional, on ``device`` too) replaces ``stage1.trunk`` for the features;
-    the proposals always come from stage 1."""
+    (boxes ``(N, R, 4)``, scores, valid), on the CPU (float32); the batches run on ``device``
+    (default: stage 1's), with ``amp`` in mixed precision (the proposals decoded in float32).
+    ``trunk`` (optional, on ``device`` too) replaces ``stage1.trunk`` for the features; the
+    proposals always come from stage 1. ``out_dir``: the features are written batch by batch into
+    an unnamed temporary file there (:func:`paperlib.data.frame_cache.scratch_memmap`, freed with
+    the tensor; AVA at 224 px and T = 8: 64 x 4 x 56 x 56 floats, 3.2 MB per keyframe) and the
+    tensor maps it; ``None`` (default): in memory. The same values either way."""
     dev = model_device(stage1, device)
     stage1.eval()
     feats, boxes, scores, valid = [], [], [], []
+    store = None
     for idx in _batches(len(ds), bs):
         x = to_input(ds.frames[idx.numpy()], dev)
-        f0 = stage1.trunk(x)
-        b, s, v = propose(stage1.anchors, stage1.coder, *stage1.rpn(f0), R, stage1.size)
-        feats.append((f0 if trunk is None else trunk.eval()(x)).cpu())
+        with autocast(dev, amp):
+            f0 = stage1.trunk(x)
+            rpn = stage1.rpn(f0)
+            f = f0 if trunk is None else trunk.eval()(x)
+        b, s, v = propose(stage1.anchors, stage1.coder, *(t.float() for t in rpn), R, stage1.size)
+        f = f.float().cpu()
+        if out_dir is None:
+            feats.append(f)
+        else:
+            if store is None:
+                from ..data.frame_cache import scratch_memmap
+
+                store = scratch_memmap(out_dir, (len(ds), *f.shape[1:]), np.float32)
+            store[int(idx[0]):int(idx[0]) + len(f)] = f.detach().numpy()
         boxes.append(b.cpu())
         scores.append(s.cpu())
         valid.append(v.cpu())
-    return torch.cat(feats), torch.cat(boxes), torch.cat(scores), torch.cat(valid)
+    feats = torch.cat(feats) if store is None else torch.from_numpy(store)
+    return feats, torch.cat(boxes), torch.cat(scores), torch.cat(valid)
 
 
 def recall_at(prop, valid, gt, present, thr):
@@ -486,8 +526,8 @@ def person_rois(feat, rois):
     ``rois (B, R, 4)`` px -> ``(B R, C, 7, 7)``. ``feat`` may have batch 1 with ``rois (1, BR, 4)``."""
     B, R = rois.shape[:2]
     bi = torch.arange(B, dtype=rois.dtype, device=rois.device).repeat_interleave(R)[:, None]
-    r = roi_align(feat[:, :, feat.shape[2] // 2], torch.cat([bi, rois.reshape(-1, 4)], 1), 14,
-                  spatial_scale=1 / STRIDE, sampling_ratio=ROI_SAMPLING)
+    r = roi_align(feat[:, :, feat.shape[2] // 2].float(), torch.cat([bi, rois.reshape(-1, 4)], 1), 14,
+                  spatial_scale=1 / STRIDE, sampling_ratio=ROI_SAMPLING, max_per_image=R)  # R per clip: no host read
     return F.max_pool2d(r, 2)
 
 
@@ -582,8 +622,8 @@ def roi_tubes(feat, rois):
     step, max-pool to 7x7. ``feat (B, C, T', H', W')``, ``rois (B, R, 4)`` px -> ``(B R, C, T', 7, 7)``."""
     B, R = rois.shape[:2]
     bi = torch.arange(B, dtype=rois.dtype, device=rois.device).repeat_interleave(R)[:, None]
-    tube = roi_align_frames(feat, torch.cat([bi, rois.reshape(-1, 4)], 1), 14, spatial_scale=1 / STRIDE,
-                            sampling_ratio=ROI_SAMPLING)
+    tube = roi_align_frames(feat.float(), torch.cat([bi, rois.reshape(-1, 4)], 1), 14, spatial_scale=1 / STRIDE,
+                            sampling_ratio=ROI_SAMPLING, max_per_image=R)         # R per clip: no host read
     return F.max_pool3d(tube, (1, 2, 2))
 
 
@@ -747,10 +787,11 @@ def head_loss(logits, deltas, targets, valid, gt_box, pos, rois):
     class-agnostic smooth-L1 (beta 1/9) on the positives' Faster R-CNN deltas. Returns
     ``(l_cls, l_box)``; ``l_box`` is 0 without positives."""
     l_cls = F.binary_cross_entropy_with_logits(logits[valid], targets[valid])
-    if not pos.any():
+    d = deltas[pos]                    # its shape says whether there are positives (no extra host read)
+    if not d.numel():
         return l_cls, deltas.sum() * 0.0
     target = _HEAD_CODER.encode(gt_box[pos], rois[pos])
-    return l_cls, F.smooth_l1_loss(deltas[pos], target, beta=1 / 9)
+    return l_cls, F.smooth_l1_loss(d, target, beta=1 / 9)
 
 
 def _progress(it, on, desc):
@@ -776,14 +817,14 @@ def precompute_tubes(feats, rois, bs: int = 64, device="cpu"):
     (N, R, 4)`` -> ``(N, R, 64, T', 7, 7)`` on the CPU (the frozen trunk's RoI features, computed
     once per run)."""
     dev = resolve_device(device)
-    tube = torch.cat([roi_tubes(feats[i].to(dev, non_blocking=True), rois[i].to(dev, non_blocking=True)).cpu()
+    tube = torch.cat([roi_tubes(to_device(feats[i], dev), to_device(rois[i], dev)).cpu()
                       for i in _batches(len(feats), bs)])
     return tube.reshape(len(feats), rois.shape[1], *tube.shape[1:])
 
 
 def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, seed: int, val=None, lr: float = 2e-3,
                bs: int = 32, trunk=None, frames=None, trunk_lr_mult: float = 0.1, progress: bool = False,
-               tube=None, device="cpu"):
+               tube=None, device="cpu", amp: str | None = None):
     """Train one head on the frozen trunk's features (or, with ``trunk`` and ``frames``, the
     trunk too at ``lr * trunk_lr_mult``, its BatchNorm statistics frozen), AdamW + one-cycle,
     batch order from ``seed`` (the same for every variant).
@@ -794,7 +835,9 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
     the best validation epoch (the last epoch without ``val``). Returns ``(head, trunk, info)``,
     ``info = {"loss": (epochs, 2) cls and box loss per epoch, "val": [mAP per epoch],
     "epoch_best": 1-based}``. The head (and ``trunk``) train on ``device``; ``feats``, the RoIs,
-    ``tube`` and ``frames`` stay on the CPU and each batch is moved.
+    ``tube`` and ``frames`` stay on the CPU and each batch is moved (page-locked, non-blocking); the
+    losses stay on the device until the epoch's end. ``amp``: the forward pass in mixed precision
+    (:func:`paperlib.train.autocast`; fp16 with loss scaling).
     """
     dev = resolve_device(device)
     head.to(dev)
@@ -813,6 +856,7 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
     g = torch.Generator().manual_seed(seed)
     if trunk is None and tube is None:
         tube = precompute_tubes(feats, train_rois.rois, device=dev)
+    scaler = grad_scaler(dev, amp)
     hist, vals, best = [], [], (-math.inf, 0, None, None)
     for ep in _progress(range(epochs), progress, f"head {variant}"):
         head.train()
@@ -820,21 +864,21 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
             trunk.eval()            # BatchNorm statistics stay those of stage 1
         tot = []
         for idx in _batches(N, bs, True, g):
-            r = SimpleNamespace(**{k: getattr(train_rois, k)[idx].to(dev, non_blocking=True)
+            r = SimpleNamespace(**{k: to_device(getattr(train_rois, k)[idx], dev)
                                    for k in ("rois", "tgt", "valid", "gtb", "pos")})
-            if trunk is None:
-                logits, deltas = head(feats[idx].to(dev, non_blocking=True), r.rois,
-                                      tube=tube[idx].flatten(0, 1).to(dev, non_blocking=True))
-            else:
-                logits, deltas = head(trunk(to_input(frames[idx.numpy()], dev)), r.rois)
-            l_cls, l_box = head_loss(logits, deltas, r.tgt, r.valid, r.gtb, r.pos, r.rois)
-            loss = l_cls + l_box
+            with autocast(dev, amp):
+                if trunk is None:
+                    logits, deltas = head(to_device(feats[idx], dev), r.rois,
+                                          tube=to_device(tube[idx].flatten(0, 1), dev))
+                else:
+                    logits, deltas = head(trunk(to_input(frames[idx.numpy()], dev)), r.rois)
+                l_cls, l_box = head_loss(logits, deltas, r.tgt, r.valid, r.gtb, r.pos, r.rois)
+                loss = l_cls + l_box
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            backward_step(loss, opt, scaler)
             sched.step()
-            tot.append([l_cls.item(), l_box.item()])
-        hist.append(np.mean(tot, 0))
+            tot.append(torch.stack([l_cls.detach(), l_box.detach()]).float())
+        hist.append(_epoch_mean(tot))
         if val is not None:
             head.eval()
             m = float(val(head, trunk))
@@ -854,15 +898,18 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
 
 
 @torch.no_grad()
-def run_head(head, feats, rois, image_size, tube=None, bs=64, device=None):
+def run_head(head, feats, rois, image_size, tube=None, bs=64, device=None, amp: str | None = None):
     """Probabilities ``(N, R, C + 1)`` (sigmoid) and refined boxes ``(N, R, 4)`` px (clipped), on
-    the CPU; the batches run on ``device`` (default: the head's). ``tube`` (optional):
-    :func:`precompute_tubes` of ``(feats, rois)``."""
+    the CPU (float32); the batches run on ``device`` (default: the head's), with ``amp`` in mixed
+    precision. ``tube`` (optional): :func:`precompute_tubes` of ``(feats, rois)``."""
     dev = model_device(head, device)
     head.eval()
-    outs = [[o.cpu() for o in head(feats[i].to(dev, non_blocking=True), rois[i].to(dev, non_blocking=True),
-                                   tube=None if tube is None else tube[i].flatten(0, 1).to(dev, non_blocking=True))]
-            for i in _batches(len(feats), bs)]
+    outs = []
+    for i in _batches(len(feats), bs):
+        with autocast(dev, amp):
+            o = head(to_device(feats[i], dev), to_device(rois[i], dev),
+                     tube=None if tube is None else to_device(tube[i].flatten(0, 1), dev))
+        outs.append([t.float().cpu() for t in o])
     logits, deltas = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
     boxes = clip_boxes(_HEAD_CODER.decode(deltas, rois), (image_size, image_size))     # on the CPU, like rois
     return torch.sigmoid(logits), boxes
@@ -1053,7 +1100,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
                    tx_heads: int = 2, tx_layers: int = 3, ffn_input: str = "updated", location_embedding: bool = True,
                    dataset: str = "synthetic", data_root=None, ava_version: str = "v2.2", ava_classes: int = 60,
                    ava_fps: float = 4.0, ava_time_offset: float = 900.0, progress: bool = False,
-                   return_models: bool = False, device: str = "cpu") -> dict:
+                   return_models: bool = False, device: str = "cpu", amp: str | None = None,
+                   cache_dir=None) -> dict:
     """The Action Transformer's experiment for one seed: data -> stage 1 (trunk + RPN) -> every
     head variant -> Tables 1-3 (frame-AP with GT boxes, localisation AP and frame-AP with RPN
     proposals).
@@ -1079,10 +1127,14 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     split is carved from its keyframes) and ``val`` (test: AVA's test labels are not released) of
     ``ava_version`` with the ``ava_classes``-class label map from ``data_root``
     (:func:`load_ava_split` with ``ava_fps`` and ``ava_time_offset``; every annotated person,
-    ``max_people`` aside; no probe, no cue sizes).
+    ``max_people`` aside; no probe, no cue sizes; the decoded frames live on disk in ``cache_dir``,
+    default ``data_root/.paperlib_cache``, and are read batch by batch).
 
     ``device``: where the networks train and run (``"cpu"``, ``"cuda"``, ``"auto"``); the clips,
-    features, RoI tubes and outputs stay on the CPU and move batch by batch.
+    features, RoI tubes and outputs stay on the CPU and move batch by batch. ``amp`` (``None``,
+    ``"bf16"``, ``"fp16"``): the networks' forward passes in mixed precision
+    (:func:`paperlib.train.autocast`; fp16 trains with loss scaling; RoIAlign and the box decoding
+    stay in float32); ``None`` is full precision.
 
     Returns ``{"metrics", "per_item"}``. ``metrics[variant]`` (rates in [0, 1], times in CPU s):
     ``mAP_gt`` and ``ap_gt/<class>`` (Table 1), ``context_mAP_gt``, ``other_mAP_gt``; ``mAP_rpn``,
@@ -1108,13 +1160,22 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         data = make_data(num_train, num_test, frames, size, max_people, seed, cue_scale, symmetric_exchange,
                          val_fraction)
     elif dataset == "ava":
-        ava = dict(fps=ava_fps, offset=ava_time_offset, version=ava_version, classes=ava_classes)
+        from ..data.frame_cache import RowSubset  # noqa: PLC0415
+
+        ava = dict(fps=ava_fps, offset=ava_time_offset, version=ava_version, classes=ava_classes, cache_dir=cache_dir)
         full = load_ava_split(data_root, "train", frames, size, None, **ava)
         n_val = max(1, int(round(val_fraction * len(full))))
         perm = np.random.default_rng([seed, 404]).permutation(len(full))
-        data = SimpleNamespace(train=full.subset(np.sort(perm[:-n_val])), val=full.subset(np.sort(perm[-n_val:])),
+
+        def part(idx):  # full.subset without reading the frames: they stay on disk, read batch by batch
+            return KeyframeSet(RowSubset(full.frames, idx), full.boxes[idx], full.present[idx], full.labels[idx],
+                               [full.video_ids[i] for i in idx], full.timestamps[idx], full.class_names)
+
+        data = SimpleNamespace(train=part(np.sort(perm[:-n_val])), val=part(np.sort(perm[-n_val:])),
                                test=load_ava_split(data_root, "val", frames, size, None, **ava),
                                train_clips=None, test_clips=None, cue_sizes_px={})
+        frames_file = getattr(full.frames, "filename", None)          # the decoded-frames cache, when there is one
+        data.feature_dir = None if frames_file is None else Path(frames_file).parent
     else:
         raise ValueError(f"run_experiment: dataset must be 'synthetic' or 'ava', got {dataset!r}")
     tr, va, te = data.train, data.val, data.test
@@ -1137,10 +1198,11 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         times["probe_s"] = time.process_time() - t0
 
     t0 = time.process_time()
-    stage1, hist1 = train_stage1(tr, epochs_trunk, seed, progress=progress, device=dev)
-    F_tr, prop_tr, _, pv_tr = trunk_and_proposals(stage1, tr, proposals_train)
-    F_va = trunk_and_proposals(stage1, va, 1)[0]
-    F_te, prop_te, ps_te, pv_te = trunk_and_proposals(stage1, te, proposals)
+    stage1, hist1 = train_stage1(tr, epochs_trunk, seed, progress=progress, device=dev, amp=amp)
+    fdir = getattr(data, "feature_dir", None)   # AVA: the trunk features on disk (rendered: None, in memory)
+    F_tr, prop_tr, _, pv_tr = trunk_and_proposals(stage1, tr, proposals_train, amp=amp, out_dir=fdir)
+    F_va = trunk_and_proposals(stage1, va, 1, amp=amp, out_dir=fdir)[0]
+    F_te, prop_te, ps_te, pv_te = trunk_and_proposals(stage1, te, proposals, amp=amp, out_dir=fdir)
     times["stage1_s"] = time.process_time() - t0
     te_boxes, te_present = torch.as_tensor(te.boxes), torch.as_tensor(te.present)
     metrics["rpn"] = {"recall@0.5": recall_at(prop_te, pv_te, te_boxes, te_present, 0.5),
@@ -1159,8 +1221,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     times["tubes_s"] = time.process_time() - t0
 
     def val_map(head, trunk):
-        fv = F_va if trunk is None else trunk_and_proposals(stage1, va, 1, trunk=trunk)[0]
-        prob, _ = run_head(head, fv, gt_rois(va), size, tube=tubes["val_gt"] if trunk is None else None)
+        fv = F_va if trunk is None else trunk_and_proposals(stage1, va, 1, trunk=trunk, amp=amp, out_dir=fdir)[0]
+        prob, _ = run_head(head, fv, gt_rois(va), size, tube=tubes["val_gt"] if trunk is None else None, amp=amp)
         return frame_map(va, va.boxes, va.present, prob[..., :C], max_per_keyframe=max_per_keyframe)["mAP"]
 
     box1 = torch.as_tensor(te.boxes[:1, :1])
@@ -1175,17 +1237,17 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         head, trunk, info = train_head(v, head, F_tr, rois_tr, epochs_head, seed, val=val_map, lr=lr_head,
                                        trunk=trunk, frames=tr.frames, trunk_lr_mult=trunk_lr_mult,
                                        progress=progress, tube=None if trunk is not None else tubes["train"],
-                                       device=dev)
+                                       device=dev, amp=amp)
         frozen = trunk is None
-        fte = F_te if trunk is None else trunk_and_proposals(stage1, te, 1, trunk=trunk)[0]
+        fte = F_te if trunk is None else trunk_and_proposals(stage1, te, 1, trunk=trunk, amp=amp, out_dir=fdir)[0]
         m = {}
-        prob_gt, _ = run_head(head, fte, gt_rois(te), size, tube=tubes["test_gt"] if frozen else None)
+        prob_gt, _ = run_head(head, fte, gt_rois(te), size, tube=tubes["test_gt"] if frozen else None, amp=amp)
         res = frame_map(te, te.boxes, te.present, prob_gt[..., :C], max_per_keyframe=max_per_keyframe)
         m["mAP_gt"] = res["mAP"]
         m.update({f"ap_gt/{short(c)}": a for c, a in res["ap"].items()})
         m["context_mAP_gt"] = float(np.nanmean([res["ap"][c] for c in context])) if context else float("nan")
         m["other_mAP_gt"] = float(np.nanmean([res["ap"][c] for c in names if c not in context]))
-        prob_rp, box_rp = run_head(head, fte, prop_te, size, tube=tubes["test_rpn"] if frozen else None)
+        prob_rp, box_rp = run_head(head, fte, prop_te, size, tube=tubes["test_rpn"] if frozen else None, amp=amp)
         keep = detect(prob_rp[..., C], box_rp, pv_te)
         m["mAP_rpn"] = frame_map(te, box_rp, keep, prob_rp[..., :C], prob_rp[..., C] if gate_person else None,
                                  max_per_keyframe)["mAP"]
@@ -1205,7 +1267,7 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     if "tx+i3d" in variants:
         cls_v, loc_v = VARIANTS["tx+i3d"]["combine"]
         o = outputs[loc_v]
-        prob_cls, _ = run_head(models[cls_v], F_te, o["box_rpn"], size)
+        prob_cls, _ = run_head(models[cls_v], F_te, o["box_rpn"], size, amp=amp)
         metrics["tx+i3d"] = {
             "mAP_rpn": frame_map(te, o["box_rpn"], o["keep"], prob_cls[..., :C],
                                  o["prob_rpn"][..., C] if gate_person else None, max_per_keyframe)["mAP"],

@@ -55,7 +55,7 @@ from ..data.sequences import OBS_RATIOS, SkeletonDataset, crop_observation, norm
 from ..metrics import auc_over_ratios
 from ..nn.graph import SkeletonGCN
 from ..skeleton import get_skeleton
-from ..train import model_device, resolve_device
+from ..train import autocast, backward_step, grad_scaler, model_device, resolve_device, to_device
 from .primer import make_data
 
 __all__ = ["ERAConv", "era_modules", "expert_similarity", "similarity_loss", "straight_through_gumbel",
@@ -274,9 +274,10 @@ class ERAConv(nn.Module):
         s = self.scores(q)
         r = self.retrieve(s)
         if self.record:
-            present = self.context["present"] if self.context is not None else torch.ones(len(x), dtype=torch.bool)
+            present = (self.context["present"] if self.context is not None
+                       else torch.ones(len(x), dtype=torch.bool, device=x.device))
             self.last = {"query": q.detach(), "scores": s.detach(), "index": r.detach().argmax(-1),
-                         "present": present.detach().cpu()}
+                         "present": present.detach()}           # on the input's device (no host sync)
         return r
 
     # -- assembly (Eqs. 4-5) -------------------------------------------------------------------
@@ -493,13 +494,27 @@ def _make_factory(arch, era_layers, created, **era_kw):
     return make_conv
 
 
+def _layer_numbers(A, widths, names) -> tuple:
+    """Creation-order numbers of the convolutions called ``names`` in the backbone of ``widths``."""
+    created = []
+    probe = ERABackbone(2, A, in_channels=3, channels=widths, strides=(1, 2, 1), kernel_size=5,
+                        make_conv=_make_factory("baseline", (), created))
+    where = {id(m): n for n, m in probe.named_modules()}
+    numbers = [i for i, c in enumerate(created) if where[id(c)] in names]
+    if len(numbers) != len(names):
+        raise ValueError(f"build_model: convolutions {names} not found in the backbone")
+    return tuple(numbers)
+
+
 def build_model(arch: str = "baseline", num_classes: int = 17, channels=(16, 32, 32), last_width: int | None = None,
                 num_experts: int = 5, expert_ratio: float = 0.2, key_dim: int = 16, spread: bool = True,
-                era_layers=(7, 8), seed: int = 0, A=None, query_norm: bool = True, key_scale: bool = True,
+                era_layers=None, seed: int = 0, A=None, query_norm: bool = True, key_scale: bool = True,
                 retrieval: str = "straight_through") -> ERABackbone:
     """The compact 2s-AGCN backbone (3 TCN-GCN blocks, kernel 5, strides 1-2-1) with ERA modules at
-    the convolutions numbered ``era_layers`` in creation order ((7, 8): the last block's graph
-    ``1 x 1`` and temporal ``5 x 1`` convolutions).
+    the last block's graph ``1 x 1`` and temporal ``5 x 1`` convolutions (``blocks.2.gcn.conv``,
+    ``blocks.2.tcn.conv``), or at the convolutions numbered ``era_layers`` in creation order. The
+    numbers depend on the widths (a block whose width changes also creates a down-projection and a
+    residual convolution): (7, 8) for the default widths, (7, 9) for 64-128-256.
 
     ``arch``: ``"baseline"``, ``"era"``, ``"avg"`` (Expert-Avg: the same modules without
     retrieval); ``last_width`` widens the last block (Extra-Channel). ``spread``: the graph
@@ -516,12 +531,14 @@ def build_model(arch: str = "baseline", num_classes: int = 17, channels=(16, 32,
         raise ValueError(f"build_model: arch must be baseline, era or avg, got {arch!r}")
     A = get_skeleton("ntu25").adjacency() if A is None else A
     channels = tuple(channels)
+    widths = channels[:-1] + (last_width or channels[-1],)
+    if era_layers is None:
+        era_layers = _layer_numbers(A, widths, ("blocks.2.gcn.conv", "blocks.2.tcn.conv"))
     created = []
     factory = _make_factory(arch, tuple(era_layers), created, expert_ratio=expert_ratio, num_experts=num_experts,
                             key_dim=key_dim, spread=spread, query_norm=query_norm, key_scale=key_scale,
                             retrieval=retrieval)
     torch.manual_seed(seed)
-    widths = channels[:-1] + (last_width or channels[-1],)
     model = ERABackbone(num_classes, A, in_channels=3, channels=widths, strides=(1, 2, 1), kernel_size=5,
                         make_conv=factory)
     torch.manual_seed(seed)
@@ -597,7 +614,13 @@ class ELRO:
         dev = next(model.parameters()).device
         self.beta = {n: torch.full((m.d, m.M), float(alpha), device=dev) for n, m in self.modules.items()}
         self.owners = expert_owners(model)
-        self.trace = []  # (beta mean, min, max) after every step
+        self._trace = []  # (3,) tensors on the model's device: beta mean, min, max after every step
+
+    @property
+    def trace(self) -> list:
+        """``[(beta mean, min, max)]`` after every step, as floats (read from the device here, once,
+        not in every step)."""
+        return [tuple(r) for r in torch.stack(self._trace).tolist()] if self._trace else []
 
     def step(self, model, loss_train, train_rows, lr_now):
         dev = loss_train.device
@@ -609,8 +632,8 @@ class ELRO:
         virtual = virtual_parameters(named, grads, beta, self.owners, lr_now, scale)            # Eqs. 8-9
         buffers = {n: b.clone() for n, b in model.named_buffers()}        # the virtual pass leaves BN stats alone
         xv, yv = self.draw_val(train_rows)
-        logits = functional_call(model, {**virtual, **buffers}, (xv.to(dev),))
-        loss_val = F.cross_entropy(logits, yv.to(dev))
+        logits = functional_call(model, {**virtual, **buffers}, (to_device(xv, dev),))
+        loss_val = F.cross_entropy(logits, to_device(yv, dev))
         if self.gamma_s:
             loss_val = loss_val - self.gamma_s * sum(expert_similarity(virtual[f"{n}.experts"]) for n in self.modules)
         meta = torch.autograd.grad(loss_val, [beta[k] for k in self.beta])                    # dL_val / dbeta
@@ -618,7 +641,7 @@ class ELRO:
             for k, g in zip(list(self.beta), meta):
                 self.beta[k] = (self.beta[k] - self.meta_lr * lr_now * g).clamp_min(0.0)         # Eq. 10, beta >= 0
         allb = torch.cat([b.flatten() for b in self.beta.values()])
-        self.trace.append((allb.mean().item(), allb.min().item(), allb.max().item()))
+        self._trace.append(torch.stack([allb.mean(), allb.min(), allb.max()]))
         # Eqs. 11-12 through the optimiser: value = the training loss, gradient = g_w for w and
         # (beta' / alpha) g_E for the experts, so the step lr_now * grad is alpha_t g_w and beta'_t g_E.
         surrogate = loss_train.detach()
@@ -636,13 +659,27 @@ class ELRO:
 class ObservedViews:
     """What the network sees of sequences ``indices`` of ``data`` at each observation ratio.
 
-    ``policy="pad"``: the observed prefix (cropped at full resolution, then subsampled by the
-    integer stride ``T // frames``) in place, later frames zero. ``policy="resample"``: the
-    observed prefix linearly resampled to ``frames`` frames (the network sees every observed
-    frame, but not how much was observed). Joints normalised once (:func:`normalize_skeleton`).
+    ``policy="pad"``: the observed prefix (cropped at full resolution, then ``frames`` frames
+    taken with ``data.frame_sampling``: the integer stride ``T // frames`` for the synthetic
+    data, spread over each clip's valid length for real data; see
+    :func:`paperlib.data.sequences.sampled_frames`) in place, later frames zero.
+    ``policy="resample"``: the observed prefix linearly resampled to ``frames`` frames (the
+    network sees every observed frame, but not how much was observed). Joints normalised once
+    (:func:`normalize_skeleton`).
 
-    ``x(ratio_index)`` -> ``(N, 3, frames, V, M)``; ``batch(rows, ratio_idx)`` -> the rows, each at
-    its own ratio. Nothing after frame ``ceil(r T_valid) - 1`` is ever used.
+    Memory-mapped (cached real) data are not turned into tensors: the views of NTU RGB+D 60 at 64
+    frames would take 22 GB (ten ratios of ``(N, 3, 64, 25, 2)`` float32). The normalised valid
+    frames are kept once (:class:`paperlib.data.sequences.NormalizedFrames`, shared by every
+    ``ObservedViews`` of the same cached data while one is alive) and the rows of a view are computed
+    when asked (``x(j)`` is then a :class:`paperlib.data.sequences.LazyRows`), with the same values,
+    bit for bit, as the tensors of in-memory data. (Pad views with ``"stride"`` sampling or
+    ``frames >= T`` of memory-mapped data are still computed whole, chunk by chunk.)
+
+    ``x(ratio_index)`` -> ``(N, 3, frames, V, M)`` (a tensor, or :class:`LazyRows` that indexes
+    like one); ``batch(rows, ratio_idx)`` -> the rows ``(B, 3, frames, V, M)`` tensor, each at its
+    own ratio. ``views`` (resample): ``(R, N, 3, frames, V, M)``, ``views[j]`` and
+    ``views[ratio_idx, rows]`` as ``x`` and ``batch``. Nothing after frame ``ceil(r T_valid) - 1``
+    is ever used. Raises ``ValueError`` for an unknown policy.
     """
 
     def __init__(self, data, indices, frames: int = 32, policy: str = "pad", ratios=OBS_RATIOS):
@@ -652,16 +689,57 @@ class ObservedViews:
         self.policy, self.ratios, self.frames = policy, tuple(ratios), frames
         self.y = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
         valid = np.asarray(data.valid_frames[idx])
-        if policy == "pad":
+        from ..data.arrays import is_memory_mapped
+        from ..data.sequences import CHUNK_BYTES, observed_frames
+
+        T = data.joints.shape[2]
+        sampling = getattr(data, "frame_sampling", "stride")
+        self.store = None
+        if is_memory_mapped(data.joints) and (policy == "resample" or (sampling == "valid" and frames is not None
+                                                                       and frames < T)):
+            self._lazy_init(data, idx, valid, sampling)
+        elif policy == "pad":
             full = SkeletonDataset(data, idx, frames=frames)
             self.full = full.x
-            stride = max(data.joints.shape[2] // frames, 1)
             self.lengths = torch.from_numpy(np.stack(
-                [np.minimum(-(-observed_length(valid, r) // stride), full.valid.numpy()) for r in self.ratios]))
-        else:
+                [observed_frames(valid, r, T, frames, full.sampling) for r in self.ratios]))
+        elif not is_memory_mapped(data.joints):
             x = normalize_skeleton(data.joints[idx], valid, get_skeleton(data.skeleton_name))
             self.views = torch.stack([torch.from_numpy(to_network_layout(
                 crop_observation(x, valid, r, policy="resample", out_frames=frames)[0])) for r in self.ratios])
+        else:  # pragma: no cover - memory-mapped resample views are lazy (above)
+            step = max(1, CHUNK_BYTES // max(data.joints[0].nbytes, 1))
+            self.views = None
+            for i in range(0, len(idx), step):
+                x = normalize_skeleton(np.asarray(data.joints[idx[i:i + step]]), valid[i:i + step],
+                                       get_skeleton(data.skeleton_name))
+                v = torch.stack([torch.from_numpy(to_network_layout(crop_observation(
+                    x, valid[i:i + step], r, policy="resample", out_frames=frames)[0])) for r in self.ratios])
+                if self.views is None:
+                    self.views = torch.empty((v.shape[0], len(idx)) + tuple(v.shape[2:]), dtype=v.dtype)
+                self.views[:, i:i + step] = v
+
+    def _lazy_init(self, data, idx, valid, sampling):
+        """Memory-mapped data: the shared normalised valid frames of every row of ``data``, and
+        views that compute their rows from them when indexed."""
+        from ..data.sequences import LazyRows, NormalizedFrames, observed_frames
+
+        skel = get_skeleton(data.skeleton_name)
+        self.store = NormalizedFrames.shared(data.joints, data.valid_frames, skeleton=skel)
+        self._rows = idx.astype(np.int64).reshape(-1)
+        n, F, V, M = len(self._rows), self.frames, skel.num_joints, data.joints.shape[1]
+        row_shape = (3, F, V, M)
+        if self.policy == "pad":
+            T = data.joints.shape[2]
+            self.lengths = torch.from_numpy(np.stack([observed_frames(valid, r, T, F, sampling) for r in self.ratios]))
+            self.full = LazyRows(n, row_shape, lambda p: torch.from_numpy(to_network_layout(
+                self.store.sampled(self._rows[p], F)[0])))
+        else:
+            self.views = _LazyRatioViews(self, row_shape)
+
+    def _resampled(self, positions, ratios) -> torch.Tensor:
+        """Rows ``positions`` (into ``indices``) at ``ratios`` (one per row): ``(B, 3, F, V, M)``."""
+        return to_network_layout(self.store.resample(self._rows[positions], ratios, self.frames))
 
     def __len__(self):
         return len(self.y)
@@ -669,9 +747,19 @@ class ObservedViews:
     def x(self, j: int) -> torch.Tensor:
         """Every sequence at ratio ``self.ratios[j]``."""
         if self.policy == "pad":
+            if self.store is not None:
+                from ..data.sequences import LazyRows
+
+                mask = lambda p: self._mask(self.full.rows(p), self.lengths[j][torch.from_numpy(p)])  # noqa: E731
+                return LazyRows(len(self), self.full.shape[1:], mask)
             keep = torch.arange(self.full.shape[2])[None, :] < self.lengths[j][:, None]
             return self.full * keep[:, None, :, None, None].to(self.full.dtype)
         return self.views[j]
+
+    @staticmethod
+    def _mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        keep = torch.arange(x.shape[2])[None, :] < lengths[:, None]
+        return x * keep[:, None, :, None, None].to(x.dtype)
 
     def batch(self, rows: torch.Tensor, ratio_idx: torch.Tensor) -> torch.Tensor:
         """Rows ``rows (B,)`` at ratios ``ratio_idx (B,)`` (indices into ``self.ratios``)."""
@@ -680,6 +768,36 @@ class ObservedViews:
             keep = torch.arange(x.shape[2])[None, :] < self.lengths[ratio_idx, rows][:, None]
             return x * keep[:, None, :, None, None].to(x.dtype)
         return self.views[ratio_idx, rows]
+
+
+class _LazyRatioViews:
+    """``ObservedViews.views`` of memory-mapped data: shape ``(R, N, *row)``; ``[j]`` -> the
+    :class:`~paperlib.data.sequences.LazyRows` of ratio ``j``; ``[ratio_idx, rows]`` -> those rows,
+    each at its own ratio (a tensor)."""
+
+    def __init__(self, owner: ObservedViews, row_shape):
+        self.owner, self.row_shape = owner, tuple(row_shape)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.owner.ratios), len(self.owner)) + self.row_shape)
+
+    def __len__(self):
+        return len(self.owner.ratios)
+
+    def __getitem__(self, key):
+        from ..data.sequences import LazyRows
+
+        o = self.owner
+        if isinstance(key, tuple) and len(key) == 2:
+            ridx = np.asarray(key[0].cpu() if isinstance(key[0], torch.Tensor) else key[0], dtype=np.int64)
+            rows = np.asarray(key[1].cpu() if isinstance(key[1], torch.Tensor) else key[1], dtype=np.int64)
+            ridx, rows = np.broadcast_arrays(ridx, rows)
+            out = o._resampled(rows.reshape(-1), np.asarray(o.ratios, dtype=np.float64)[ridx.reshape(-1)])
+            return out.reshape(rows.shape + self.row_shape)
+        j = int(key)
+        r = o.ratios[j]
+        return LazyRows(len(o), self.row_shape, lambda p: o._resampled(p, r))
 
 
 def objective(model, x, y, gamma_s: float = 0.1):
@@ -694,13 +812,18 @@ def objective(model, x, y, gamma_s: float = 0.1):
 
 def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int = 64, lr: float = 0.1,
                   seed: int = 0, gamma_s: float = 0.1, elro: bool = False, meta_lr: float = 1.0,
-                  device="cpu", progress: bool = False, desc: str = "train") -> dict:
+                  device="cpu", progress: bool = False, desc: str = "train", amp: str | None = None) -> dict:
     """Train ``model`` on ``views`` (every sample at a random ratio in every step).
 
     SGD with Nesterov momentum 0.9, weight decay 1e-4, ``lr`` with a linear warm-up over the
     first epoch and a cosine decay to ``lr / 100``; the data order, the ratios and the Gumbel
     noise come from ``seed``, so every variant of a seed sees the same stream. With ``elro``,
-    ELRO (Sec. 3.3) draws ``D_val`` from the training rows not in the batch.
+    ELRO (Sec. 3.3) draws ``D_val`` from the training rows not in the batch. The batches are
+    gathered on the host and moved to ``device`` (page-locked, non-blocking); the losses and the
+    retrieval counts add up on the device and are read once per epoch (no host synchronisation per
+    step). ``amp`` (``None``, ``"bf16"``, ``"fp16"``): the forward passes (ELRO's virtual step
+    included) in mixed precision (:func:`paperlib.train.autocast`); fp16 scales the final loss
+    (ELRO's inner gradients are taken unscaled).
 
     Returns ``{"ce": [per epoch], "loss": [per epoch], "usage": {module: (d, M) retrievals of
     present bodies}, "elro": ELRO or None, "seconds": float}``.
@@ -734,8 +857,13 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
         return views.batch(rows, torch.randint(R, (len(rows),), generator=val_gen)), views.y[rows]
 
     el = ELRO(model, lr, draw_val, gamma_s, meta_lr) if elro else None
-    usage = {nm: torch.zeros(m.d, m.M) for nm, m in era_modules(model) if m.mode == "retrieve"}
+    usage = {nm: torch.zeros(m.d, m.M, device=dev) for nm, m in era_modules(model) if m.mode == "retrieve"}
+    scaler = grad_scaler(dev, amp)
     hist = {"ce": [], "loss": []}
+
+    def epoch_mean(values):                 # the mean numpy takes of the per-step losses, read once
+        return float(np.mean(torch.stack(values).double().cpu().numpy())) if values else float("nan")
+
     torch.manual_seed(seed)                                               # the same Gumbel noise stream
     t0 = time.perf_counter()
     for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
@@ -745,48 +873,52 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
         for b in range(steps_per_epoch):
             rows = perm[b * batch_size:(b + 1) * batch_size]
             ridx = torch.randint(R, (len(rows),), generator=gen)
-            x, y = views.batch(rows, ridx).to(dev, non_blocking=True), views.y[rows].to(dev, non_blocking=True)
+            x, y = to_device(views.batch(rows, ridx), dev), to_device(views.y[rows], dev)
             opt.zero_grad(set_to_none=True)
-            loss, ce = objective(model, x, y, gamma_s)
-            for nm in usage:
-                m = model.get_submodule(nm)
-                pres = m.last["present"]
-                usage[nm] += F.one_hot(m.last["index"].cpu()[pres], m.M).sum(0).float()
-            if el is not None:
-                loss = el.step(model, loss, rows, opt.param_groups[0]["lr"])
-            loss.backward()
-            opt.step()
+            with autocast(dev, amp):
+                loss, ce = objective(model, x, y, gamma_s)
+                for nm in usage:                  # retrievals of present bodies, counted on the device
+                    m = model.get_submodule(nm)
+                    pres = m.last["present"]
+                    usage[nm] += (F.one_hot(m.last["index"], m.M) * pres[:, None, None]).sum(0).float()
+                if el is not None:
+                    loss = el.step(model, loss, rows, opt.param_groups[0]["lr"])
+            backward_step(loss, opt, scaler)
             sched.step()
-            ces.append(float(ce.detach()))
-            losses.append(float(loss.detach()))
-        hist["ce"].append(float(np.mean(ces)))
-        hist["loss"].append(float(np.mean(losses)))
-    hist.update(usage=usage, elro=el, seconds=time.perf_counter() - t0)
+            ces.append(ce.detach())
+            losses.append(loss.detach())
+        hist["ce"].append(epoch_mean(ces))
+        hist["loss"].append(epoch_mean(losses))
+    hist.update(usage={nm: u.cpu() for nm, u in usage.items()}, elro=el, seconds=time.perf_counter() - t0)
     return hist
 
 
 
 
 @torch.no_grad()
-def evaluate(model, views: ObservedViews, device=None, record: bool = False, batch: int = 256) -> dict:
+def evaluate(model, views: ObservedViews, device=None, record: bool = False, batch: int = 256,
+             amp: str | None = None) -> dict:
     """Accuracy at every ratio of ``views``: ``{"acc": {r: float}, "auc", "correct": (N, R) bool,
     "logits": (R, N, C)}``; with ``record``, ``"record": {module: {"index", "scores", "query":
     arrays (N, R, d[, ...]) of the first body, "present": (N, R, bodies)}}``. The model runs on
-    ``device`` (default: where it is); the results are on the CPU."""
+    ``device`` (default: where it is), with ``amp`` in mixed precision; the results are on the CPU
+    (floating point ones as float32)."""
     dev = model_device(model, device)
     model.to(dev).eval()
     mods = era_modules(model) if record else []
+    f32 = (lambda t: t) if amp is None else (lambda t: t.float() if t.is_floating_point() else t)  # noqa: E731
     acc, correct, logits_all, rec = {}, [], [], {}
     for j, r in enumerate(views.ratios):
         xr = views.x(j)
         parts = []
         for i in range(0, len(xr), batch):
-            parts.append(model(xr[i:i + batch].to(dev, non_blocking=True)).cpu())
+            with autocast(dev, amp):
+                parts.append(f32(model(to_device(xr[i:i + batch], dev))).cpu())
             for nm, m in mods:
                 bodies = xr.shape[-1]
                 for key in ("index", "scores", "query"):
-                    rec.setdefault((nm, key, j), []).append(m.last[key][0::bodies].cpu())
-                rec.setdefault((nm, "present", j), []).append(m.last["present"].view(-1, bodies))
+                    rec.setdefault((nm, key, j), []).append(f32(m.last[key][0::bodies]).cpu())
+                rec.setdefault((nm, "present", j), []).append(m.last["present"].view(-1, bodies).cpu())
         logits = torch.cat(parts)
         c = (logits.argmax(1) == views.y).numpy()
         acc[r] = float(c.mean())
@@ -830,25 +962,32 @@ def usage_stats(train_usage: dict, record: dict | None = None, ratio_index: int 
 
 
 @torch.no_grad()
-def counterfactual_logits(model, x: torch.Tensor, module: str, device=None) -> np.ndarray:
+def counterfactual_logits(model, x: torch.Tensor, module: str, device=None, chunk: int | None = None) -> np.ndarray:
     """The logits of every sample of ``x (N, C, T, V, M)`` if bank ``p`` of ``module`` had
     retrieved expert ``i``, for every ``(p, i)``: ``(N, d, M, C)`` (the other banks and modules
-    retrieve as usual; every body of a sample gets the same override). One batched pass, on
-    ``device`` (default: the model's)."""
+    retrieve as usual; every body of a sample gets the same override). Batched passes of at most
+    ``chunk`` overridden copies (``N d M`` in all: with the real-data widths ``d`` is in the
+    hundreds, and one pass would hold every copy's activations; default: 512 copies, fewer for long
+    inputs, at most 2^21 input values a pass), on ``device`` (default: the model's)."""
     dev = model_device(model, device)
     model.to(dev).eval()
     m = model.get_submodule(module)
     N, bodies = x.shape[0], x.shape[-1]
     d, M = m.d, m.M
-    xs = x.to(dev, non_blocking=True).repeat_interleave(d * M, dim=0)          # [N d M, ...]
+    sample = torch.arange(N).repeat_interleave(d * M)                            # [N d M]: copy -> sample
     bank = torch.arange(d).repeat_interleave(M).repeat(N)
     expert = torch.arange(M).repeat(d * N)
-    m.force = (bank.repeat_interleave(bodies), expert.repeat_interleave(bodies))
+    xd = x.to(dev, non_blocking=True)
+    chunk = chunk or max(1, min(512, 2 ** 21 // max(1, x[0].numel())))
+    out = []
     try:
-        logits = model(xs)
+        for s in range(0, N * d * M, chunk):
+            sl = slice(s, s + chunk)
+            m.force = (bank[sl].repeat_interleave(bodies), expert[sl].repeat_interleave(bodies))
+            out.append(model(xd[sample[sl].to(dev)]).cpu())
     finally:
         m.force = None
-    return logits.view(N, d, M, -1).cpu().numpy()
+    return torch.cat(out).view(N, d, M, -1).numpy()
 
 
 @torch.no_grad()
@@ -905,7 +1044,7 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
                                                 "extra_filters"),
                    elro_factor_cue: float | None = None, probe: bool = True, device: str = "cpu",
                    progress: bool = False, return_models: bool = False, query_norm: bool = True,
-                   key_scale: bool = True, retrieval: str = "straight_through") -> dict:
+                   key_scale: bool = True, retrieval: str = "straight_through", amp: str | None = None) -> dict:
     """ERA's experiment for one seed: data -> train the variants -> metrics.
 
     Variants (:data:`VARIANTS`): ``baseline``; ``era_wo_elro``, ``era`` (ELRO, Eq. 10's step
@@ -925,7 +1064,8 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
     ``beta_max`` (relative to alpha). Per item (paired over variants): ``correct@0.2``,
     ``correct@0.5``, ``correct@1.0`` and ``auc`` (each test item's mean correctness over ratios).
     With ``return_models`` the result also holds ``"runs"`` (models, histories, evaluations) and
-    ``"views"``, for the notebook.
+    ``"views"``, for the notebook. ``amp`` (``None``, ``"bf16"``, ``"fp16"``): training and evaluation
+    in mixed precision (:func:`train_variant`); ``None`` is full precision.
     """
     from scipy.stats import spearmanr
 
@@ -952,8 +1092,9 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
         else:
             model = build_model(arch, **common)
         hist = train_variant(model, train_v, epochs, batch_size, lr, seed, gamma_s, elro=use_elro,
-                             meta_lr=10.0 if v == "era_10a" else 1.0, device=device, progress=progress, desc=v)
-        ev = evaluate(model, test_v, device, record=arch == "era")
+                             meta_lr=10.0 if v == "era_10a" else 1.0, device=device, progress=progress, desc=v,
+                             amp=amp)
+        ev = evaluate(model, test_v, device, record=arch == "era", amp=amp)
         m = {f"acc@{r}": a for r, a in ev["acc"].items()}
         m.update(auc=ev["auc"], ce_final=hist["ce"][-1], params=_params(model), filters=conv_filters(model),
                  train_s=hist["seconds"])

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..data.video import make_single_person_clips, split_indices
 from ..nn.spatial import glimpse_crop
-from ..train import fit, make_loader, model_device, resolve_device
+from ..train import autocast, fit, make_loader, model_device, resolve_device, to_device
 
 __all__ = ["MOTIONS", "OBJECTS", "DECAY", "make_data", "load_ntu_rgb", "to_input", "player_record", "Net2D", "Inflated3D", "GlobalModel",
            "pose_loss", "train_global", "trunk_features", "memory_read", "memory_read_naive", "PatchCNN",
@@ -83,41 +83,63 @@ def make_data(num_scenes: int = 240, frames: int = 8, size: int = 64, seed: int 
         train=np.asarray(tr), test=np.asarray(te))
 
 
-def load_ntu_rgb(root, frames: int = 8, size: int = 64, benchmark: str = "xsub"):
+def load_ntu_rgb(root, frames: int = 8, size: int = 64, benchmark: str = "xsub", *, cache: bool = True,
+                 cache_dir=None, workers: int | None = None):
     """Real NTU RGB+D as the namespace of :func:`make_data` (``obj`` all ``-1``, ``object_px`` NaN).
 
     ``root/rgb/<SsssCcccPpppRrrrAaaa>/img_00001.jpg...`` (frames extracted with ffmpeg) and
-    ``root/skeletons/<name>.skeleton``; colour-image joints of the most active body, scaled to
-    ``size``. Cross-subject (the 20 training subjects) or cross-view (cameras 2, 3 train).
-    Raises :class:`paperlib.data.errors.FormatError` naming the file of a broken sample, and
-    ``ValueError`` for an unknown benchmark.
+    ``root/skeletons/<name>.skeleton``; ``frames`` frames per clip sampled uniformly, resized to
+    ``size x size``; colour-image joints of the most active body, scaled to ``size``.
+    Cross-subject (the 20 training subjects) or cross-view (cameras 2, 3 train).
+
+    The clips are decoded once, in ``workers`` DataLoader processes (default ``min(4, CPUs)``), into
+    a uint8 file ``<cache_dir>/ntu_rgb_<frames>x<size>.npy`` (default ``cache_dir``:
+    ``root/.paperlib_cache``, or ``~/.cache/paperlib/frames-<hash>`` where ``root`` is read-only;
+    :mod:`paperlib.data.frame_cache`), reused while the source files are unchanged. ``X`` is then a
+    tensor over a copy-on-write memory map of that file (no copy: a batch ``X[i]`` reads only its
+    clips; full NTU-60 at 224: 68 GB on disk); ``cache=False`` decodes into memory instead (same
+    values). ``cache_dir`` is also where :func:`run_experiment` puts the trunk feature maps
+    (``data.cache_dir``, ``None`` without a cache).
+
+    Returns ``X`` uint8 ``(N, 3, T, H, W)``, ``Y`` int64 ``(N,)``, ``P`` float32 ``(N, T, 25, 2)`` in
+    ``[-1, 1]``, ``V`` float32 ``(N, T, 25)``, ``class_names``, ``train``, ``test``, ``cache_dir``.
+    What the clips lose (bodies beyond two, RGB and skeleton frame counts that differ) is counted
+    and warned about once for the whole set (also when the cache is reused). Raises
+    :class:`paperlib.data.errors.FormatError` naming the file of a broken sample (the first, in
+    name order) or a folder not named like ``S001C001P001R001A001``, and ``ValueError`` for an
+    unknown benchmark.
     """
     import re
     from pathlib import Path
 
-    from ..data.frames import load_ntu_rgb_pose
+    from ..data.errors import FormatError
+    from ..data.frame_cache import default_frame_cache_dir, ntu_rgb_cache
 
     if benchmark not in ("xsub", "xview"):
         raise ValueError(f"load_ntu_rgb: benchmark must be xsub or xview, got {benchmark!r}")
     xsub = {1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38}
     names = sorted(q.name for q in (Path(root) / "rgb").iterdir() if q.is_dir())
-    fr, j2, vis, lab, sub, cam = [], [], [], [], [], []
+    lab, sub, cam = [], [], []
     for n in names:
         m = re.match(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})", n)
-        smp = load_ntu_rgb_pose(Path(root) / "rgb" / n, Path(root) / "skeletons" / f"{n}.skeleton",
-                                num_samples=frames, size=(size, size))
-        fr.append(smp.frames); j2.append(smp.joints2d[0]); vis.append(np.repeat(smp.present[0][:, None], 25, 1))
+        if m is None:
+            raise FormatError(Path(root) / "rgb" / n, "expected a folder named like S001C001P001R001A001", field="name")
         cam.append(int(m.group(2))); sub.append(int(m.group(3))); lab.append(int(m.group(5)) - 1)
+    if cache:
+        cache_dir = Path(cache_dir) if cache_dir is not None else default_frame_cache_dir(root)
+    else:
+        cache_dir = None
+    fc = ntu_rgb_cache(root, names, frames, size, cache_dir, workers, source=f"NTU RGB+D frames ({root})")
+    fc.report.warn()
     sub, cam = np.array(sub), np.array(cam)
     train = np.isin(sub, list(xsub)) if benchmark == "xsub" else cam != 1
-    X = torch.from_numpy(np.stack(fr)).permute(0, 4, 1, 2, 3).contiguous()
+    present = fc.arrays["present"]
     return SimpleNamespace(
-        X=X, Y=torch.as_tensor(lab, dtype=torch.long),
-        P=torch.from_numpy(np.stack(j2).astype(np.float32) / size * 2 - 1),
-        V=torch.from_numpy(np.stack(vis).astype(np.float32)), obj=np.full(len(lab), -1), object_px=float("nan"),
-        clips=None, class_names=tuple(f"A{i + 1:03d}" for i in range(max(lab) + 1)),
-        train=np.flatnonzero(train), test=np.flatnonzero(~train))
-
+        X=torch.from_numpy(fc.frames), Y=torch.as_tensor(lab, dtype=torch.long),
+        P=torch.from_numpy(fc.arrays["joints2d"].astype(np.float32) / size * 2 - 1),
+        V=torch.from_numpy(np.repeat(present[:, :, None], 25, 2).astype(np.float32)), obj=np.full(len(lab), -1),
+        object_px=float("nan"), clips=None, class_names=tuple(f"A{i + 1:03d}" for i in range(max(lab) + 1)),
+        train=np.flatnonzero(train), test=np.flatnonzero(~train), cache_dir=cache_dir)
 
 def to_input(x_u8: torch.Tensor) -> torch.Tensor:
     """uint8 pixels -> roughly standardised floats (``(x / 255 - 0.5) / 0.25``), any shape."""
@@ -220,22 +242,25 @@ def _one_cycle(model_or_params, epochs, steps, lr):
 
 
 def train_global(data, idx, epochs: int = 20, use_pose: bool = True, pool: str = "concat", seed: int = 0,
-                 batch_size: int = 32, lr: float = 5e-3, device="cpu", progress=False, desc="global"):
-    """Stage 1: train :class:`GlobalModel` on clips ``idx`` with ``L_D (+ L_P)``; returns ``(model, hist)``."""
+                 batch_size: int = 32, lr: float = 5e-3, device="cpu", progress=False, desc="global",
+                 amp: str | None = None):
+    """Stage 1: train :class:`GlobalModel` on clips ``idx`` with ``L_D (+ L_P)``; returns ``(model, hist)``.
+    The clips stay on the CPU; each batch is gathered there by its indices and moved to ``device``
+    (page-locked, non-blocking). ``amp``: mixed precision (:func:`paperlib.train.fit`)."""
     dev = resolve_device(device)
     torch.manual_seed(seed)
     model = GlobalModel(len(data.class_names), data.X.shape[2], pool=pool).to(dev)
     loader = make_loader(torch.as_tensor(idx), batch_size=batch_size, shuffle=True, seed=seed)
 
-    def step(m, batch):
-        i = batch[0].cpu()
-        logits, pose, _, _ = m(data.X[i].to(dev))
-        loss = F.cross_entropy(logits, data.Y[i].to(dev))
-        return loss + pose_loss(pose, data.P[i].to(dev), data.V[i].to(dev)) if use_pose else loss
+    def step(m, batch):                                  # host indices (batch_to_device=False)
+        i = batch[0]
+        logits, pose, _, _ = m(to_device(data.X[i], dev))
+        loss = F.cross_entropy(logits, to_device(data.Y[i], dev))
+        return loss + pose_loss(pose, to_device(data.P[i], dev), to_device(data.V[i], dev)) if use_pose else loss
 
     opt, sched = _one_cycle(model, epochs, len(loader), lr)
     hist = fit(model, loader, epochs, optimizer=opt, scheduler=sched, step_fn=step, device=dev, desc=desc,
-               progress=progress)
+               progress=progress, amp=amp, batch_to_device=False)
     return model.eval(), hist
 
 
@@ -246,13 +271,38 @@ def _batches(fn, idx, bs=64):
 
 
 
-def trunk_features(model: GlobalModel, X: torch.Tensor, device=None):
+def trunk_features(model: GlobalModel, X: torch.Tensor, device=None, amp: str | None = None, out_dir=None):
     """Frozen-trunk maps ``Z (N, T, C, h, w)`` and context vectors ``c (N, T, C)`` of all clips ``X``
-    (on the CPU); the batches run on ``device`` (default: the model's)."""
+    (on the CPU, float32); the batches run on ``device`` (default: the model's), with ``amp`` in mixed
+    precision.
+
+    ``out_dir``: write ``Z`` batch by batch into an unnamed temporary file in that folder
+    (:func:`paperlib.data.frame_cache.scratch_memmap`, float32, freed with the tensor) and return a
+    tensor over its memory map instead of holding it in memory (full NTU-60 at 224: 8 x 32 x 28 x 28
+    floats, 0.8 MB per clip, 46 GB); the same values. ``None`` (default): in memory."""
     dev = model_device(model, device)
     model.eval()
-    out = _batches(lambda i: [o.cpu() for o in model(X[i].to(dev, non_blocking=True))[2:]], np.arange(len(X)))
-    return torch.cat([o[0] for o in out]).transpose(1, 2).contiguous(), torch.cat([o[1] for o in out])
+
+    def run(i):
+        with autocast(dev, amp):
+            out = model(to_device(X[i], dev))[2:]
+        return [(o if amp is None else o.float()).cpu() for o in out]
+
+    if out_dir is None or len(X) == 0:
+        out = _batches(run, np.arange(len(X)))
+        return torch.cat([o[0] for o in out]).transpose(1, 2).contiguous(), torch.cat([o[1] for o in out])
+    from ..data.frame_cache import scratch_memmap
+
+    Z, cs, bs = None, [], 64
+    with torch.no_grad():
+        for s in range(0, len(X), bs):
+            z, c = run(torch.as_tensor(np.arange(s, min(s + bs, len(X)))))
+            z = z.transpose(1, 2)
+            if Z is None:
+                Z = scratch_memmap(out_dir, (len(X), *z.shape[1:]), np.float32)
+            Z[s:s + len(z)] = z.numpy()
+            cs.append(c)
+    return torch.from_numpy(Z), torch.cat(cs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -395,7 +445,7 @@ class GlimpseClouds(nn.Module):
         if self.locate == "tube":
             return self.squash(self.sal(c.mean(1)).view(B, 1, self.G, 4)).expand(B, T, self.G, 4)
         if self.locate == "random":
-            u = torch.rand(B, T, self.G, 4, generator=rand_gen).to(c.device)
+            u = to_device(torch.rand(B, T, self.G, 4, generator=rand_gen), c.device)
             return torch.cat([u[..., :2] * 1.6 - 0.8, 0.15 + 0.5 * u[..., 2:]], -1)
         return None
 
@@ -513,13 +563,16 @@ def specialisation(p: torch.Tensor, skip_first: bool = True) -> float:
 # ----------------------------------------------------------------------------------------------
 def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = True, lambda_g: float = 0.05,
                   end_to_end: bool = False, trunk_lr_factor: float = 0.1, seed: int = 0, batch_size: int = 64,
-                  lr: float = 5e-3, device="cpu", progress=False, desc="glimpse", **model_kw):
+                  lr: float = 5e-3, device="cpu", progress=False, desc="glimpse", amp: str | None = None,
+                  **model_kw):
     """Stage 2: train a :class:`GlimpseClouds` on clips ``idx`` with ``L_D + lambda_G L_G``.
 
     ``feats = (Z, c)`` of the frozen trunk (:func:`trunk_features`). With ``end_to_end`` the
     trunk of the stage-1 model ``gm`` is trained too (at ``trunk_lr_factor * lr``, with ``L_P``
     on its pose head), as the paper does after pre-training. The clips and ``feats`` stay on the CPU;
-    each batch moves to ``device`` (so do the model and ``gm``). Returns ``(model, hist, gm)``.
+    each batch is gathered there by its indices and moves to ``device`` (page-locked, non-blocking;
+    so do the model and ``gm``). ``amp``: mixed precision (:func:`paperlib.train.fit`).
+    Returns ``(model, hist, gm)``.
     """
     dev = resolve_device(device)
     Z, c = feats
@@ -527,7 +580,7 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
     model = GlimpseClouds(Z.shape[2], len(data.class_names), **model_kw).to(dev)
     init_idx = torch.as_tensor(idx[:64])
     if model.assign == "memory":
-        init_distance(model, *(t.to(dev, non_blocking=True) for t in (data.X[init_idx], Z[init_idx], c[init_idx])))
+        init_distance(model, *(to_device(t, dev) for t in (data.X[init_idx], Z[init_idx], c[init_idx])))
     rg = torch.Generator().manual_seed(seed)
     loader = make_loader(torch.as_tensor(idx), batch_size=batch_size, shuffle=True, seed=seed)
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
@@ -537,40 +590,42 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
             p_.requires_grad_(True)
         groups.append({"params": list(gm.parameters()), "lr": lr * trunk_lr_factor})
 
-    def step(m, batch):
-        i = batch[0].cpu()
-        x = data.X[i].to(dev)
+    def step(m, batch):                                  # host indices (batch_to_device=False)
+        i = batch[0]
+        x = to_device(data.X[i], dev)
         loss = 0.0
         if end_to_end:
             _, pose, Zb, cb = gm(x)
             Zb = Zb.transpose(1, 2)
-            loss = pose_loss(pose, data.P[i].to(dev), data.V[i].to(dev))
+            loss = pose_loss(pose, to_device(data.P[i], dev), to_device(data.V[i], dev))
         else:
-            Zb, cb = Z[i].to(dev), c[i].to(dev)
+            Zb, cb = to_device(Z[i], dev), to_device(c[i], dev)
         out = m(x, Zb, cb, rand_gen=rg)
-        loss = loss + F.cross_entropy(out["logits"], data.Y[i].to(dev))
+        loss = loss + F.cross_entropy(out["logits"], to_device(data.Y[i], dev))
         if use_lg:
-            loss = loss + lambda_g * glimpse_loss(out["l"], data.P[i].to(dev), data.V[i].to(dev))
+            loss = loss + lambda_g * glimpse_loss(out["l"], to_device(data.P[i], dev), to_device(data.V[i], dev))
         return loss
 
     opt, sched = _one_cycle(groups, epochs, len(loader), lr)
     hist = fit(model, loader, epochs, optimizer=opt, scheduler=sched, step_fn=step, device=dev, desc=desc,
-               progress=progress, grad_clip=5.0)
+               progress=progress, grad_clip=5.0, amp=amp, batch_to_device=False)
     if gm is not None:
         gm.eval()
     return model.eval(), hist, gm
 
 
-def evaluate_glimpse(model, data, idx, feats, seed: int = 0, bs: int = 64, device=None):
+def evaluate_glimpse(model, data, idx, feats, seed: int = 0, bs: int = 64, device=None, amp: str | None = None):
     """Test logits ``(n, classes)``, glimpses ``l (n, T, G, 4)`` and ``p (n, T, C, G)`` (or ``None``),
-    on the CPU; the batches run on ``device`` (default: the model's)."""
+    on the CPU (float32); the batches run on ``device`` (default: the model's), with ``amp`` in mixed
+    precision."""
     dev = model_device(model, device)
     Z, c = feats
     rg = torch.Generator().manual_seed(seed + 1)
 
     def run(i):
-        out = model(*(t.to(dev, non_blocking=True) for t in (data.X[i], Z[i], c[i])), rand_gen=rg)
-        return {k: out[k].cpu() for k in ("logits", "l", "p") if k in out}
+        with autocast(dev, amp):
+            out = model(*(to_device(t, dev) for t in (data.X[i], Z[i], c[i])), rand_gen=rg)
+        return {k: (out[k] if amp is None else out[k].float()).cpu() for k in ("logits", "l", "p") if k in out}
 
     outs = _batches(run, idx, bs)
     res = {"logits": torch.cat([o["logits"] for o in outs]), "l": torch.cat([o["l"] for o in outs])}
@@ -636,7 +691,7 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
                    workers: int = 3, memory_size: int = 12, patch: int = 12, lambda_g: float = 0.05,
                    decay: float = DECAY, variants=("gc", "gc_random", "sum"), global_avg: bool = True,
                    device: str = "cpu", progress: bool = False, return_models: bool = False, dataset: str = "rendered",
-                   data_root=None) -> dict:
+                   data_root=None, amp: str | None = None, cache_dir=None) -> dict:
     """Glimpse Clouds' experiment for one seed: held-object data -> global models -> glimpse variants.
 
     The classes are ``motions x OBJECTS`` (default: *drink* with a cup, a phone or an empty hand:
@@ -652,7 +707,11 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
     pixels, ``chance``). Per item: ``correct`` for every variant (paired tests). With
     ``return_models`` also ``"models"``, ``"data"``, ``"feats"``, ``"evals"``.
     ``dataset="ntu_rgb"`` reads real NTU RGB+D from ``data_root`` (:func:`load_ntu_rgb`; the
-    knob and ``obj_acc`` then mean nothing). Raises ``ValueError`` for an unknown variant or dataset.
+    knob and ``obj_acc`` then mean nothing; the decoded clips and the trunk feature maps live on
+    disk in ``cache_dir``, default ``data_root/.paperlib_cache``, and are read batch by batch).
+    ``amp`` (``None``, ``"bf16"``, ``"fp16"``): every forward pass in mixed precision
+    (:func:`paperlib.train.autocast`; fp16 trains with loss scaling); ``None`` is full precision.
+    Raises ``ValueError`` for an unknown variant or dataset.
     """
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -661,7 +720,7 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
     if dataset == "rendered":
         data = make_data(num_scenes, frames, size, seed, object_scale, motions=tuple(motions), benchmark=benchmark)
     elif dataset == "ntu_rgb":
-        data = load_ntu_rgb(data_root, frames, size, benchmark)
+        data = load_ntu_rgb(data_root, frames, size, benchmark, cache_dir=cache_dir)
     else:
         raise ValueError(f"run_experiment: dataset must be 'rendered' or 'ntu_rgb', got {dataset!r}")
     tr, te = data.train, data.test
@@ -673,9 +732,13 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
     for name, pool in pools.items():
         t0 = time.process_time()
         gm, hist = train_global(data, tr, epochs_global, True, pool, seed, device=dev, progress=progress,
-                                desc=name)
-        with torch.no_grad():
-            logits = torch.cat(_batches(lambda i: gm(data.X[i].to(dev, non_blocking=True))[0].cpu(), te))
+                                desc=name, amp=amp)
+
+        def global_logits(i, gm=gm):
+            with autocast(dev, amp):
+                return gm(to_device(data.X[i], dev))[0].float().cpu()
+
+        logits = torch.cat(_batches(global_logits, te))
         m, item = _metrics(logits, data, te, nobj)
         metrics[name] = dict(m, train_s=time.process_time() - t0, loss_final=hist["loss"][-1])
         per_item[name] = {"correct": item.tolist()}
@@ -683,7 +746,8 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
     gm = models["global"]
     for p_ in gm.parameters():
         p_.requires_grad_(False)
-    feats = trunk_features(gm, data.X, dev)
+    fdir = getattr(data, "cache_dir", None)      # real data: the trunk maps on disk (rendered: None, in memory)
+    feats = trunk_features(gm, data.X, dev, amp, out_dir=fdir)
     for v in variants:
         kw = dict(VARIANTS[v])
         e2e = kw.pop("end_to_end", False)
@@ -696,9 +760,9 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
         kw = dict(dict(G=glimpses, C=workers, K=memory_size, patch=patch, decay=decay), **kw)
         model, hist, trunk = train_glimpse(data, tr, feats, gm=trunk, epochs=epochs_glimpse, use_lg=use_lg,
                                            lambda_g=lambda_g, end_to_end=e2e, seed=seed, device=dev,
-                                           progress=progress, desc=v, **kw)
-        f = trunk_features(trunk, data.X, dev) if e2e else feats
-        ev = evaluate_glimpse(model, data, te, f, seed, device=dev)
+                                           progress=progress, desc=v, amp=amp, **kw)
+        f = trunk_features(trunk, data.X, dev, amp, out_dir=fdir) if e2e else feats
+        ev = evaluate_glimpse(model, data, te, f, seed, device=dev, amp=amp)
         m, item = _metrics(ev["logits"], data, te, nobj)
         m.update(train_s=time.process_time() - t0, loss_final=hist["loss"][-1])
         if ev["p"] is not None and model.C > 1:

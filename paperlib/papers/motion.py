@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train import model_device, resolve_device
+from ..train import autocast, backward_step, grad_scaler, model_device, resolve_device, to_device
 
 __all__ = ["cluster_exemplars", "snippets", "build_bank", "MemoryBank", "query_read", "query_read_naive",
            "FCBlocks", "MotionPredictor", "prediction_losses", "prior_loss", "action_kl",
@@ -807,10 +807,12 @@ def gcn_input(X):
     return X.permute(0, 3, 1, 2)[..., None]
 
 
-def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, seed: int, device="cpu"):
+def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, seed: int, device="cpu",
+                     batch_size: int = 64, amp: str | None = None):
     """The bank picker and frozen ``phi`` of Eq. 10 (one compact 2s-AGCN-style network) trained on
     ``t_obs``-frame clips of 3D joints (the observed part of every training window and the next
-    ``t_obs`` frames) on ``device``. Returns the frozen network (on ``device``)."""
+    ``t_obs`` frames) on ``device``, ``batch_size`` clips a step; ``amp``: mixed precision
+    (:func:`paperlib.train.fit`). Returns the frozen network (on ``device``)."""
     from ..nn.graph import SkeletonGCN
     from ..train import fit, make_loader
 
@@ -819,10 +821,11 @@ def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, see
     y = torch.cat([W["train"]["labels"], W["train"]["labels"]])
     net = SkeletonGCN(num_classes, skeleton.adjacency(), in_channels=3, channels=(16, 32), strides=(2, 2),
                       num_person=1, adaptive=False, kernel_size=5)
-    loader = make_loader(gcn_input(X), y, batch_size=64, shuffle=True, seed=seed)
+    loader = make_loader(gcn_input(X), y, batch_size=batch_size, shuffle=True, seed=seed,
+                         pin_memory=resolve_device(device).type == "cuda")
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * len(loader))
-    fit(net, loader, epochs, optimizer=opt, scheduler=sched, device=device, progress=False)
+    fit(net, loader, epochs, optimizer=opt, scheduler=sched, device=device, progress=False, amp=amp)
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -832,12 +835,16 @@ def train_classifier(W, skeleton, num_classes: int, t_obs: int, epochs: int, see
 
 
 @torch.no_grad()
-def classify(net, X, bs: int = 512, device=None):
-    """Class probabilities ``(N, I)`` (on the CPU) of joints ``X (N, T, V, 3)``; the batches run on
-    ``device`` (default: the network's)."""
+def classify(net, X, bs: int = 512, device=None, amp: str | None = None):
+    """Class probabilities ``(N, I)`` (on the CPU, float32) of joints ``X (N, T, V, 3)``; the batches
+    run on ``device`` (default: the network's), with ``amp`` in mixed precision."""
     dev = model_device(net, device)
-    return torch.cat([torch.softmax(net(gcn_input(X[s:s + bs].to(dev, non_blocking=True))), -1).cpu()
-                      for s in range(0, len(X), bs)])
+    out = []
+    for s in range(0, len(X), bs):
+        with autocast(dev, amp):
+            logits = net(gcn_input(to_device(X[s:s + bs], dev)))
+        out.append(torch.softmax(logits.float(), -1).cpu())
+    return torch.cat(out)
 
 
 def _batches(n, bs, gen):
@@ -846,7 +853,7 @@ def _batches(n, bs, gen):
 
 
 def train_stage1(model, W, epochs: int, lr: float, seed: int, bs: int = 256, stride: int = 1,
-                 augment: float = 0.5, device=None):
+                 augment: float = 0.5, device=None, amp: str | None = None):
     """Stage 1: the encoders and decoders alone reconstruct the training frames' ``(theta, beta,
     Pi)`` (``L_parameter``; every ``stride``-th frame of every window), Adam with a one-cycle
     schedule. ``augment``: every batch is perturbed by Gaussian noise of ``augment`` training
@@ -854,7 +861,9 @@ def train_stage1(model, W, epochs: int, lr: float, seed: int, bs: int = 256, str
     autoencoder learns to reconstruct poses around the 8 training subjects' too; without it the
     test subjects' poses reconstructed 3x worse than the training ones. The frames stay on the CPU
     (and the noise is drawn there, from the seeded generator); each batch moves to ``device``
-    (default: the model's). Returns the loss per epoch."""
+    (default: the model's; page-locked, non-blocking). ``amp``: the forward pass in mixed precision
+    (:func:`paperlib.train.autocast`; fp16 with loss scaling). The losses add up on the device and
+    are read once per epoch (no host synchronisation per step). Returns the loss per epoch."""
     dev = model_device(model, device)
     tr = W["train"]
     frames = [tr[k][:, ::stride].reshape(-1, tr[k].shape[-1]) for k in ("theta", "beta", "cam")]
@@ -863,97 +872,106 @@ def train_stage1(model, W, epochs: int, lr: float, seed: int, bs: int = 256, str
     gen = torch.Generator().manual_seed(seed)
     n_b = (len(frames[0]) + bs - 1) // bs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * n_b, 1), pct_start=0.2)
+    scaler = grad_scaler(dev, amp)
     hist = []
     model.train()
     for _ in range(epochs):
-        tot = 0.0
+        tot = torch.zeros((), dtype=torch.float64, device=dev)   # sum of loss * batch size, in float64
         for i in _batches(len(frames[0]), bs, gen):
-            th, be, ca = (f[i].to(dev, non_blocking=True) for f in frames)
+            th, be, ca = (to_device(f[i], dev) for f in frames)
             if augment > 0:
                 th, be, ca = (x + augment * getattr(model, f"{n}_std")
-                              * torch.randn(x.shape, generator=gen).to(dev, non_blocking=True)
+                              * to_device(torch.randn(x.shape, generator=gen), dev)
                               for x, n in ((th, "theta"), (be, "beta"), (ca, "cam")))
-            rt, rb, rc = model.autoencode(th, be, ca)
-            loss = ((rt - th) ** 2).sum(-1).mean() + ((rb - be) ** 2).sum(-1).mean() + ((rc - ca) ** 2).sum(-1).mean()
+            with autocast(dev, amp):
+                rt, rb, rc = model.autoencode(th, be, ca)
+                loss = (((rt - th) ** 2).sum(-1).mean() + ((rb - be) ** 2).sum(-1).mean()
+                        + ((rc - ca) ** 2).sum(-1).mean())
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            backward_step(loss, opt, scaler)
             sched.step()
-            tot += loss.item() * len(i)
-        hist.append(tot / len(frames[0]))
+            tot += loss.detach().double() * len(i)
+        hist.append(tot.item() / len(frames[0]))
     model.eval()
     return hist
 
 
 @torch.no_grad()
 def predict_future(model, w, labels, bank, t_obs: int, horizon: int, joints_fn, record: bool = False, bs: int = 256,
-                   device=None):
+                   device=None, amp: str | None = None):
     """Future joints ``(N, horizon, V, 3)`` from the observed frames of windows ``w``; with
     ``record`` also the reads ``{attn_short, attn_long, logits_short, logits_long, attn_dec_short,
     attn_dec_long}`` ``(N, horizon, N_max)`` (those the variant makes). The batches run on
-    ``device`` (default: the model's); the results are on the CPU."""
+    ``device`` (default: the model's), with ``amp`` in mixed precision; the results are on the CPU
+    (float32)."""
     dev = model_device(model, device)
     model.eval()
+    f32 = (lambda t: t) if amp is None else (lambda t: t.float())  # noqa: E731
     Xs, rec = [], {}
     for s in range(0, len(labels), bs):
         sl = slice(s, s + bs)
-        th, be, ca, lab = (t.to(dev, non_blocking=True) for t in (w["theta"][sl, :t_obs], w["beta"][sl, :t_obs],
-                                                                    w["cam"][sl, :t_obs], labels[sl]))
-        out = model(th, be, ca, lab, bank, horizon)
-        Xs.append(joints_fn(out["theta"][:, t_obs - 1:], out["beta"][:, t_obs - 1:]).cpu())
+        th, be, ca, lab = (to_device(t, dev) for t in (w["theta"][sl, :t_obs], w["beta"][sl, :t_obs],
+                                                         w["cam"][sl, :t_obs], labels[sl]))
+        with autocast(dev, amp):
+            out = model(th, be, ca, lab, bank, horizon)
+            X = joints_fn(out["theta"][:, t_obs - 1:], out["beta"][:, t_obs - 1:])
+        Xs.append(f32(X).cpu())
         if record:
             for k in ("attn_short", "attn_long", "logits_short", "logits_long", "attn_dec_short", "attn_dec_long"):
                 if out.get(k) is not None:
-                    rec.setdefault(k, []).append(out[k].cpu())
+                    rec.setdefault(k, []).append(f32(out[k]).cpu())
     X = torch.cat(Xs)
     return (X, {k: torch.cat(v) for k, v in rec.items()}) if record else X
 
 
 def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: float, seed: int, joints_fn,
-                 project_fn, theta_lo, theta_hi, phi=None, w_latent: float = 0.01, bs: int = 32, device=None):
+                 project_fn, theta_lo, theta_hi, phi=None, w_latent: float = 0.01, bs: int = 32, device=None,
+                 amp: str | None = None):
     """Stage 2: the whole model with ``L`` (Eq. 10; ``L_action`` when ``phi`` is given), Adam with
     a one-cycle schedule, gradient clipping at norm 1, the bank read with the true class.
     **Early stopping**: after every epoch the future-joint MSE on the validation windows; the
     weights of the best epoch are kept. The windows stay on the CPU; each batch moves to ``device``
-    (default: the model's; ``phi`` must be there too). Returns ``{"loss": per epoch, "val": per
-    epoch, "best_epoch"}``."""
+    (default: the model's; ``phi`` must be there too). ``amp``: the forward passes (validation
+    included) in mixed precision (:func:`paperlib.train.autocast`; fp16 with loss scaling). The
+    losses add up on the device; the host reads them and the validation error once per epoch.
+    Returns ``{"loss": per epoch, "val": per epoch, "best_epoch"}``."""
     from ..data.h36m_like import BodyModel  # noqa: F401  (project_fn comes from it)
 
     dev = model_device(model, device)
-    theta_lo, theta_hi = theta_lo.to(dev, non_blocking=True), theta_hi.to(dev, non_blocking=True)
+    theta_lo, theta_hi = to_device(theta_lo, dev), to_device(theta_hi, dev)
     tr, va = W["train"], W["val"]
     uses_bank = model.pred_bank or model.dec_bank
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n_b = (len(tr["labels"]) + bs - 1) // bs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * n_b, 1), pct_start=0.2)
+    scaler = grad_scaler(dev, amp)
     hist = {"loss": [], "val": []}
     best, best_state = float("inf"), None
     for _ in range(epochs):
         model.train()
-        tot = 0.0
+        tot = torch.zeros((), dtype=torch.float64, device=dev)   # sum of loss * batch size, in float64
         for i in _batches(len(tr["labels"]), bs, gen):
-            x = {k: v[i].to(dev, non_blocking=True) for k, v in tr.items()}
-            out = model(x["theta"][:, :t_obs], x["beta"][:, :t_obs], x["cam"][:, :t_obs], x["labels"],
-                        bank if uses_bank else None, horizon)
-            tgt = {k: x[k][:, 1:] for k in ("theta", "beta", "cam", "joints", "joints2d", "visibility")}
-            with torch.no_grad():
-                lat = tuple(z[:, 1:] for z in model.encode(x["theta"], x["beta"], x["cam"]))
-            Lp = prediction_losses(out, tgt, lat, joints_fn, project_fn)
-            loss = (Lp["parameter"] + w_latent * Lp["latent"] + Lp["joint"]
-                    + prior_loss(out["theta"], out["beta"], theta_lo, theta_hi))
-            if phi is not None:  # Eq. 10: the frozen phi on the predicted vs the true future joints
-                loss = loss + action_kl(phi(gcn_input(Lp["joints_hat"][:, t_obs - 1:])),
-                                        phi(gcn_input(x["joints"][:, t_obs:])))
+            x = {k: to_device(v[i], dev) for k, v in tr.items()}
+            with autocast(dev, amp):
+                out = model(x["theta"][:, :t_obs], x["beta"][:, :t_obs], x["cam"][:, :t_obs], x["labels"],
+                            bank if uses_bank else None, horizon)
+                tgt = {k: x[k][:, 1:] for k in ("theta", "beta", "cam", "joints", "joints2d", "visibility")}
+                with torch.no_grad():
+                    lat = tuple(z[:, 1:] for z in model.encode(x["theta"], x["beta"], x["cam"]))
+                Lp = prediction_losses(out, tgt, lat, joints_fn, project_fn)
+                loss = (Lp["parameter"] + w_latent * Lp["latent"] + Lp["joint"]
+                        + prior_loss(out["theta"], out["beta"], theta_lo, theta_hi))
+                if phi is not None:  # Eq. 10: the frozen phi on the predicted vs the true future joints
+                    loss = loss + action_kl(phi(gcn_input(Lp["joints_hat"][:, t_obs - 1:])),
+                                            phi(gcn_input(x["joints"][:, t_obs:])))
             opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            backward_step(loss, opt, scaler, model.parameters(), 1.0)
             sched.step()
-            tot += loss.item() * len(i)
-        hist["loss"].append(tot / len(tr["labels"]))
+            tot += loss.detach().double() * len(i)
+        hist["loss"].append(tot.item() / len(tr["labels"]))
         Xv = predict_future(model, va, va["labels"], bank if uses_bank else None, t_obs, horizon, joints_fn,
-                            device=dev)
+                            device=dev, amp=amp)
         v = float(((Xv - va["joints"][:, t_obs:]) ** 2).sum(-1).mean())
         hist["val"].append(v)
         if v < best:
@@ -977,7 +995,8 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
                    stage1_stride: int = 1, stage1_augment: float = 0.3, epochs_stage2: int = 3,
                    epochs_classifier: int = 12, batch_size: int = 64, lr_stage1: float = 5e-3,
                    lr: float = 3e-3, w_latent: float = 0.01, variants=tuple(VARIANTS), table6=(0.8, 0.7, 0.6),
-                   anchor: bool = True, device: str = "cpu", return_models: bool = False) -> dict:
+                   anchor: bool = True, device: str = "cpu", return_models: bool = False,
+                   amp: str | None = None) -> dict:
     """Notebook 05's experiment for one seed: data (with ``structure``) -> classifier -> banks ->
     stage 1 -> stage 2 of every variant -> PA-MPJPE with and without DTW.
 
@@ -999,6 +1018,8 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     ``classifier``: ``acc_test``, ``acc_val``. ``per_item``: ``pa@h`` (and ``dtw@h``) per test
     *sequence* (the mean over its windows; windows of one sequence are correlated).
     With ``return_models`` also ``"runs"`` (models, histories, predictions, reads, banks, data).
+    ``amp`` (``None``, ``"bf16"``, ``"fp16"``): every network's forward passes in mixed precision
+    (:func:`paperlib.train.autocast`; fp16 trains with loss scaling); ``None`` is full precision.
     Raises ``ValueError`` on an unknown variant.
     """
     from ..data.h36m_like import BodyModel
@@ -1018,8 +1039,8 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     timing = {"data_s": time.process_time() - t_start}
 
     t0 = time.process_time()
-    phi = train_classifier(W, seqs.skeleton, C, t_obs, epochs_classifier, seed, device=dev)
-    probs = {k: classify(phi, W[k]["joints"][:, :t_obs], device=dev) for k in ("val", "test")}
+    phi = train_classifier(W, seqs.skeleton, C, t_obs, epochs_classifier, seed, device=dev, amp=amp)
+    probs = {k: classify(phi, W[k]["joints"][:, :t_obs], device=dev, amp=amp) for k in ("val", "test")}
     acc = {k: float((probs[k].argmax(1) == W[k]["labels"]).float().mean()) for k in probs}
     timing["classifier_s"] = time.process_time() - t0
 
@@ -1042,7 +1063,7 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     tr = W["train"]
     stage1 = make_model().set_normalisation(tr["theta"], tr["beta"], tr["cam"])
     h1 = train_stage1(stage1, W, epochs_stage1, lr_stage1, seed, stride=stage1_stride, augment=stage1_augment,
-                      device=dev)
+                      device=dev, amp=amp)
     shared = {k: v.clone() for k, v in stage1.state_dict().items() if k.startswith(("enc_", "dec_", "theta_", "beta_",
                                                                                      "cam_"))}
     timing["stage1_s"] = time.process_time() - t0
@@ -1062,9 +1083,9 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     preds["exemplar lookup"] = exemplar_lookup(*lookup_args, label_pred.numpy(), root_last(te), recent=delta_t)[0]
     preds["oracle exemplar"] = exemplar_lookup(*lookup_args, te["labels"].numpy(), root_last(te), recent=delta_t,
                                                oracle_future=X_true)[0]
-    with torch.no_grad():  # the Oracle: stage 1 reconstructs the true future poses (the person's true beta)
-        rt, _, _ = stage1.autoencode(*(te[k][:, t_obs:].to(dev, non_blocking=True) for k in ("theta", "beta", "cam")))
-        preds["Oracle (autoencoder)"] = joints_fn(rt, te["beta"][:, t_obs:].to(dev, non_blocking=True)).cpu().numpy()
+    with torch.no_grad(), autocast(dev, amp):  # the Oracle: stage 1 reconstructs the true future poses (true beta)
+        rt, _, _ = stage1.autoencode(*(to_device(te[k][:, t_obs:], dev) for k in ("theta", "beta", "cam")))
+        preds["Oracle (autoencoder)"] = joints_fn(rt, to_device(te["beta"][:, t_obs:], dev)).float().cpu().numpy()
     entropies = {}
     for v in variants:
         pb, db, ua, bk, oh = VARIANTS[v]
@@ -1073,9 +1094,10 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
         model.load_state_dict(shared, strict=False)
         bank = banks[bk] if bk else None
         hist = train_stage2(model, W, bank, t_obs, horizon, epochs_stage2, lr, seed, joints_fn, project_fn, theta_lo,
-                            theta_hi, phi if ua else None, w_latent, batch_size, device=dev)
+                            theta_hi, phi if ua else None, w_latent, batch_size, device=dev, amp=amp)
         train_s = time.process_time() - t0
-        Xp, rec = predict_future(model, te, label_pred, bank, t_obs, horizon, joints_fn, record=True, device=dev)
+        Xp, rec = predict_future(model, te, label_pred, bank, t_obs, horizon, joints_fn, record=True, device=dev,
+                                 amp=amp)
         preds[v] = Xp.numpy()
         metrics[v] = {"train_s": train_s, "best_epoch": hist["best_epoch"], "loss_first": hist["loss"][0],
                       "loss_last": hist["loss"][-1]}
@@ -1099,7 +1121,7 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
             if lab is None:
                 continue
             preds[name] = predict_future(full["model"], te, torch.as_tensor(lab), banks["specific"], t_obs, horizon,
-                                         joints_fn, device=dev).numpy()
+                                         joints_fn, device=dev, amp=amp).numpy()
             metrics[name] = {"accuracy": float((lab == y).mean())}
     t0 = time.process_time()
     seq = te["sequence"].numpy()

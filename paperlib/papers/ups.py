@@ -38,12 +38,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import synthetic
-from ..data.sequences import crop_observation, normalize_skeleton
+from ..data.sequences import LazyRows, crop_observation, normalize_skeleton
 from ..kinematics import project_pinhole, rotation_about_y
 from ..metrics import mpjpe, pa_mpjpe
 from ..nn.graph import GraphConv, TCNGCNBlock
 from ..skeleton import H36M17, NTU25, OPENPOSE18
-from ..train import model_device, resolve_device
+from ..train import autocast, backward_step, grad_scaler, model_device, resolve_device, to_device
 
 __all__ = ["TASKS", "OBS_RATIOS", "COORD_RANGE", "FIG4_ROUTE", "fill_missing", "to_net", "project_2d", "centre_2d",
            "recognition_views", "recognition_2d_view", "pose_view", "kinetics_to_ntu", "h36m_camera_windows",
@@ -187,13 +187,23 @@ def kinetics_to_ntu(data):
     return out, valid
 
 
-def h36m_camera_windows(h36m_file, subjects, rng, num_frames: int = 8, limit: int | None = None):
+def h36m_camera_windows(h36m_file, subjects, rng, num_frames: int = 8, limit: int | None = None, cache_dir=None):
     """Human3.6M windows of ``2T`` frames (VideoPose3D's ``data_3d_h36m.npz``) seen by a virtual
-    camera (y up, random yaw, 4.5 m away), in the NTU-25 layout: ``(N, 2T, 25, 3)`` and valid frames."""
+    camera (y up, random yaw, 4.5 m away), in the NTU-25 layout: ``(N, 2T, 25, 3)`` and valid frames.
+
+    The file is read through its memory-mapped cache (:func:`paperlib.data.cache.build_cache`,
+    ``cache_dir`` default next to the file): unpickled once, then opened; the values are those of
+    :func:`paperlib.data.h36m.load_h36m_3d`. Raises ``ValueError`` naming the file when no
+    sequence of ``subjects`` is ``2T`` frames long."""
+    from ..data import cache as data_cache
     from ..data import h36m
 
-    pos = h36m.load_h36m_3d(h36m_file, subjects=subjects)
+    pos = data_cache.h36m_subjects(data_cache.open_cache(data_cache.build_cache(h36m_file, cache_dir, "h36m")),
+                                   subjects, h36m_file)
     win, _, _ = h36m.h36m_windows(pos, subjects, length=2 * num_frames, stride=2 * num_frames)
+    if len(win) == 0:
+        raise ValueError(f"{h36m_file}: no sequence of subjects {list(subjects)} holds a window of 2 * num_frames = "
+                         f"{2 * num_frames} frames")
     if limit:
         win = win[rng.permutation(len(win))[:limit]]
     w = win @ np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32).T           # z-up -> y-up
@@ -227,10 +237,79 @@ def permute_labels(num_classes: int, p: float, seed: int = 0) -> np.ndarray:
     return perm
 
 
+def _in_chunks(fn, n: int, step: int, *arrays):
+    """``fn`` over rows ``[i, i + step)`` of ``arrays`` (memmaps are read chunk by chunk), its
+    outputs (a tuple of tensors, or of dicts of tensors, one row per input row) gathered into
+    tensors allocated once. ``fn`` works sample by sample, so the result is the one of a single
+    call on all rows, without all rows' intermediates in memory."""
+    if n == 0:
+        return fn(*(a[:0] for a in arrays))
+    out = None
+    for i in range(0, n, step):
+        part = fn(*(a[i:i + step] for a in arrays))
+        if out is None:
+            alloc = lambda t: {k: alloc(v) for k, v in t.items()} if isinstance(t, dict) else \
+                t.new_empty((n,) + tuple(t.shape[1:]))
+            out = tuple(alloc(t) for t in part)
+
+        def put(dst, src):
+            if isinstance(src, dict):
+                for k in src:
+                    put(dst[k], src[k])
+            else:
+                dst[i:i + len(src)] = src
+
+        for dst, src in zip(out, part):
+            put(dst, src)
+    return out
+
+
+def _lazy_recognition_views(store, positions, labels, num_frames: int, obs_ratios):
+    """:func:`recognition_views` of the sequences at ``positions`` of a
+    :class:`~paperlib.data.sequences.NormalizedFrames` store, as
+    :class:`~paperlib.data.sequences.LazyRows` (each row computed when indexed, equal bit for bit
+    to the tensors :func:`recognition_views` returns): ``(ar, {r: ep_r}, labels)``."""
+    positions = np.asarray(positions, dtype=np.int64)
+    M, V = store.frames.shape[1], store.frames.shape[2]
+    view = lambda r: LazyRows(len(positions), (3 * M, num_frames, V),  # noqa: E731
+                              lambda p: _to_net_t(store.resample(positions[p], r, num_frames)))
+    return view(1.0), {r: view(r) for r in obs_ratios}, torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+
+def _to_net_t(x: torch.Tensor) -> torch.Tensor:
+    """:func:`to_net` of a tensor: ``(N, M, T, V, 3)`` -> ``(N, 3M, T, V)`` float32, contiguous."""
+    N, M, T, V, C = x.shape
+    return x.permute(0, 1, 4, 2, 3).reshape(N, M * C, T, V).contiguous().float()
+
+
+def _kinetics_2d_view(kin_cache, kin, n: int, num_frames: int, chunk: int):
+    """The 2D recognition view of the first ``n`` clips of a Kinetics-skeleton cache:
+    ``(x (n, 6, T, 25), labels (n,))``, ``x`` a :class:`~paperlib.data.sequences.LazyRows` reading a
+    file computed once beside the cache (:func:`paperlib.data.cache.derived_rows`; 10 GB for the
+    240,436 training clips at 64 frames, which would not fit in memory, and 5 ms a clip to compute
+    from the joints, too slow per batch), or a tensor computed in memory if the cache's folder is
+    read-only. The values are :func:`recognition_2d_view`'s of :func:`kinetics_to_ntu`'s arrays."""
+    from ..data import cache as data_cache
+
+    labels = torch.as_tensor(np.asarray(kin.labels[:n]), dtype=torch.long)
+
+    def compute(a, b):
+        return recognition_2d_view(*kinetics_to_ntu(kin.data[a:b]), kin.labels[a:b], num_frames)[0]
+
+    shape = (2 * 3, num_frames, 25)
+    mm = data_cache.derived_rows(kin_cache, f"ar2d-F{num_frames}-n{n}", n, shape, compute, chunk)
+    if mm is None:
+        x = torch.empty((n,) + shape)
+        for i in range(0, n, chunk):
+            x[i:i + chunk] = compute(i, min(i + chunk, n))
+        return x, labels
+    return LazyRows(n, shape, lambda p: torch.from_numpy(np.array(mm[p]))), labels
+
+
 def make_views(seed: int = 0, dataset: str = "synthetic", num_samples: int = 1700, num_frames: int = 8,
                obs_ratios=OBS_RATIOS, pose_windows: int = 4, pose_noise_px: float = 2.0,
                label_permute: float = 0.0, ntu_dir=None, ntu_benchmark: str = "xsub", ntu_missing_list=None,
-               kinetics_dir=None, h36m_file=None, real_limit: int | None = None):
+               kinetics_dir=None, h36m_file=None, real_limit: int | None = None, cache_dir=None):
     """The four task views of one seed's data (Sec. 4.1 of the paper, in miniature).
 
     ``dataset="synthetic"``: :func:`paperlib.data.synthetic.generate` (``num_samples``
@@ -238,7 +317,17 @@ def make_views(seed: int = 0, dataset: str = "synthetic", num_samples: int = 170
     recognition and early prediction from the 3D joints, 2D recognition from their projection,
     pose estimation from noisy 2D keypoints of ``pose_windows`` windows per training sequence (1
     per test sequence). ``"real"``: NTU RGB+D (``ntu_dir``), Kinetics-skeleton (``kinetics_dir``)
-    and Human3.6M (``h36m_file``) through ``paperlib.data``.
+    and Human3.6M (``h36m_file``) through ``paperlib.data``'s loaders, read via their memory-mapped
+    caches (:mod:`paperlib.data.cache`; built on the first call, in ``cache_dir`` (subfolders
+    ``ntu``, ``kinetics_train``, ``kinetics_val``, ``h36m``) or by default next to each source),
+    so the full arrays are never in memory (NTU-60: 10 GB, Kinetics-skeleton: 31 GB as arrays); the
+    samples, labels and skip reports are the loaders'. The real views are not tensors either (at 64
+    frames the NTU views of ten ratios would take 24 GB, the Kinetics 2D view 10 GB): the 3D views
+    are :class:`~paperlib.data.sequences.LazyRows` computed when indexed from the normalised valid
+    frames of the NTU rows (:class:`~paperlib.data.sequences.NormalizedFrames`, a quarter of the
+    joints), the 2D view rows of a file computed once beside the Kinetics cache
+    (:func:`paperlib.data.cache.derived_rows`); they index like tensors (``x[i]``, ``x[rows]``,
+    ``x[a:b]``, ``len``, ``shape``) with the same values, bit for bit.
 
     ``label_permute`` (``p``, the interference knob): the 2D-recognition labels of train and test
     become ``perm[label]`` with ``perm = permute_labels(C, p, seed)``; the inputs are unchanged.
@@ -263,22 +352,36 @@ def make_views(seed: int = 0, dataset: str = "synthetic", num_samples: int = 170
                            pose_windows if s == "train" else 1, pose_noise_px)
             views[s] = {"pose3d": pe, "ar2d": (ar2, y2), "ep3d": (ep, y), "ar3d": (ar, y)}
     elif dataset == "real":
-        from ..data import h36m, kinetics, ntu
+        from ..data import cache as data_cache
+        from ..data import h36m
+        from ..data.sequences import CHUNK_BYTES, NormalizedFrames
 
+        sub = lambda name: None if cache_dir is None else Path(cache_dir) / name
+        ntu_cache = data_cache.build_cache(ntu_dir, sub("ntu"), "ntu", max_frames=300)
+        ntu_all = data_cache.open_cache(ntu_cache)
+        sel = {s: data_cache.ntu_select(ntu_cache, ntu_benchmark, s, limit=real_limit, missing_list=ntu_missing_list)
+               for s in ("train", "test")}
+        # the normalised valid frames of both splits' rows, once; the 3D views are computed from
+        # them when indexed (as tensors, ten ratios at 64 frames: 24 GB for NTU-60)
+        union = np.unique(np.concatenate([sel["train"][0], sel["test"][0]]))
+        store = NormalizedFrames.shared(ntu_all.joints, ntu_all.valid_frames, union)
         for s in ("train", "test"):
-            arr, _ = ntu.load_ntu_dataset(ntu_dir, ntu_benchmark, s, max_frames=300, missing_list=ntu_missing_list,
-                                          limit=real_limit)
-            ar, ep, y = recognition_views(arr.joints, arr.valid_frames, arr.labels, num_frames, obs_ratios)
+            rows, labels, names3d, _ = sel[s]
+            ar, ep, y = _lazy_recognition_views(store, np.searchsorted(union, rows), labels, num_frames, obs_ratios)
             part = "train" if s == "train" else "val"
-            kin, _ = kinetics.load_kinetics_dataset(Path(kinetics_dir) / f"kinetics_{part}",
-                                                    Path(kinetics_dir) / f"kinetics_{part}_label.json",
-                                                    max_frames=300, limit=real_limit)
-            ar2, y2 = recognition_2d_view(*kinetics_to_ntu(kin.data), kin.labels, num_frames)
+            kin_cache = data_cache.build_cache(Path(kinetics_dir) / f"kinetics_{part}", sub(f"kinetics_{part}"),
+                                               "kinetics", label_file=Path(kinetics_dir) / f"kinetics_{part}_label.json",
+                                               max_frames=300)
+            kin = data_cache.open_cache(kin_cache)
+            data_cache.cache_report(kin_cache, limit=real_limit).warn()
+            n_kin = len(kin) if real_limit is None else min(real_limit, len(kin))
+            ar2, y2 = _kinetics_2d_view(kin_cache, kin, n_kin, num_frames,
+                                        max(1, CHUNK_BYTES // max(kin.data[0].nbytes, 1)))
             subjects = h36m.H36M_TRAIN_SUBJECTS if s == "train" else h36m.H36M_TEST_SUBJECTS
-            pe = pose_view(*h36m_camera_windows(h36m_file, subjects, rng, num_frames, real_limit), rng, num_frames,
-                           1, pose_noise_px)
+            pe = pose_view(*h36m_camera_windows(h36m_file, subjects, rng, num_frames, real_limit, sub("h36m")), rng,
+                           num_frames, 1, pose_noise_px)
             views[s] = {"pose3d": pe, "ar2d": (ar2, y2), "ep3d": (ep, y), "ar3d": (ar, y)}
-        names3d, names2d = list(arr.class_names), list(kin.class_names)
+        names2d = list(kin.class_names)
     else:
         raise ValueError(f"make_views: dataset must be 'synthetic' or 'real', got {dataset!r}")
     perm = permute_labels(len(names2d), label_permute, seed)
@@ -689,6 +792,7 @@ class UPS(nn.Module):
         self.gumbel = torch.Generator().manual_seed(_seed(seed, "gumbel"))
         self.last_route = None
         self.lazy_unselected = True
+        self._route_cache = None                 # (key, host block indices (M, L)) of the argmax routes
 
     def inference_routes(self) -> np.ndarray:
         """The block each task uses at inference, per layer: ``(M, L)`` ints (argmax of Eq. 1's scores,
@@ -707,17 +811,47 @@ class UPS(nn.Module):
             return select_blocks(s, "argmax")
         return select_blocks(s, self.routing, self.temperature, self.gumbel)
 
+    def _argmax_routes(self) -> list:
+        """The noise-free route of every task, ``[M][L]`` block indices on the host (the fixed route,
+        or the argmax of Eq. 1's scores): read from the device once and kept until ``Bemb`` or
+        ``tau`` change (an optimiser step, ``load_state_dict``, a move), so that forward passes with
+        a fixed or frozen route make no host synchronisation."""
+        if self.fixed_route is not None:
+            src = (self.fixed_route,)
+        else:
+            src = (self.Bemb, self.tau)
+        key = tuple((t.data_ptr(), t._version, t.device) for t in src)
+        if self._route_cache is None or self._route_cache[0] != key:
+            with torch.no_grad():
+                r = self.fixed_route if self.fixed_route is not None else route_scores(self.Bemb, self.tau).argmax(-1)
+                self._route_cache = (key, r.tolist())
+        return self._route_cache[1]
+
     def encode(self, x, task: int):
-        """P_IN ``(B, 6, T, J)`` -> S_EN ``(B, d, T, J)`` through the task's route."""
+        """P_IN ``(B, 6, T, J)`` -> S_EN ``(B, d, T, J)`` through the task's route.
+
+        Which block runs (or builds a graph) is host control flow: with one block per layer it is
+        block 0, with a fixed or noise-free route it comes from :meth:`_argmax_routes` (no host
+        synchronisation per pass); only the Gumbel-sampled route of hard-routing training is read
+        from the device, once per pass (all layers together)."""
         for bn in self._task_bns:
             bn.task = task
         m = self.routes(task)
         self.last_route = m.detach()
         h = self.tokenizer(x)
         mixing = self.training and self.routing in ("hard", "soft") and self.fixed_route is None and self.H > 1
+        if self.H == 1:
+            sel_all = [0] * self.L
+        elif mixing:
+            # the sampled route decides which blocks build a graph (unselected ones get no gradient, not a
+            # zero one: AdamW leaves them alone), so hard routing reads it: once per pass, all layers
+            hard = self.routing == "hard" and self.lazy_unselected
+            sel_all = m.argmax(-1).tolist() if hard else None  # per-step host sync (Gumbel route)
+        else:                                      # argmax (inference, frozen routes) or fixed: host-known
+            sel_all = self._argmax_routes()[task]
         for l, blocks in enumerate(self.layers):
             if mixing:                             # every block runs; the (one-hot or soft) weights mix them
-                sel = int(m[l].argmax())
+                sel = None if sel_all is None else sel_all[l]
                 outs = []
                 for i, blk in enumerate(blocks):
                     if self.routing == "hard" and i != sel and self.lazy_unselected:
@@ -730,7 +864,7 @@ class UPS(nn.Module):
                         outs.append(m[l, i] * blk(h))
                 h = sum(outs)
             else:                                  # only the selected block runs
-                h = blocks[int(m[l].argmax())](h)
+                h = blocks[sel_all[l]](h)
         return h
 
     def forward(self, x, task: int, y):
@@ -776,10 +910,15 @@ def sequence_nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 # Training (Sec. 3.5)
 # ----------------------------------------------------------------------------------------------
 def task_tensors(split: dict, task: str, vocab: Vocab, obs_ratios=OBS_RATIOS):
-    """(inputs, target tokens) of one task; early prediction stacks its observation ratios."""
+    """(inputs, target tokens) of one task; early prediction stacks its observation ratios (for
+    real data, whose views are :class:`~paperlib.data.sequences.LazyRows`, lazily:
+    :meth:`LazyRows.cat`, rows computed when a batch indexes them)."""
     x, y = split[task]
     if task == "ep3d":
-        return torch.cat([x[r] for r in obs_ratios]), vocab.target_tokens(task, y.repeat(len(obs_ratios)))
+        parts = [x[r] for r in obs_ratios]
+        if any(isinstance(p, LazyRows) for p in parts):   # real data: rows computed when indexed
+            return LazyRows.cat(parts), vocab.target_tokens(task, y.repeat(len(obs_ratios)))
+        return torch.cat(parts), vocab.target_tokens(task, y.repeat(len(obs_ratios)))
     return x, vocab.target_tokens(task, y)
 
 
@@ -811,7 +950,7 @@ class TaskRotation:
 
 def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float = 3e-3, batch_size: int = 32,
               warmup_frac: float = 0.0, seed: int = 0, weight_decay: float = 5e-4, grad_clip: float = 1.0,
-              device="cpu", record_every: int = 1) -> dict:
+              device="cpu", record_every: int = 1, amp: str | None = None) -> dict:
     """Train ``model`` on ``tasks`` rotated for ``steps`` iterations each (Sec. 3.5) with Eq. 3.
 
     AdamW (weight decay ``5e-4`` as in the paper), a cosine learning rate from ``lr`` to 0, gradient
@@ -825,6 +964,12 @@ def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float =
     ``probs_iter``), ``updates`` ``(L, H)``: iterations in which a block had a non-zero weight (so
     received a gradient), ``selected`` ``(M, L, H)``: per task, iterations in which a block had the
     largest weight, ``warmup_iters``, ``seconds`` (CPU time).
+
+    The batches move to ``device`` page-locked and non-blocking; the per-iteration records stay on
+    the device until the end (no host synchronisation per iteration, except the one read of the
+    sampled route that hard routing needs, :meth:`UPS.encode`). ``amp`` (``None``, ``"bf16"``,
+    ``"fp16"``): the forward pass in mixed precision (:func:`paperlib.train.autocast`; fp16 with
+    loss scaling).
     """
     device = resolve_device(device)
     model.to(device).train()
@@ -836,45 +981,45 @@ def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float =
     mode = model.routing
     hist = {"loss": [], "task": [], "route": [], "probs": [], "probs_iter": [], "warmup_iters": warm}
     M = model.tau.shape[0]
-    updates = np.zeros((model.L, model.H), np.int64)
-    selected = np.zeros((M, model.L, model.H), np.int64)
+    scaler = grad_scaler(device, amp)
+    losses, routes, probs = [], [], []                 # device tensors, read once after the loop
     t0 = time.process_time()
     for it, (x, y, task) in enumerate(TaskRotation(data, tasks, steps, batch_size, seed)):
         if mode in ("hard", "soft"):
             model.routing = "soft" if it < warm else "hard"
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = sequence_nll(model(x, task, y), y)
+        x, y = to_device(x, device), to_device(y, device)
+        with autocast(device, amp):
+            loss = sequence_nll(model(x, task, y), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        opt.step()
+        backward_step(loss, opt, scaler, params, grad_clip)
         sched.step()
-        r = model.last_route.cpu().numpy()
-        updates += r > 1e-6
-        selected[task][np.arange(model.L), r.argmax(-1)] += 1
-        hist["loss"].append(float(loss.detach()))
+        losses.append(loss.detach())
+        routes.append(model.last_route)
         hist["task"].append(task)
-        hist["route"].append(r)
         if it % record_every == 0 or it == total - 1:
             with torch.no_grad():
-                hist["probs"].append(route_scores(model.Bemb, model.tau).softmax(-1).cpu().numpy())
+                probs.append(route_scores(model.Bemb, model.tau).softmax(-1))
             hist["probs_iter"].append(it)
     model.routing = mode
-    hist.update(updates=updates, selected=selected, seconds=time.process_time() - t0,
-                route=np.stack(hist["route"]), probs=np.stack(hist["probs"]))
+    R = torch.stack(routes).float().cpu().numpy()                                  # (iterations, L, H)
+    updates = (R > 1e-6).sum(0).astype(np.int64)
+    selected = np.zeros((M, model.L, model.H), np.int64)
+    np.add.at(selected, (np.asarray(hist["task"])[:, None], np.arange(model.L)[None, :], R.argmax(-1)), 1)
+    hist.update(loss=torch.stack(losses).float().cpu().tolist(), updates=updates, selected=selected,
+                seconds=time.process_time() - t0, route=R, probs=torch.stack(probs).float().cpu().numpy())
     return hist
 
 
 def finetune(joint: UPS, data: dict, task: str, steps: int, lr: float, batch_size: int = 32, seed: int = 0,
-             device="cpu"):
+             device="cpu", amp: str | None = None):
     """Per-task fine-tuning (the paper's "UPS", Sec. 4.1): a copy of ``joint`` with its routes fixed
-    (argmax), ``Bemb`` and ``tau`` frozen, trained on ``task`` alone. Returns ``(model, history)``."""
+    (argmax), ``Bemb`` and ``tau`` frozen, trained on ``task`` alone (``amp``: as :func:`train_ups`).
+    Returns ``(model, history)``."""
     model = copy.deepcopy(joint)
     model.routing = "fixed"
     model.Bemb.requires_grad_(False)
     model.tau.requires_grad_(False)
-    return model, train_ups(model, data, (task,), steps, lr, batch_size, 0.0, seed, device=device)
+    return model, train_ups(model, data, (task,), steps, lr, batch_size, 0.0, seed, device=device, amp=amp)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -911,7 +1056,8 @@ def pose_expectation(tokens: torch.Tensor, probs: torch.Tensor, ids: torch.Tenso
 
 
 def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool = False, chunk: int = 1024,
-             obs_ratios=OBS_RATIOS, device=None, pose_readout="argmax", readout_topk: int = 5):
+             obs_ratios=OBS_RATIOS, device=None, pose_readout="argmax", readout_topk: int = 5,
+             amp: str | None = None):
     """Greedy decoding of the test set of ``task``; returns ``(metrics, per_item)``.
 
     Free decoding (the paper's inference) stops at any EOT; a class task is scored on its first
@@ -924,8 +1070,9 @@ def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool 
     step. Decoding itself (the greedy tokens, ``well_formed``) is the same for every read-out.
     Metrics: ``top1`` (``top1@r`` for early prediction), ``mpjpe_mm``, ``pa_mpjpe_mm`` (Human3.6M
     protocol, 17 joints with the root), ``well_formed`` share. Per item: ``correct`` (``@r``) or
-    ``mpjpe_mm`` per test sample. The inputs run on ``device`` (default: the model's); the tokens come
-    back to the CPU. Raises ``ValueError`` for an unknown ``pose_readout``.
+    ``mpjpe_mm`` per test sample. The inputs run on ``device`` (default: the model's), with ``amp``
+    in mixed precision (:func:`paperlib.train.autocast`); the tokens come back to the CPU. Raises
+    ``ValueError`` for an unknown ``pose_readout``.
     """
     if not (callable(pose_readout) or pose_readout in ("argmax", "expectation")):
         raise ValueError(f"evaluate: pose_readout must be 'argmax', 'expectation' or a function, got {pose_readout!r}")
@@ -939,13 +1086,17 @@ def evaluate(model: UPS, test: dict, task: str, vocab: Vocab, constrained: bool 
     res, items = {}, {}
     for key, xs in inputs.items():
         if readout is None:
-            out = torch.cat([model.generate(xs[i:i + chunk].to(device, non_blocking=True), TASKS.index(task), allowed,
-                                            vocab.is_eot, vocab.max_len)[0].cpu() for i in range(0, len(xs), chunk)])
+            with autocast(device, amp):
+                out = torch.cat([model.generate(to_device(xs[i:i + chunk], device), TASKS.index(task), allowed,
+                                                vocab.is_eot, vocab.max_len)[0].cpu()
+                                 for i in range(0, len(xs), chunk)])
         else:
             outs, P, I = [], [], []
             for i in range(0, len(xs), chunk):
-                o, tops = model.generate(xs[i:i + chunk].to(device, non_blocking=True), TASKS.index(task), allowed,
-                                         vocab.is_eot, vocab.max_len, topk=readout_topk)
+                with autocast(device, amp):
+                    o, tops = model.generate(to_device(xs[i:i + chunk], device), TASKS.index(task), allowed,
+                                             vocab.is_eot, vocab.max_len, topk=readout_topk)
+                tops = [(p.float(), t) for p, t in tops]
                 pad = vocab.max_len - len(tops)                      # steps not taken: probability 0
                 outs.append(o.cpu())
                 P.append(F.pad(torch.stack([p for p, _ in tops], 1), (0, 0, 0, pad)))
@@ -1017,13 +1168,15 @@ def pose_references(train_y: torch.Tensor, test_y: torch.Tensor, vocab: Vocab) -
 
 
 def train_regression_mlp(train: tuple, test: tuple, steps: int = 200, batch_size: int = 32, lr: float = 1e-3,
-                         hidden: int = 256, seed: int = 0, device="cpu"):
+                         hidden: int = 256, seed: int = 0, device="cpu", amp: str | None = None):
     """The direct-regression reference for pose estimation: an MLP on the flattened 2D window.
 
     Input: body 0's ``x, y`` of the pose view, ``(N, 2, T, J)`` flattened (the same information
     the tokenizer gets); 2 hidden layers of ``hidden``, L1 loss, AdamW, ``steps`` batches drawn
     with a generator seeded from ``seed`` (on the CPU; the batches move to ``device``, where the MLP
-    is trained). ``train``, ``test``: ``(x (N, 6, T, J), y (N, 16, 3))``.
+    is trained; page-locked, non-blocking, no host synchronisation per step). ``train``, ``test``:
+    ``(x (N, 6, T, J), y (N, 16, 3))``. ``amp``: the forward passes in mixed precision
+    (:func:`paperlib.train.autocast`; fp16 with loss scaling).
     Returns ``(metrics {mpjpe_mm, pa_mpjpe_mm, train_s}, per_item {mpjpe_mm})``.
     """
     device = resolve_device(device)
@@ -1033,16 +1186,17 @@ def train_regression_mlp(train: tuple, test: tuple, steps: int = 200, batch_size
                         nn.ReLU(), nn.Linear(hidden, 3 * NJ)).to(device)
     opt = torch.optim.AdamW(mlp.parameters(), lr=lr)
     g = torch.Generator().manual_seed(_seed(seed, "mlp_batches"))
+    scaler = grad_scaler(device, amp)
     t0 = time.process_time()
     for _ in range(steps):
         i = torch.randint(0, len(x_tr), (batch_size,), generator=g)
-        xb, yb = x_tr[i].to(device, non_blocking=True), y_tr[i].flatten(1).to(device, non_blocking=True)
-        loss = (mlp(xb) - yb).abs().mean()
+        xb, yb = to_device(x_tr[i], device), to_device(y_tr[i].flatten(1), device)
+        with autocast(device, amp):
+            loss = (mlp(xb) - yb).abs().mean()
         opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        pred = mlp(test[0][:, :2].to(device, non_blocking=True)).view(-1, NJ, 3).cpu()
+        backward_step(loss, opt, scaler)
+    with torch.no_grad(), autocast(device, amp):
+        pred = mlp(to_device(test[0][:, :2], device)).view(-1, NJ, 3).float().cpu()
     y = test[1]
     m = {"mpjpe_mm": 1000 * mpjpe(_with_root(pred), _with_root(y)),
          "pa_mpjpe_mm": 1000 * pa_mpjpe(_with_root(pred), _with_root(y)), "train_s": time.process_time() - t0}
@@ -1098,7 +1252,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
                    variants=("separate", "joint_h1", "joint_h2", "joint_h4", "fixed_h2", "mlp"),
                    tasks=TASKS, constrained: bool = False, embedding: str = "minilm", device: str = "cpu",
                    return_models: bool = False, data_kw: dict | None = None, route_init_std: float | None = None,
-                   pose_readout="argmax", readout_topk: int = 5) -> dict:
+                   pose_readout="argmax", readout_topk: int = 5, amp: str | None = None) -> dict:
     """UPS's experiment for one seed: the four task views -> the variants -> metrics.
 
     Every variant of a seed sees the same data, the same initialisation of every part it shares
@@ -1120,6 +1274,8 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     block), ``switch_frac`` (post-warm-up samples off the final route). Rows ``reference`` (mean pose,
     quantisation floor, the chance levels of the 3D and the 2D label sets) and ``data`` (sizes, ``label_permute``, moved classes).
     Per item: ``ar3d_correct``, ``ar2d_correct``, ``ep_correct@r``, ``pose_mpjpe_mm``.
+    ``amp`` (``None``, ``"bf16"``, ``"fp16"``): training and decoding in mixed precision
+    (:func:`train_ups`, :func:`evaluate`); ``None`` is full precision.
     Raises ``ValueError`` for an unknown variant.
     """
     unknown = [v for v in variants if v not in VARIANTS]
@@ -1144,7 +1300,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
         m, items = {}, {}
         for t, model in by_task.items():
             r, it = evaluate(model, views.test, t, vocab, constrained, obs_ratios=obs_ratios, device=device,
-                             pose_readout=pose_readout, readout_topk=readout_topk)
+                             pose_readout=pose_readout, readout_topk=readout_topk, amp=amp)
             if t == "pose3d":
                 m.update(pose_mpjpe_mm=r["mpjpe_mm"], pose_pa_mpjpe_mm=r["pa_mpjpe_mm"],
                          pose_well_formed=r["well_formed"])
@@ -1169,7 +1325,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
         H, who, route = VARIANTS[v]
         if who == "pose":
             m, it = train_regression_mlp(views.train["pose3d"], views.test["pose3d"], mlp_steps or steps,
-                                         batch_size, seed=seed, device=device)
+                                         batch_size, seed=seed, device=device, amp=amp)
             metrics[v] = {"pose_mpjpe_mm": m["mpjpe_mm"], "pose_pa_mpjpe_mm": m["pa_mpjpe_mm"],
                           "train_s": m["train_s"]}
             per_item[v] = {"pose_mpjpe_mm": it["mpjpe_mm"]}
@@ -1178,7 +1334,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
             by_task, m = {}, {"train_s": 0.0}
             for t in tasks:
                 model = UPS(vocab.omega, H=H, **arch)
-                h = train_ups(model, train, (t,), steps, lr, batch_size, 0.0, seed, device=device)
+                h = train_ups(model, train, (t,), steps, lr, batch_size, 0.0, seed, device=device, amp=amp)
                 by_task[t] = model
                 m["train_s"] += h["seconds"]
                 m.update(losses(h, (t,)))
@@ -1194,7 +1350,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
             fixed = [[k] * enc_layers for k in range(len(TASKS))]
         model = UPS(vocab.omega, H=H, fixed_route=fixed, **arch)
         h = train_ups(model, train, tasks, steps, lr, batch_size, warmup_frac if H > 1 else 0.0, seed,
-                      device=device)
+                      device=device, amp=amp)
         sm, it = score(v, {t: model for t in tasks})
         metrics[v] = {**sm, "train_s": h["seconds"], **losses(h), **_route_metrics(model, h)}
         per_item[v] = it
@@ -1202,7 +1358,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
         if finetune_steps > 0:
             ft, fm = {}, {"train_s": h["seconds"]}
             for t in tasks:
-                ft[t], fh = finetune(model, train, t, finetune_steps, lr / 3, batch_size, seed, device)
+                ft[t], fh = finetune(model, train, t, finetune_steps, lr / 3, batch_size, seed, device, amp)
                 fm["train_s"] += fh["seconds"]
                 hists[f"{v}_ft/{t}"] = fh
             sm, it = score(v + "_ft", ft)

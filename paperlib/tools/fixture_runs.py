@@ -37,7 +37,8 @@ from .commands import LESSONS, ROOT, extract_commands, markdown_text, parse_pape
 @dataclass(frozen=True)
 class Run:
     """One lesson's fixture run: the fixtures it reads, the fixture path that replaces each
-    documented path parameter, and the scale overrides (the smallest scale that runs each step)."""
+    documented path parameter, and the scale overrides (the smallest scale that runs each step;
+    for a ``*_stride`` parameter a larger value is the smaller scale: fewer windows)."""
 
     fixtures: tuple
     paths: dict
@@ -46,18 +47,19 @@ class Run:
 
 RUNS = {
     "00_skeleton_sequences": Run(("ntu60",), {"data_root": "nturgb+d_skeletons"}, {"epochs": 1}),
-    "01_era_early_action_prediction": Run(("ntu60",), {"data_root": "nturgb+d_skeletons"}, {"epochs": 1}),
+    "01_era_early_action_prediction": Run(("ntu60",), {"data_root": "nturgb+d_skeletons"},
+                                          {"epochs": 1, "channels": [16, 32, 64]}),   # widths change in every block, as documented
     "02_ups_unified_pose_sequence": Run(
         ("ntu60", "kinetics", "h36m"),
         {"ntu_dir": "nturgb+d_skeletons", "kinetics_dir": "kinetics-skeleton", "h36m_file": "h36m/data_3d_h36m.npz"},
-        {"steps": 8}),
+        {"steps": 8, "real_limit": 48, "batch_size": 32}),
     "03_glimpse_clouds": Run(("ntu_rgb",), {"data_root": "ntu_rgb"},
                              {"size": 64, "epochs_global": 1, "epochs_glimpse": 1}),
     "04_video_action_transformer": Run(("ava",), {"data_root": "ava"},
                                        {"frames": 8, "size": 64, "epochs_trunk": 1, "epochs_head": 1}),
     "05_action_guided_motion_prediction": Run(
         ("h36m",), {"data_root": "h36m/data_3d_h36m.npz"},
-        {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_classifier": 1, "bank_samples": 40}),
+        {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_classifier": 1, "bank_samples": 40, "train_stride": 20}),
 }
 
 
