@@ -142,3 +142,33 @@ def test_stalled_cell_raises_fast(tmp_path):
         client.execute()
     assert dropped
     assert time.perf_counter() - t0 < 2 * stall_s + 10  # not the 120 s timeout
+
+
+def test_papermill_engine_runs_the_guarded_client(tmp_path):
+    # papermill calls nbclient's synchronous wrappers (execute_cell, start_new_kernel_client,
+    # _cleanup_kernel); they must reach ExecuteClient's coroutines, or the missed wake-up hangs a
+    # papermill run as it did the fixture run of notebook 01 (its explorer cell, kernel idle)
+    import papermill as pm
+    from papermill.engines import papermill_engines
+
+    from paperlib.tools.execute import ExecuteClient, register_papermill_engine
+
+    register_papermill_engine()
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(_nb(["x = 1", "print(x + 1)"]), src)
+    seen = []
+    real = ExecuteClient._stall_guard                   # started by ExecuteClient.async_execute_cell only
+
+    async def spy(self, cell, *a, **kw):
+        seen.append(cell.source)
+        return await real(self, cell, *a, **kw)
+
+    ExecuteClient._stall_guard = spy
+    try:
+        pm.execute_notebook(str(src), str(out), engine_name="paperlib", kernel_name="python3", progress_bar=False)
+    finally:
+        ExecuteClient._stall_guard = real
+    client = papermill_engines.get_engine("paperlib").last_client
+    assert "print(x + 1)" in seen, "papermill bypassed ExecuteClient.async_execute_cell"
+    assert client.exit_seconds is not None and client.exit_seconds < 10, "ExecuteClient's cleanup did not run"
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"] == "2\n"

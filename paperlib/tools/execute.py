@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from queue import Empty
 
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 log = logging.getLogger("paperlib.tools.execute")
@@ -180,6 +181,13 @@ class ExecuteClient(NotebookClient):
             self.exit_seconds = time.perf_counter() - self._last_reply_t
             # a signal ends the process with a negative return code (subprocess.Popen.returncode)
             self.exit_forced = rc is None or rc < 0
+
+    # nbclient binds its synchronous wrappers to its own coroutines at class creation
+    # (``execute_cell = run_sync(async_execute_cell)``...): a caller of the wrappers, papermill's
+    # ``papermill_execute_cells`` for one, would bypass the overrides above. Bound again here.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+    execute_cell = run_sync(async_execute_cell)
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
 
 def papermill_engine():

@@ -257,7 +257,7 @@ def estimate_frame_caches(size: int = 224, ntu_frames: int = 8, ntu_clips: int =
         "AVA train frames cache (.npy)": ava_train * key,
         "AVA val frames cache (.npy)": ava_val * key,
         "AVA batch, train_stage1: uint8 read + float input": ava_batch * key * (1 + F32),
-        "AVA train trunk features (memory, not cached)": ava_train * 64 * (A // 2) * (S // 4) * (S // 4) * F32,
+        "AVA train trunk features (scratch memmap, disk)": ava_train * 64 * (A // 2) * (S // 4) * (S // 4) * F32,
     }
 
 
@@ -518,6 +518,9 @@ def main(argv=None) -> int:
             print(table(est(sizes), f"notebook {nb}, with the cache"))
             print(table(est(sizes, cached=False), f"notebook {nb}, before the cache"))
             print()
+    print("Video caches at 224 px (notebooks 03 and 04): disk, and memory per batch\n")
+    print(frame_cache_table())
+    print()
     if args.measure is not None:
         for frames in args.frames:
             print(f"measured at num_frames={frames}:")
