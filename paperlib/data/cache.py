@@ -346,7 +346,7 @@ def _build_ntu(src, files, out_dir, tag, params, label_file, progress):
 
 
 def _build_kinetics(src, files, out_dir, tag, params, label_file, progress):
-    from .kinetics import NUM_JOINTS, _check_entry, _load_json, _parse_clip, read_kinetics_labels  # noqa: PLC0415
+    from .kinetics import NUM_JOINTS, _check_entry, read_checked_clip, read_kinetics_labels  # noqa: PLC0415
 
     T, M = params["max_frames"], params["max_persons"]
     labels_info = read_kinetics_labels(label_file)
@@ -386,12 +386,7 @@ def _build_kinetics(src, files, out_dir, tag, params, label_file, progress):
                 continue
             rep = SkipReport()
             try:
-                video = _load_json(f, "clip")
-                clip_data = _parse_clip(f, video, T, M, rep, clip)
-                own = video.get("label_index")
-                if own is not None and own != entry["label_index"]:
-                    raise FormatError(f, f"{own!r} disagrees with the label file's "
-                                         f"{entry['label_index']}", field="label_index")
+                clip_data = read_checked_clip(f, clip, entry, T, M, rep)
             except FormatError as err:
                 file_row[-1] = -2
                 skipped[clip] = ("malformed clip", str(err))
@@ -591,7 +586,7 @@ def ntu_select(cache, benchmark: str = "xsub", split: str = "train", classes=Non
     FileNotFoundError, FormatError
         A missing cache or missing list; a malformed missing list.
     """
-    from .ntu import BENCHMARKS, NTU60_CLASS_NAMES, NTU120_CLASS_NAMES, read_missing_list, split_of  # noqa: PLC0415
+    from .ntu import BENCHMARKS, class_selection, read_missing_list, split_of  # noqa: PLC0415
 
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {BENCHMARKS}")
@@ -610,19 +605,7 @@ def ntu_select(cache, benchmark: str = "xsub", split: str = "train", classes=Non
         file_names, file_row, file_meta, losses = (z["file_names"].tolist(), z["file_row"].tolist(),
                                                    z["file_meta"].tolist(), z["losses"])
     skipped, loss_reasons = meta["skipped"], meta["loss_reasons"]
-    ntu120 = benchmark.endswith("120")
-    all_names = NTU120_CLASS_NAMES if ntu120 else NTU60_CLASS_NAMES
-    if classes is None:
-        classes = tuple(range(1, len(all_names) + 1))
-    else:
-        classes = tuple(int(c) for c in classes)
-        bad = [c for c in classes if not 1 <= c <= len(all_names)]
-        if bad:
-            raise ValueError(f"classes must be 1-based action ids in [1, {len(all_names)}] for "
-                             f"{benchmark!r}, got {bad}")
-        if len(set(classes)) != len(classes):
-            raise ValueError(f"classes has repeated ids: {classes}")
-    label_of = {a: i for i, a in enumerate(classes)}
+    ntu120, all_names, classes, label_of = class_selection(benchmark, classes)
     missing = read_missing_list(missing_list) if missing_list is not None else set()
     report = SkipReport(source=f"NTU RGB+D{' 120' if ntu120 else ''} ({benchmark}, {split})")
     other = "test" if split == "train" else "train"

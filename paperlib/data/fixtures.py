@@ -195,7 +195,7 @@ def write_kinetics(root, classes: int = 400, per_class: tuple = (2, 1), frames: 
     return {"root": str(root), **counts}
 
 
-def write_h36m(path, frames: int = 260, seed: int = 0) -> dict:
+def write_h36m(path, frames: int = 160, seed: int = 0) -> dict:
     """Write ``data_3d_h36m.npz`` as VideoPose3D prepares it: ``positions_3d = {subject: {action:
     (T, 32, 3) metres}}`` for S1, S5, S6, S7, S8, S9, S11 and the 15 scenarios, two takes each
     (``"Walking"`` and ``"Walking 1"``), ``frames`` frames at 50 Hz; S1 spells two scenarios

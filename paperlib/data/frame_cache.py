@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import _writable
 from .errors import FormatError, SkipReport
 
 __all__ = ["FRAME_CACHE_VERSION", "default_frame_cache_dir", "default_workers", "file_stamp", "DecodeDataset",
@@ -53,15 +54,6 @@ FRAME_CACHE_VERSION = 1
 # ---------------------------------------------------------------------------------------------
 # Locations and fingerprints
 # ---------------------------------------------------------------------------------------------
-def _writable(path: Path) -> bool:
-    p = path
-    while not p.exists():
-        if p.parent == p:
-            return False
-        p = p.parent
-    return os.access(p, os.W_OK | os.X_OK)
-
-
 def default_frame_cache_dir(root) -> Path:
     """``<root>/.paperlib_cache`` if it can be written, else ``$PAPERLIB_CACHE/frames-<10 hex digits
     of sha1(absolute root)>`` (``PAPERLIB_CACHE`` defaults to ``~/.cache/paperlib``). Not created."""

@@ -253,6 +253,17 @@ def _check_entry(label_file, clip, entry):
         raise FormatError(label_file, f"expected an integer >= 0, got {idx!r}", field=f"{clip}.label_index")
 
 
+def read_checked_clip(path, clip, entry, max_frames, max_persons, rep):
+    """One clip JSON parsed (:func:`_parse_clip`) and its own ``label_index`` checked against the
+    label file's ``entry``. Raises :class:`FormatError` (file, field) on either."""
+    video = _load_json(path, "clip")
+    clip_data = _parse_clip(path, video, max_frames, max_persons, rep, clip)
+    own = video.get("label_index")
+    if own is not None and own != entry["label_index"]:
+        raise FormatError(path, f"{own!r} disagrees with the label file's {entry['label_index']}", field="label_index")
+    return clip_data
+
+
 def load_kinetics_dataset(root, label_file, max_frames: int = 300, max_persons: int = 2,
                           limit: int | None = None) -> tuple[KineticsArrays, SkipReport]:
     """Load every clip of a Kinetics-skeleton folder (e.g. ``kinetics_val/``).
@@ -335,12 +346,7 @@ def load_kinetics_dataset(root, label_file, max_frames: int = 300, max_persons: 
             continue
         rep = SkipReport()
         try:
-            video = _load_json(f, "clip")
-            clip_data = _parse_clip(f, video, max_frames, max_persons, rep, clip)
-            own = video.get("label_index")
-            if own is not None and own != entry["label_index"]:
-                raise FormatError(f, f"{own!r} disagrees with the label file's "
-                                     f"{entry['label_index']}", field="label_index")
+            clip_data = read_checked_clip(f, clip, entry, max_frames, max_persons, rep)
         except FormatError as err:
             report.add(f, "malformed clip", detail=str(err))
             continue

@@ -607,6 +607,25 @@ def read_missing_list(path) -> set:
     return names
 
 
+def class_selection(benchmark: str, classes=None):
+    """``(ntu120, all_names, classes, label_of)`` for a benchmark and an optional tuple of 1-based
+    action ids (default: all 60 or 120): the ids checked, ``label_of`` mapping each id to its
+    0-based label in that order. Raises ``ValueError`` for ids out of range or repeated."""
+    ntu120 = benchmark.endswith("120")
+    all_names = NTU120_CLASS_NAMES if ntu120 else NTU60_CLASS_NAMES
+    if classes is None:
+        classes = tuple(range(1, len(all_names) + 1))
+    else:
+        classes = tuple(int(c) for c in classes)
+        bad = [c for c in classes if not 1 <= c <= len(all_names)]
+        if bad:
+            raise ValueError(f"classes must be 1-based action ids in [1, {len(all_names)}] for "
+                             f"{benchmark!r}, got {bad}")
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"classes has repeated ids: {classes}")
+    return ntu120, all_names, classes, {a: i for i, a in enumerate(classes)}
+
+
 def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_frames: int = 300,
                      classes=None, limit: int | None = None, missing_list=None,
                      max_bodies: int = 2, long_sequences: str = "resample") -> tuple[SkeletonArrays, SkipReport]:
@@ -667,19 +686,7 @@ def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_fr
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"NTU root {str(root)!r} is not a folder")
-    ntu120 = benchmark.endswith("120")
-    all_names = NTU120_CLASS_NAMES if ntu120 else NTU60_CLASS_NAMES
-    if classes is None:
-        classes = tuple(range(1, len(all_names) + 1))
-    else:
-        classes = tuple(int(c) for c in classes)
-        bad = [c for c in classes if not 1 <= c <= len(all_names)]
-        if bad:
-            raise ValueError(f"classes must be 1-based action ids in [1, {len(all_names)}] for "
-                             f"{benchmark!r}, got {bad}")
-        if len(set(classes)) != len(classes):
-            raise ValueError(f"classes has repeated ids: {classes}")
-    label_of = {a: i for i, a in enumerate(classes)}
+    ntu120, all_names, classes, label_of = class_selection(benchmark, classes)
     missing = read_missing_list(missing_list) if missing_list is not None else set()
 
     report = SkipReport(source=f"NTU RGB+D{' 120' if ntu120 else ''} ({benchmark}, {split})")

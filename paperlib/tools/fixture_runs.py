@@ -52,7 +52,7 @@ RUNS = {
     "02_ups_unified_pose_sequence": Run(
         ("ntu60", "kinetics", "h36m"),
         {"ntu_dir": "nturgb+d_skeletons", "kinetics_dir": "kinetics-skeleton", "h36m_file": "h36m/data_3d_h36m.npz"},
-        {"steps": 8, "real_limit": 48, "batch_size": 32}),
+        {"steps": 8, "real_limit": 32, "batch_size": 32}),
     "03_glimpse_clouds": Run(("ntu_rgb",), {"data_root": "ntu_rgb"},
                              {"size": 64, "epochs_global": 1, "epochs_glimpse": 1}),
     "04_video_action_transformer": Run(("ava",), {"data_root": "ava"},
