@@ -346,19 +346,11 @@ def _build_ntu(src, files, out_dir, tag, params, label_file, progress):
 
 
 def _build_kinetics(src, files, out_dir, tag, params, label_file, progress):
-    from .kinetics import NUM_JOINTS, _check_entry, read_checked_clip, read_kinetics_labels  # noqa: PLC0415
+    from .kinetics import NUM_JOINTS, _check_entry, class_names_of, read_checked_clip, read_kinetics_labels  # noqa: PLC0415
 
     T, M = params["max_frames"], params["max_persons"]
     labels_info = read_kinetics_labels(label_file)
-    names_by_index: dict = {}
-    for clip, entry in labels_info.items():  # as load_kinetics_dataset
-        if isinstance(entry, dict) and isinstance(entry.get("label_index"), int) and "label" in entry:
-            prev = names_by_index.setdefault(entry["label_index"], entry["label"])
-            if prev != entry["label"]:
-                raise FormatError(label_file, f"label_index {entry['label_index']} is named both "
-                                  f"{prev!r} and {entry['label']!r}", field=f"{clip}.label")
-    size = max(names_by_index, default=-1) + 1
-    class_names = [names_by_index.get(i, "<unknown>") for i in range(size)]
+    class_names = class_names_of(label_file, labels_info)
     report = SkipReport(source=f"Kinetics-skeleton ({src.name})")
     absent = sorted(set(labels_info) - {f.stem for f in files})
     if absent:
@@ -586,7 +578,7 @@ def ntu_select(cache, benchmark: str = "xsub", split: str = "train", classes=Non
     FileNotFoundError, FormatError
         A missing cache or missing list; a malformed missing list.
     """
-    from .ntu import BENCHMARKS, class_selection, read_missing_list, split_of  # noqa: PLC0415
+    from .ntu import BENCHMARKS, class_selection, left_out, read_missing_list  # noqa: PLC0415
 
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {BENCHMARKS}")
@@ -608,7 +600,6 @@ def ntu_select(cache, benchmark: str = "xsub", split: str = "train", classes=Non
     ntu120, all_names, classes, label_of = class_selection(benchmark, classes)
     missing = read_missing_list(missing_list) if missing_list is not None else set()
     report = SkipReport(source=f"NTU RGB+D{' 120' if ntu120 else ''} ({benchmark}, {split})")
-    other = "test" if split == "train" else "train"
     keys = ("setup", "camera", "subject", "replication", "action")
     rows, labels = [], []
     for fname, row, fm in zip(file_names, file_row, file_meta):
@@ -616,14 +607,9 @@ def ntu_select(cache, benchmark: str = "xsub", split: str = "train", classes=Non
             report.add(fname, "bad file name", detail=skipped[fname][1])
             continue
         m = dict(zip(keys, fm))
-        if not ntu120 and (m["setup"] > 17 or m["action"] > 60):
-            report.add_filtered("not in NTU RGB+D 60 (setup > 17 or action > 60)")
-            continue
-        if split_of(m, benchmark) != split:
-            report.add_filtered(f"{other} split")
-            continue
-        if m["action"] not in label_of:
-            report.add_filtered("class not requested")
+        why = left_out(m, benchmark, split, label_of)
+        if why:
+            report.add_filtered(why)
             continue
         stem = fname.split(".", 1)[0]
         if stem in missing:

@@ -253,6 +253,20 @@ def _check_entry(label_file, clip, entry):
         raise FormatError(label_file, f"expected an integer >= 0, got {idx!r}", field=f"{clip}.label_index")
 
 
+def class_names_of(label_file, labels_info: dict) -> list:
+    """Class names by ``label_index`` (``"<unknown>"`` for an index no entry names) from a label
+    file's entries. Raises :class:`FormatError` (file, ``<clip>.label``) when one index has two names."""
+    names_by_index: dict = {}
+    for clip, entry in labels_info.items():
+        if isinstance(entry, dict) and isinstance(entry.get("label_index"), int) and "label" in entry:
+            prev = names_by_index.setdefault(entry["label_index"], entry["label"])
+            if prev != entry["label"]:
+                raise FormatError(label_file, f"label_index {entry['label_index']} is named both "
+                                  f"{prev!r} and {entry['label']!r}", field=f"{clip}.label")
+    size = max(names_by_index, default=-1) + 1
+    return [names_by_index.get(i, "<unknown>") for i in range(size)]
+
+
 def read_checked_clip(path, clip, entry, max_frames, max_persons, rep):
     """One clip JSON parsed (:func:`_parse_clip`) and its own ``label_index`` checked against the
     label file's ``entry``. Raises :class:`FormatError` (file, field) on either."""
@@ -310,15 +324,7 @@ def load_kinetics_dataset(root, label_file, max_frames: int = 300, max_persons: 
     labels_info = read_kinetics_labels(label_file)
     report = SkipReport(source=f"Kinetics-skeleton ({root.name})")
 
-    names_by_index: dict = {}
-    for clip, entry in labels_info.items():
-        if isinstance(entry, dict) and isinstance(entry.get("label_index"), int) and "label" in entry:
-            prev = names_by_index.setdefault(entry["label_index"], entry["label"])
-            if prev != entry["label"]:
-                raise FormatError(label_file, f"label_index {entry['label_index']} is named both "
-                                  f"{prev!r} and {entry['label']!r}", field=f"{clip}.label")
-    size = max(names_by_index, default=-1) + 1
-    class_names = [names_by_index.get(i, "<unknown>") for i in range(size)]
+    class_names = class_names_of(label_file, labels_info)
 
     files = sorted(root.glob("*.json"))
     on_disk = {f.stem for f in files}

@@ -607,6 +607,18 @@ def read_missing_list(path) -> set:
     return names
 
 
+def left_out(meta: dict, benchmark: str, split: str, label_of: dict) -> str | None:
+    """Why a sample (its :func:`parse_ntu_name` fields) is filtered out of ``split`` of
+    ``benchmark`` for the classes of ``label_of``, or ``None`` if it belongs there."""
+    if not benchmark.endswith("120") and (meta["setup"] > 17 or meta["action"] > 60):
+        return "not in NTU RGB+D 60 (setup > 17 or action > 60)"
+    if split_of(meta, benchmark) != split:
+        return f"{'test' if split == 'train' else 'train'} split"
+    if meta["action"] not in label_of:
+        return "class not requested"
+    return None
+
+
 def class_selection(benchmark: str, classes=None):
     """``(ntu120, all_names, classes, label_of)`` for a benchmark and an optional tuple of 1-based
     action ids (default: all 60 or 120): the ids checked, ``label_of`` mapping each id to its
@@ -690,7 +702,6 @@ def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_fr
     missing = read_missing_list(missing_list) if missing_list is not None else set()
 
     report = SkipReport(source=f"NTU RGB+D{' 120' if ntu120 else ''} ({benchmark}, {split})")
-    other = "test" if split == "train" else "train"
     joints, labels, valid, subjects, cameras, names = [], [], [], [], [], []
     for f in sorted(root.glob("*.skeleton")):
         try:
@@ -698,14 +709,9 @@ def load_ntu_dataset(root, benchmark: str = "xsub", split: str = "train", max_fr
         except FormatError as err:
             report.add(f, "bad file name", detail=str(err))
             continue
-        if not ntu120 and (meta["setup"] > 17 or meta["action"] > 60):
-            report.add_filtered("not in NTU RGB+D 60 (setup > 17 or action > 60)")
-            continue
-        if split_of(meta, benchmark) != split:
-            report.add_filtered(f"{other} split")
-            continue
-        if meta["action"] not in label_of:
-            report.add_filtered("class not requested")
+        why = left_out(meta, benchmark, split, label_of)
+        if why:
+            report.add_filtered(why)
             continue
         stem = f.name.split(".", 1)[0]
         if stem in missing:
