@@ -57,9 +57,8 @@ def test_prediction_of_a_clip_does_not_depend_on_its_batch(locate):
     if locate == "random":  # the same locations for the lone clip as in the batch
         with torch.no_grad():
             l = full["l"]
-            m.locate = "fixed-test"
-            m._locations = lambda c_, B, T, rg: l[2:3]
-            alone = m(x[2:3], Z[2:3], c[2:3])
+            m.locate = "oracle"                                   # given locations
+            alone = m(x[2:3], Z[2:3], c[2:3], oracle_l=l[2:3])
     assert torch.allclose(full["logits"][2:3], alone["logits"], atol=1e-5)
     assert torch.allclose(full["p"][2:3], alone["p"], atol=1e-5)
 
@@ -264,3 +263,113 @@ def test_player_record_matches_the_player_contract():
     assert (T, G, C, K) == (4, 3, 3, 6) and 1 <= N <= 6
     assert np.isnan(rec["mem_ts"][0, :K - G]).all() and (rec["mem_ts"][0, K - G:] == 0).all()
     np.testing.assert_allclose(rec["assign"].sum(-1), 1, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# The two-point regime, the oracle, antialiased patches, tracking
+# ----------------------------------------------------------------------------------------------
+def test_two_point_regime_puts_an_object_in_each_hand_and_the_class_is_the_pair():
+    d = GC.make_data(num_scenes=8, frames=4, size=64, seed=0, object_scale=3.0, motions=("drink",), points=2)
+    assert d.n_obj == 4 and len(d.class_names) == 4 and sorted(set(d.Y.tolist())) == [0, 1, 2, 3]
+    assert d.Q.shape == (len(d.X), 4, 2, 2)
+    # the pair decides the class: the acting hand's object alone leaves two classes open
+    acting = np.array([GC.PAIR_OBJECTS.index(n) for n in d.clips.object_names])
+    other = np.array([GC.PAIR_OBJECTS.index(n) for n in d.clips.other_object_names])
+    assert np.array_equal(d.Y.numpy(), 2 * acting + other)
+    # the two objects sit in different hands: far apart, each near its own hand's grip
+    gap = (d.Q[:, :, 0] - d.Q[:, :, 1]).norm(dim=-1) * 32
+    assert float(gap[torch.isfinite(gap)].median()) > 8
+    near = GC.oracle_locations(d.P, 2)[..., :2]
+    dist = (near[:, :, :, None] - d.Q[:, :, None]).norm(dim=-1).amin(2) * 32      # (N, T, 2) pixels
+    assert float(dist[torch.isfinite(dist)].median()) < 4
+    # the one-object data are unchanged: no second object drawn, one informative point
+    one = GC.make_data(num_scenes=6, frames=4, size=64, seed=0, object_scale=2.0, motions=("drink",))
+    assert one.clips.other_object_boxes is None and one.Q.shape[2] == 1 and one.n_obj == 3
+    with pytest.raises(ValueError):
+        GC.make_data(num_scenes=6, frames=4, points=3)
+    with pytest.raises(ValueError):
+        make_single_person_clips(2, frames=4, size=32, held_objects=["cup", ("cup", "phone")])
+
+
+def test_the_second_object_is_drawn_in_the_other_hand():
+    one = make_single_person_clips(3, frames=4, size=64, seed=1, classes=("drink",), held_objects=["cup"] * 3,
+                                   object_scale=3.0)
+    two = make_single_person_clips(3, frames=4, size=64, seed=1, classes=("drink",),
+                                   held_objects=[("cup", "phone")] * 3, object_scale=3.0)
+    assert np.array_equal(one.object_boxes, two.object_boxes, equal_nan=True)
+    changed = (one.frames != two.frames).any(-1)                                    # (N, T, H, W)
+    b = two.other_object_boxes
+    for n, t in zip(*np.nonzero(np.isfinite(b[..., 0]))):
+        x1, y1, x2, y2 = b[n, t]
+        ys, xs = np.nonzero(changed[n, t])
+        assert len(xs) > 0
+        inside = (xs >= x1 - 1) & (xs <= x2 + 1) & (ys >= y1 - 1) & (ys <= y2 + 1)
+        assert inside.mean() > 0.9, (n, t, inside.mean())                          # drawn in its own box
+
+
+def test_oracle_glimpses_sit_on_the_given_joints_and_need_them():
+    P = torch.rand(2, 3, 25, 2) * 2 - 1
+    l = GC.oracle_locations(P, 3)
+    assert l.shape == (2, 3, 3, 4) and torch.allclose(l[..., 2:], torch.tensor(GC.ORACLE_SCALE))
+    assert torch.allclose(l[:, :, 0, :2], (P[:, :, 7] + 0.6 * (P[:, :, 21] - P[:, :, 7])).clamp(-1, 1))
+    assert torch.allclose(l[:, :, 2, :2], P[:, :, 3])
+    with pytest.raises(ValueError):
+        GC.oracle_locations(P, 5)
+    m = GC.GlimpseClouds(8, 4, G=3, C=3, K=6, hid=16, patch=8, locate="oracle").eval()
+    x = torch.randint(0, 255, (2, 3, 3, 32, 32), dtype=torch.uint8)
+    Z = torch.randn(2, 3, 8, 4, 4)
+    with pytest.raises(ValueError, match="oracle_l"):
+        m(x, Z, Z.mean((3, 4)))
+    out = m(x, Z, Z.mean((3, 4)), oracle_l=l)
+    assert torch.equal(out["l"], l)
+
+
+def test_antialiased_patch_averages_what_a_plain_patch_skips():
+    torch.manual_seed(0)
+    img = torch.rand(1, 3, 32, 32)                                                 # pixel noise
+    l = torch.tensor([[[0.0, 0.0, 1.0, 1.0]]])                                     # a 32-px box, a 4-px patch
+    Z = torch.zeros(1, 4, 8, 8)
+    patches = {}
+    for k in (1, 4):
+        m = GC.GlimpseClouds(4, 3, G=1, C=2, K=4, hid=8, patch=4, antialias=k)
+        m.patch_cnn = torch.nn.Identity()                                          # read the patch itself
+        patches[k] = m.glimpse(img, Z, l)[0, 0, 4:].view(3, 4, 4)
+    # k = 4: each value is the mean of its 8 x 8 block (area averaging); k = 1 reads 4 pixels of it
+    blocks = torch.nn.functional.avg_pool2d(img[0], 8)
+    assert torch.allclose(patches[4], blocks, atol=1e-5)
+    assert float(patches[1].std()) > 3 * float(patches[4].std())
+    with pytest.raises(ValueError):
+        GC.GlimpseClouds(4, 3, antialias=0)
+
+
+def test_tracking_tells_a_worker_that_follows_a_point_from_an_ensemble():
+    B, T, G, C = 32, 8, 3, 3
+    torch.manual_seed(0)
+    Q = torch.rand(B, T, 2, 2) * 1.6 - 0.8                                        # two moving points
+    l = torch.cat([torch.cat([Q, torch.rand(B, T, 1, 2) * 1.6 - 0.8], 2), torch.full((B, T, G, 2), 0.2)], -1)
+    follow = torch.eye(3)[None, None].expand(B, T, C, G)                          # worker c reads glimpse c
+    r = GC.tracking(follow, l, Q, (64, 64))
+    assert r["track_px"] < 1e-6 and r["split"] == 1.0
+    assert r["track_px_shuffled"] > 5 and r["split_shuffled"] < 1.0
+    ens = torch.full((B, T, C, G), 1 / 3)                                          # every worker reads the mean
+    e = GC.tracking(ens, l, Q, (64, 64))
+    assert e["track_px"] > 5 and e["split"] == 0.0
+    assert e["track_px"] == pytest.approx(e["track_px_shuffled"])
+    assert GC.coverage(l, Q, (64, 64)) < 1e-6 < GC.coverage(l[:, :, 2:], Q, (64, 64))
+    Q1 = Q[:, :, :1].clone()
+    Q1[0] = float("nan")                                                           # an empty hand: left out
+    assert math.isnan(GC.tracking(follow, l, Q1, (64, 64))["split"])
+    assert GC.tracking(follow, l, Q1, (64, 64))["track_px"] < 1e-6
+
+
+def test_run_experiment_in_the_two_point_regime_reports_the_new_metrics():
+    res = GC.run_experiment(seed=0, object_scale=3.0, num_scenes=8, frames=4, epochs_global=1, epochs_glimpse=1,
+                            variants=("gc", "gc_oracle", "sum"), global_avg=False, points=2, antialias=2)
+    m = res["metrics"]
+    assert m["data"]["chance"] == 0.25
+    for v in ("gc", "gc_oracle"):
+        assert {"box_px", "patch_step_px", "cover_px", "spec_t3", "track_px", "track_px_shuffled", "split",
+                "split_shuffled"} <= set(m[v])
+    assert m["gc_oracle"]["box_px"] == pytest.approx(GC.ORACLE_SCALE * 64)
+    assert m["gc_oracle"]["cover_px"] < 5                                          # on the objects
+    assert "cover_px" in m["sum"] and "spec" not in m["sum"]

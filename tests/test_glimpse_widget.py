@@ -159,3 +159,22 @@ def test_architecture_figure_names_the_equations():
     for eq in ("Eqs. 1-2", "Eqs. 3-4", "Eq. 5", "Eqs. 6-8", "Eqs. 9-10", "Eqs. 11-12", "Eq. 13"):
         assert eq in text
     plt.close(fig)
+
+
+def test_workers_positions_and_informative_points():
+    rec = _record()
+    d = glimpse_compute(rec, clip=1, frame=2)
+    assert d["points"] is None and d["workers"].shape == (C, 3, 2)
+    ctr = (rec["boxes"][1, :3, :, :2] + rec["boxes"][1, :3, :, 2:]) / 2                   # (3, G, 2)
+    np.testing.assert_allclose(d["workers"][1, 2], rec["assign"][1, 2, 1] @ ctr[2])     # sum_g p_{t,c,g} centre
+    rec["points"] = np.full((N, T, 2, 2), 16.0)
+    rec["points"][1, 2, 1] = np.nan                                                     # an empty hand
+    d = glimpse_compute(rec, clip=1, frame=2)
+    assert d["points"].shape == (2, 2) and np.isnan(d["points"][1]).all()
+    fig = glimpse_render(d)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert {"w1", "w2"} <= set(labels)
+    plt.close(fig)
+    rec["points"] = np.zeros((N, T, 2))
+    with pytest.raises(ValueError, match="points"):
+        check_record(rec)

@@ -131,6 +131,11 @@ class SinglePersonClips:
     fps : np.ndarray, float32, ``(N,)``
         Frames per second of each sampled clip (the source is 30 fps; ``T`` frames are sampled
         uniformly over each performance's valid frames).
+    other_object_boxes : np.ndarray, float32, ``(N, T, 4)``, or None
+        Box of the object in the *other* hand (pixels, NaN when none); ``None`` unless
+        ``held_objects`` gave pairs (:func:`make_single_person_clips`).
+    other_object_names : list of str, or None
+        The other hand's object per clip (``""`` for none); ``None`` as above.
     """
 
     frames: np.ndarray
@@ -152,6 +157,8 @@ class SinglePersonClips:
     object_names: list
     camera: R.PinholeCamera
     fps: np.ndarray
+    other_object_boxes: np.ndarray | None = None
+    other_object_names: list | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -375,7 +382,9 @@ def make_single_person_clips(num_scenes: int = 51, frames: int = 8, size=64, cam
         ``""`` for an empty hand), the same for all its cameras, replacing the default (a cup for
         *drink*, a ball for *pick up*, nothing otherwise). ``None`` (default) keeps the default,
         and the clips are bit for bit those of earlier versions. Notebook 03 uses it for classes
-        that differ only by a small held object.
+        that differ only by a small held object. An entry may be a pair ``(acting, other)``: the
+        second object goes in the other hand (both hands then carry information; every entry
+        must then be a pair; boxes in ``other_object_boxes``).
     object_scale : float
         Multiplies the handheld objects' radius and half-length (metres;
         :func:`paperlib.data.render.handheld_capsules`); ``1.0`` (default) keeps today's sizes.
@@ -433,16 +442,30 @@ def _make_single(num_scenes, frames, size, cameras, classes, source_frames, num_
     body1 = R.body_capsules(np.where(has_partner[:, None, None, None], jv[:, 1], jv[:, 0]), cloth1,
                             present=np.repeat(has_partner[:, None], T, 1))
     # handheld objects
+    other_kinds = None
     if held_objects is None:
         kinds = ["cup" if n == "drink" else "ball" if n == "pick up" else "" for n in names]
     else:
         if len(held_objects) != Sn:
             raise ValueError(f"make_single_person_clips: held_objects needs {Sn} entries (one per scene), "
                              f"got {len(held_objects)}")
+        pairs = [isinstance(h, (tuple, list)) for h in held_objects]
+        if any(pairs) and not all(pairs) or any(len(h) != 2 for h, q in zip(held_objects, pairs) if q):
+            raise ValueError("make_single_person_clips: held_objects must be all names or all (acting, other) "
+                             "pairs")
+        if all(pairs):
+            other_kinds = [str(held_objects[s][1] or "") for s in range(Sn) for _ in range(C)]
+            held_objects = [h[0] for h in held_objects]
         kinds = [str(held_objects[s] or "") for s in range(Sn) for _ in range(C)]
     hand = np.stack([jv[b, 0, :, J[f"hand_{hand_side[b]}"]] for b in range(N)])
     tip = np.stack([jv[b, 0, :, J[f"handtip_{hand_side[b]}"]] for b in range(N)])
     obj = R.handheld_capsules(kinds, hand, tip, scale=object_scale)
+    other = None
+    if other_kinds is not None:                # the second object, in the other hand
+        side = np.where(hand_side == "right", "left", "right")
+        other = R.handheld_capsules(other_kinds, np.stack([jv[b, 0, :, J[f"hand_{side[b]}"]] for b in range(N)]),
+                                    np.stack([jv[b, 0, :, J[f"handtip_{side[b]}"]] for b in range(N)]),
+                                    scale=object_scale)
     for b in np.flatnonzero([k == "ball" for k in kinds]):  # the ball waits on the floor until grasped
         t_low = int(np.argmin(hand[b, :, 1]))
         rest = obj.start[b, t_low, 0].clone()
@@ -451,7 +474,7 @@ def _make_single(num_scenes, frames, size, cameras, classes, source_frames, num_
         obj.end[b, :t_low, 0] = rest
     statics, _ = _static_objects(rng, N, T, cam_h, cam_d, camera)
     bg, _ = R.textured_backgrounds(rng, N, camera, cam_h)
-    layers = [R.Capsules.concat([body0, obj]), body1] + statics.split()
+    layers = [R.Capsules.concat([body0, obj] + ([other] if other is not None else [])), body1] + statics.split()
     clock("motion")
     res = R.render_capsules(layers, camera, bg, noise_std=noise_std, rng=rng, chunk=chunk)
     clock("render")
@@ -471,6 +494,7 @@ def _make_single(num_scenes, frames, size, cameras, classes, source_frames, num_
         partner_joints3d=j1, has_partner=has_partner,
         object_boxes=obj.boxes(camera)[:, :, 0], object_names=kinds, camera=camera,
         fps=np.repeat(30.0 * (T - 1) / np.maximum(data.valid_frames - 1, 1), C).astype(np.float32),
+        other_object_boxes=None if other is None else other.boxes(camera)[:, :, 0], other_object_names=other_kinds,
     )
 
 

@@ -31,15 +31,25 @@ from ..data.video import make_single_person_clips, split_indices
 from ..nn.spatial import glimpse_crop
 from ..train import autocast, fit, make_loader, model_device, resolve_device, to_device
 
-__all__ = ["MOTIONS", "OBJECTS", "DECAY", "make_data", "load_ntu_rgb", "to_input", "player_record", "Net2D", "Inflated3D", "GlobalModel",
+__all__ = ["MOTIONS", "OBJECTS", "PAIR_OBJECTS", "ORACLE_JOINTS", "ORACLE_SCALE", "DECAY", "make_data", "load_ntu_rgb", "to_input", "player_record", "Net2D", "Inflated3D", "GlobalModel",
            "pose_loss", "train_global", "trunk_features", "memory_read", "memory_read_naive", "PatchCNN",
-           "GlimpseClouds", "glimpse_loss", "init_distance", "specialisation", "train_glimpse",
+           "GlimpseClouds", "glimpse_loss", "init_distance", "specialisation", "oracle_locations", "tracking",
+           "coverage", "train_glimpse",
            "evaluate_glimpse", "VARIANTS", "run_experiment"]
 
 #: Motions of the held-object task (arm motions with the acting hand in view).
 MOTIONS = ("drink", "point", "wave", "touch head")
 #: Objects in the acting hand; ``""`` is the empty hand.
 OBJECTS = ("cup", "phone", "")
+#: Objects of the two-point regime (``make_data(points=2)``): one in each hand; the class is the pair.
+PAIR_OBJECTS = ("cup", "phone")
+#: Where the oracle's glimpses look (:func:`oracle_locations`), in order: the left and the right
+#: hand's grip (the point 0.6 of the way from the hand joint to the hand tip, where a held object
+#: sits), then the head and the middle of the spine. NTU-25 joint indices ``(hand, hand tip)``.
+ORACLE_JOINTS = ((7, 21), (11, 23), (3, 3), (1, 1))
+#: The oracle glimpses' extent (fraction of the image): 19 px at 64 x 64, wider than the largest
+#: object of the size band (17 px), chosen before any run.
+ORACLE_SCALE = 0.3
 #: Default decay rate lambda of Eq. 10 as the paper's text describes it: exp(-lambda (t - t_k)), recent
 #: entries weigh more (the printed Eq. 10, exp(-t_k), and the official code favour the oldest). The
 #: default of ``GlimpseClouds(decay=...)`` and ``run_experiment(decay=...)``; pass ``decay`` to change it.
@@ -50,37 +60,53 @@ DECAY = 0.5
 # Data
 # ----------------------------------------------------------------------------------------------
 def make_data(num_scenes: int = 240, frames: int = 8, size: int = 64, seed: int = 0, object_scale: float = 1.0,
-              motions=MOTIONS, objects=OBJECTS, benchmark: str = "xsub"):
-    """Rendered clips whose classes are ``motion x held object`` (``len(motions) * len(objects)``).
+              motions=MOTIONS, objects=OBJECTS, benchmark: str = "xsub", points: int = 1):
+    """Rendered clips whose classes are ``motion x held object(s)``.
 
-    Every performance gets one object (``objects``, balanced, shuffled with ``seed``) in its acting
-    hand, the same for its three cameras; two classes of one motion differ only by that object.
+    ``points=1``: every performance gets one object (``objects``, balanced, shuffled with
+    ``seed``) in its acting hand, the same for its three cameras; two classes of one motion differ
+    only by that object (``len(motions) * len(objects)`` classes). ``points=2`` (the two-point
+    regime): each hand holds one of :data:`PAIR_OBJECTS` and the class is the pair (acting hand,
+    other hand), ``len(motions) * 4`` classes: one hand's object alone leaves two classes open, so
+    both hands must be read; the acting hand moves, the other hangs. ``objects`` is then unused.
     ``object_scale`` multiplies the objects' radius and half-length
     (:func:`paperlib.data.video.make_single_person_clips`); ``0`` removes them (then the objects
-    cannot be told apart). Returns a namespace with ``X`` uint8 ``(N, 3, T, H, W)``, ``Y`` int64
-    ``(N,)`` (``motion * len(objects) + object``), ``P`` float32 ``(N, T, 25, 2)`` pose in
-    ``[-1, 1]``, ``V`` float32 ``(N, T, 25)`` visibility, ``obj`` ``(N,)`` object index,
-    ``object_px`` (median height of the objects' boxes, pixels), ``clips``, ``class_names``,
-    ``train``, ``test`` (index arrays of ``benchmark``).
+    cannot be told apart).
+
+    Returns a namespace with ``X`` uint8 ``(N, 3, T, H, W)``, ``Y`` int64 ``(N,)`` (``motion *
+    n_obj + obj``), ``P`` float32 ``(N, T, 25, 2)`` pose in ``[-1, 1]``, ``V`` float32 ``(N, T,
+    25)`` visibility, ``obj`` ``(N,)`` object (pair) index and ``n_obj`` their number, ``Q`` float32
+    ``(N, T, points, 2)`` the informative points (the held objects' box centres, acting hand first,
+    in ``[-1, 1]``; NaN for an empty hand or an object out of view), ``object_px`` (median height of
+    the objects' boxes, pixels), ``clips``, ``class_names``, ``train``, ``test`` (index arrays of
+    ``benchmark``). Raises ``ValueError`` for ``points`` other than 1 or 2.
     """
+    if points not in (1, 2):
+        raise ValueError(f"make_data: points must be 1 or 2, got {points!r}")
     rng = np.random.default_rng([seed, 303])
-    kinds_idx = rng.permutation(np.arange(num_scenes) % len(objects))
+    kinds = objects if points == 1 else tuple((a, b) for a in PAIR_OBJECTS for b in PAIR_OBJECTS)
+    kinds_idx = rng.permutation(np.arange(num_scenes) % len(kinds))
     clips = make_single_person_clips(num_scenes, frames=frames, size=size, seed=seed, classes=tuple(motions),
-                                     held_objects=[objects[k] for k in kinds_idx], object_scale=object_scale)
+                                     held_objects=[kinds[k] for k in kinds_idx], object_scale=object_scale)
     C = len(clips.cameras) // num_scenes
     obj = np.repeat(kinds_idx, C)
-    Y = clips.labels * len(objects) + obj
-    ob = clips.object_boxes
+    Y = clips.labels * len(kinds) + obj
+    boxes = [clips.object_boxes] + ([clips.other_object_boxes] if points == 2 else [])
+    ob = np.stack(boxes, 2)                                                      # (N, T, points, 4)
     heights = (ob[..., 3] - ob[..., 1])[np.isfinite(ob[..., 3])]
     H, W = clips.frames.shape[2:4]
-    names = tuple(f"{m}+{o or 'empty'}" for m in clips.class_names for o in objects)
+    if points == 1:
+        names = tuple(f"{m}+{o or 'empty'}" for m in clips.class_names for o in objects)
+    else:
+        names = tuple(f"{m}+{a}+{b}" for m in clips.class_names for a, b in kinds)
+    Q = ((ob[..., :2] + ob[..., 2:]) / 2 / np.array([W, H], np.float32) * 2 - 1).astype(np.float32)
     tr, te = split_indices(clips, benchmark)
     return SimpleNamespace(
         X=torch.from_numpy(clips.frames).permute(0, 4, 1, 2, 3).contiguous(), Y=torch.as_tensor(Y, dtype=torch.long),
         P=torch.from_numpy(np.asarray(clips.joints2d, np.float32) / np.array([W, H], np.float32) * 2 - 1),
-        V=torch.from_numpy(np.asarray(clips.visibility, np.float32)), obj=obj,
-        object_px=float(np.median(heights)) if heights.size else 0.0, clips=clips, class_names=names,
-        train=np.asarray(tr), test=np.asarray(te))
+        V=torch.from_numpy(np.asarray(clips.visibility, np.float32)), obj=obj, n_obj=len(kinds),
+        Q=torch.from_numpy(Q), object_px=float(np.median(heights)) if heights.size else 0.0, clips=clips,
+        class_names=names, train=np.asarray(tr), test=np.asarray(te))
 
 
 def load_ntu_rgb(root, frames: int = 8, size: int = 64, benchmark: str = "xsub", *, cache: bool = True,
@@ -102,7 +128,8 @@ def load_ntu_rgb(root, frames: int = 8, size: int = 64, benchmark: str = "xsub",
     (``data.cache_dir``, ``None`` without a cache).
 
     Returns ``X`` uint8 ``(N, 3, T, H, W)``, ``Y`` int64 ``(N,)``, ``P`` float32 ``(N, T, 25, 2)`` in
-    ``[-1, 1]``, ``V`` float32 ``(N, T, 25)``, ``class_names``, ``train``, ``test``, ``cache_dir``.
+    ``[-1, 1]``, ``V`` float32 ``(N, T, 25)``, ``class_names``, ``train``, ``test``, ``cache_dir``
+    (``n_obj`` 1 and ``Q`` None: no informative points are annotated).
     What the clips lose (bodies beyond two, RGB and skeleton frame counts that differ) is counted
     and warned about once for the whole set (also when the cache is reused). Raises
     :class:`paperlib.data.errors.FormatError` naming the file of a broken sample (the first, in
@@ -138,7 +165,7 @@ def load_ntu_rgb(root, frames: int = 8, size: int = 64, benchmark: str = "xsub",
         X=torch.from_numpy(fc.frames), Y=torch.as_tensor(lab, dtype=torch.long),
         P=torch.from_numpy(fc.arrays["joints2d"].astype(np.float32) / size * 2 - 1),
         V=torch.from_numpy(np.repeat(present[:, :, None], 25, 2).astype(np.float32)), obj=np.full(len(lab), -1),
-        object_px=float("nan"), clips=None, class_names=tuple(f"A{i + 1:03d}" for i in range(max(lab) + 1)),
+        n_obj=1, Q=None, object_px=float("nan"), clips=None, class_names=tuple(f"A{i + 1:03d}" for i in range(max(lab) + 1)),
         train=np.flatnonzero(train), test=np.flatnonzero(~train), cache_dir=cache_dir)
 
 def to_input(x_u8: torch.Tensor) -> torch.Tensor:
@@ -375,17 +402,22 @@ class GlimpseClouds(nn.Module):
     Parameters: ``dim`` trunk channels; ``G`` glimpses, ``C`` workers, ``K`` memory slots;
     ``hid`` recurrent width; ``locate``: ``"attention"`` (Eqs. 3-4), ``"saliency"`` (all ``G``
     locations from ``c_t`` at once), ``"random"`` (uniform), ``"tube"`` (one location per glimpse
-    for the whole clip, from the time-averaged context); ``assign``: ``"memory"`` (Eqs. 8-10) or
+    for the whole clip, from the time-averaged context), ``"oracle"`` (given ground-truth
+    locations, ``forward(..., oracle_l=...)``; :func:`oracle_locations`); ``assign``: ``"memory"`` (Eqs. 8-10) or
     ``"sum"`` (the "Sigma glimpses + GRU" baseline: ``sum_g v_{t,g}`` into one GRU); ``where``:
     ``"product"`` (Eq. 5, ``z * Lambda(l)``) or ``"concat"`` (``[z, l]``); ``patch``: pixel patch
-    size (0: the glimpse reads only the trunk's map, as in the paper); ``init``: ``"diagonal"``
+    size (0: the glimpse reads only the trunk's map, as in the paper); ``antialias`` ``k``: the
+    patch samples its box on a ``k * patch`` grid and averages ``k x k`` blocks (area averaging:
+    a 40-px box read by a 12-px patch at ``k = 1`` skips 2 of every 3 pixels; ``k = 4`` leaves no
+    pixel unread); ``init``: ``"diagonal"``
     (frame 0 sends glimpse ``g`` to worker ``g mod C``, which breaks the workers' symmetry) or
     ``"uniform"`` (``p_0 = 1/G``: every worker then reads the same ``p`` forever); ``alpha`` the
     initial temperature (learned as ``log alpha`` if ``learn_alpha``); ``decay`` the rate lambda of
     Eq. 10's ``exp(-lambda (t - t_k))`` (per frame; default :data:`DECAY`, recent entries weigh more;
     a negative value favours the oldest entries, as the printed Eq. 10 does).
 
-    Forward ``(x_u8 (B, 3, T, H, W), Z (B, T, dim, h, w), c (B, T, dim))`` -> dict with
+    Forward ``(x_u8 (B, 3, T, H, W), Z (B, T, dim, h, w), c (B, T, dim))`` (and for
+    ``locate="oracle"`` ``oracle_l (B, T, G, 4)``; ``ValueError`` without it) -> dict with
     ``logits (B, classes)``, ``l (B, T, G, 4)``, and for ``assign="memory"`` ``p (B, T, C, G)``
     (and with ``record=True`` ``mem_ts``/``mem_w``: per frame the entries' frames ``(K_t,)`` and
     weights ``(B, C, K_t)`` after the write).
@@ -393,13 +425,14 @@ class GlimpseClouds(nn.Module):
 
     def __init__(self, dim, num_classes, G=3, C=3, K=12, hid=64, locate="attention", assign="memory",
                  where="product", patch=12, init="diagonal", alpha=0.25, learn_alpha=True, crop=3, patch_dim=32,
-                 decay: float = DECAY):
+                 decay: float = DECAY, antialias: int = 1):
         super().__init__()
-        if locate not in ("attention", "saliency", "random", "tube") or assign not in ("memory", "sum") \
-                or where not in ("product", "concat") or init not in ("diagonal", "uniform"):
+        if locate not in ("attention", "saliency", "random", "tube", "oracle") or assign not in ("memory", "sum") \
+                or where not in ("product", "concat") or init not in ("diagonal", "uniform") or antialias < 1:
             raise ValueError(f"GlimpseClouds: bad option locate={locate!r} assign={assign!r} where={where!r} "
-                             f"init={init!r}")
+                             f"init={init!r} antialias={antialias!r}")
         self.G, self.C, self.K, self.hid, self.crop, self.patch = G, C, K, hid, crop, patch
+        self.antialias = int(antialias)
         self.locate, self.assign, self.where, self.init = locate, assign, where, init
         self.decay = float(decay)                                                   # lambda (Eq. 10)
         self.zdim = dim + (patch_dim if patch else 0)
@@ -427,19 +460,27 @@ class GlimpseClouds(nn.Module):
     def glimpse(self, x_t, Z_t, l):
         """Eqs. 1-2 for one frame: ``l (B, G, 4)`` -> ``z (B, G, zdim)``: the average of a 3x3 crop of
         the trunk's map ``Z_t (B, dim, h, w)``, and the :class:`PatchCNN` code of a ``patch x patch``
-        crop of the pixels ``x_t (B, 3, H, W)`` (standardised)."""
+        crop of the pixels ``x_t (B, 3, H, W)`` (standardised; sampled ``antialias`` times finer and
+        area-averaged back to ``patch x patch``)."""
         z = glimpse_crop(Z_t, l, size=self.crop)
         if self.patch_cnn is None:
             return z
         B, G = l.shape[:2]
-        pix = glimpse_crop(x_t, l, size=self.patch, pool=False)                     # (B, G, 3, P, P)
-        return torch.cat([z, self.patch_cnn(pix.flatten(0, 1)).view(B, G, -1)], -1)
+        k = self.antialias
+        pix = glimpse_crop(x_t, l, size=self.patch * k, pool=False).flatten(0, 1)   # (B G, 3, kP, kP)
+        if k > 1:
+            pix = F.avg_pool2d(pix, k)                                               # (B G, 3, P, P)
+        return torch.cat([z, self.patch_cnn(pix).view(B, G, -1)], -1)
 
     def what_where(self, z, l):
         """Eq. 5: ``v = z * Lambda(l)`` (or the ``[z, l]`` concatenation ablation)."""
         return z * self.Lam(l) if self.where == "product" else torch.cat([z, l], -1)
 
-    def _locations(self, c, B, T, rand_gen):
+    def _locations(self, c, B, T, rand_gen, oracle_l=None):
+        if self.locate == "oracle":
+            if oracle_l is None:
+                raise ValueError("GlimpseClouds: locate='oracle' needs oracle_l (B, T, G, 4)")
+            return oracle_l
         if self.locate == "saliency":
             return self.squash(self.sal(c).view(B, T, self.G, 4))
         if self.locate == "tube":
@@ -449,14 +490,14 @@ class GlimpseClouds(nn.Module):
             return torch.cat([u[..., :2] * 1.6 - 0.8, 0.15 + 0.5 * u[..., 2:]], -1)
         return None
 
-    def forward(self, x_u8, Z, c, record=False, rand_gen=None):
+    def forward(self, x_u8, Z, c, record=False, rand_gen=None, oracle_l=None):
         B, T, d = c.shape
         G, C = self.G, self.C
         x = list(to_input(x_u8).unbind(2)) if self.patch_cnn is not None else [None] * T   # T x (B, 3, H, W)
         h = c.new_zeros(B, self.hid)
         z_prev = c.new_zeros(B, self.zdim)
         r = [c.new_zeros(B, self.hid) for _ in self.workers]                # r_{0,c}: each its own
-        fixed = self._locations(c, B, T, rand_gen)
+        fixed = self._locations(c, B, T, rand_gen, oracle_l)
         M = wmem = ts = None
         locs, ps, rec = [], [], {"ts": [], "w": []}
         for t in range(T):
@@ -520,13 +561,14 @@ def glimpse_loss(l, pose, vis):
     return (lg1 + lg2).sum(1).mean()
 
 
-def init_distance(model: GlimpseClouds, x_u8, Z, c, beta: float = 0.1):
+def init_distance(model: GlimpseClouds, x_u8, Z, c, beta: float = 0.1, oracle_l=None):
     """Initialise ``D = A^T A`` (Eq. 9) as a shrinkage inverse covariance of the untrained model's
     glimpse features ``v``: ``D_0 = ((1 - beta) S + beta tr(S)/d I)^{-1}`` (Ledoit-Wolf style; the
     plain inverse of ``S`` is undefined when the clips give fewer samples than dimensions).
-    Returns the ``(n, d)`` features used (float64)."""
+    ``oracle_l``: the oracle's locations (``locate="oracle"``). Returns the ``(n, d)`` features
+    used (float64)."""
     with torch.no_grad():
-        out = model(x_u8, Z, c)
+        out = model(x_u8, Z, c, oracle_l=oracle_l)
         xin = list(to_input(x_u8).unbind(2)) if model.patch_cnn is not None else [None] * Z.shape[1]
         v = torch.cat([model.what_where(model.glimpse(xin[t], Z[:, t], out["l"][:, t]), out["l"][:, t])
                        .reshape(-1, model.A.shape[0]) for t in range(Z.shape[1])]).double()
@@ -558,6 +600,77 @@ def specialisation(p: torch.Tensor, skip_first: bool = True) -> float:
     return float(torch.stack(out).mean())
 
 
+def oracle_locations(P: torch.Tensor, G: int, scale: float = ORACLE_SCALE) -> torch.Tensor:
+    """The oracle's glimpses: ``P (B, T, 25, 2)`` NTU-25 pose in ``[-1, 1]`` -> ``l (B, T, G, 4)``,
+    glimpse ``g`` centred on the ``g``-th point of :data:`ORACLE_JOINTS` (both hands' grips first:
+    where the held objects are) with extent ``scale`` (fraction of the image). What glimpses can
+    give when they always look at the right places. Raises ``ValueError`` for ``G`` above 4."""
+    if not 1 <= G <= len(ORACLE_JOINTS):
+        raise ValueError(f"oracle_locations: G must be 1..{len(ORACLE_JOINTS)}, got {G}")
+    hand = torch.as_tensor([j for j, _ in ORACLE_JOINTS[:G]], device=P.device)
+    tip = torch.as_tensor([j for _, j in ORACLE_JOINTS[:G]], device=P.device)
+    ctr = P[:, :, hand] + 0.6 * (P[:, :, tip] - P[:, :, hand])                  # (B, T, G, 2)
+    return torch.cat([ctr.clamp(-1, 1), ctr.new_full(ctr.shape, scale)], -1)
+
+
+def _oracle_l(model: GlimpseClouds, data, i, dev):
+    """The oracle's locations of clips ``i`` on ``dev`` for an oracle model, else ``None``."""
+    return oracle_locations(to_device(data.P[i], dev), model.G) if model.locate == "oracle" else None
+
+
+def _point_distances(centres: torch.Tensor, Q: torch.Tensor, size) -> torch.Tensor:
+    """Pixel distances ``(B, T, A, K)`` between centres ``(B, T, A, 2)`` and points ``Q (B, T, K, 2)``,
+    both in ``[-1, 1]``, for an ``(H, W)`` image; NaN where a point is NaN."""
+    H, W = size
+    half = centres.new_tensor([W / 2, H / 2])
+    return ((centres[:, :, :, None] - Q[:, :, None]) * half).norm(dim=-1)
+
+
+def coverage(l: torch.Tensor, Q: torch.Tensor, size, start: int = 3) -> float:
+    """How close the glimpses come to the informative points: for every clip, frame ``t >= start``
+    and point, the distance (pixels) from the point to the nearest glimpse centre, averaged
+    (points that are NaN, e.g. an empty hand, are left out). ``l (B, T, G, 4)``, ``Q (B, T, K, 2)``
+    in ``[-1, 1]``, ``size = (H, W)``. Lower is better; random glimpses give the control."""
+    d = _point_distances(l[:, start:, :, :2].double(), Q[:, start:].double(), size).amin(2)   # (B, T', K)
+    return float(d[torch.isfinite(d)].mean())
+
+
+def tracking(p: torch.Tensor, l: torch.Tensor, Q: torch.Tensor, size, start: int = 3, seed: int = 0) -> dict:
+    """Do the workers follow the informative points? Worker ``c``'s position at frame ``t`` is the
+    centre of its soft-assigned glimpse, ``sum_g p_{t,c,g} l_{t,g}`` (Eq. 8 applied to locations).
+
+    Returns (pixels, frames ``t >= start``, after the initialisation's transient):
+
+    * ``track_px``: for every clip and point, the time-averaged distance from the point to the
+      worker that follows it best, averaged over clips and points;
+    * ``split``: the share of clips with two visible points whose best-following workers differ
+      (``nan`` with one point): different workers on different points, not an ensemble;
+    * ``track_px_shuffled`` and ``split_shuffled``: the same with each frame's assignment carried
+      to randomly permuted glimpses (one permutation per clip and frame, shared by the workers,
+      drawn with ``seed``): a worker that follows nothing over time. Tracking means
+      ``track_px`` below its shuffled control.
+
+    ``p (B, T, C, G)``, ``l (B, T, G, 4)``, ``Q (B, T, K, 2)`` in ``[-1, 1]`` (NaN: no point),
+    ``size = (H, W)``.
+    """
+    p, l, Q = p[:, start:].double(), l[:, start:].double(), Q[:, start:].double()
+    B, T, C, G = p.shape
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.rand(B, T, G, generator=gen).argsort(-1)                              # (B, T, G)
+    out = {}
+    for tag, pp in (("", p), ("_shuffled", torch.gather(p, 3, perm[:, :, None].expand(B, T, C, G)))):
+        pos = torch.einsum("btcg,btgd->btcd", pp, l[..., :2])                           # (B, T, C, 2)
+        d = _point_distances(pos, Q, size).nanmean(1)                                    # (B, C, K)
+        best, who = d.amin(1), d.argmin(1)                                               # (B, K)
+        out["track_px" + tag] = float(best[torch.isfinite(best)].mean())
+        if Q.shape[2] < 2:
+            out["split" + tag] = float("nan")
+        else:
+            both = torch.isfinite(best[:, :2]).all(1)
+            out["split" + tag] = float((who[both, 0] != who[both, 1]).double().mean()) if both.any() else float("nan")
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # Stage 2 and evaluation
 # ----------------------------------------------------------------------------------------------
@@ -580,7 +693,8 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
     model = GlimpseClouds(Z.shape[2], len(data.class_names), **model_kw).to(dev)
     init_idx = torch.as_tensor(idx[:64])
     if model.assign == "memory":
-        init_distance(model, *(to_device(t, dev) for t in (data.X[init_idx], Z[init_idx], c[init_idx])))
+        init_distance(model, *(to_device(t, dev) for t in (data.X[init_idx], Z[init_idx], c[init_idx])),
+                      oracle_l=_oracle_l(model, data, init_idx, dev))
     rg = torch.Generator().manual_seed(seed)
     loader = make_loader(torch.as_tensor(idx), batch_size=batch_size, shuffle=True, seed=seed)
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
@@ -600,7 +714,7 @@ def train_glimpse(data, idx, feats, gm=None, epochs: int = 25, use_lg: bool = Tr
             loss = pose_loss(pose, to_device(data.P[i], dev), to_device(data.V[i], dev))
         else:
             Zb, cb = to_device(Z[i], dev), to_device(c[i], dev)
-        out = m(x, Zb, cb, rand_gen=rg)
+        out = m(x, Zb, cb, rand_gen=rg, oracle_l=_oracle_l(m, data, i, dev))
         loss = loss + F.cross_entropy(out["logits"], to_device(data.Y[i], dev))
         if use_lg:
             loss = loss + lambda_g * glimpse_loss(out["l"], to_device(data.P[i], dev), to_device(data.V[i], dev))
@@ -624,7 +738,8 @@ def evaluate_glimpse(model, data, idx, feats, seed: int = 0, bs: int = 64, devic
 
     def run(i):
         with autocast(dev, amp):
-            out = model(*(to_device(t, dev) for t in (data.X[i], Z[i], c[i])), rand_gen=rg)
+            out = model(*(to_device(t, dev) for t in (data.X[i], Z[i], c[i])), rand_gen=rg,
+                        oracle_l=_oracle_l(model, data, i, dev))
         return {k: (out[k] if amp is None else out[k].float()).cpu() for k in ("logits", "l", "p") if k in out}
 
     outs = _batches(run, idx, bs)
@@ -638,12 +753,14 @@ def player_record(model: GlimpseClouds, data, idx, feats, correct_first: int = 1
     """The record of :func:`paperlib.viz.glimpse.glimpse_explorer` for test clips ``idx``: up to
     ``correct_first`` correctly and ``wrong`` wrongly classified clips, with their frames, glimpse
     boxes (pixels), soft-assignments ``p`` and the memory after each frame's write (entry frames,
-    NaN-padded on the left while the memory fills, and per-worker weights). The clips run on
-    ``device`` (default: the model's)."""
+    NaN-padded on the left while the memory fills, and per-worker weights), and where ``data`` has
+    them the informative points (``points``, pixels). The clips run on ``device`` (default: the
+    model's)."""
     dev = model_device(model, device)
     Z, c = feats
     with torch.no_grad():
-        out = model(*(t.to(dev, non_blocking=True) for t in (data.X[idx], Z[idx], c[idx])), record=True)
+        out = model(*(t.to(dev, non_blocking=True) for t in (data.X[idx], Z[idx], c[idx])), record=True,
+                    oracle_l=_oracle_l(model, data, idx, dev))
     out = {k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() for k, v in out.items()}
     pred = out["logits"].argmax(1).numpy()
     ok = pred == data.Y[idx].numpy()
@@ -657,10 +774,14 @@ def player_record(model: GlimpseClouds, data, idx, feats, correct_first: int = 1
     H, W = data.X.shape[3:]
     l = out["l"][pick].numpy()
     cx, cy, hw, hh = (l[..., 0] + 1) / 2 * W, (l[..., 1] + 1) / 2 * H, l[..., 2] * W / 2, l[..., 3] * H / 2
-    return {"frames": data.X[idx[pick]].permute(0, 2, 3, 4, 1).numpy(),
+    rec = {"frames": data.X[idx[pick]].permute(0, 2, 3, 4, 1).numpy(),
             "boxes": np.stack([cx - hw, cy - hh, cx + hw, cy + hh], -1), "assign": out["p"][pick].numpy(),
             "mem_ts": mem_ts, "mem_w": mem_w, "labels": data.Y[idx[pick]].numpy(), "preds": pred[pick],
             "class_names": list(data.class_names), "clip_ids": np.asarray(idx)[pick]}
+    Q = getattr(data, "Q", None)
+    if Q is not None:                                      # the informative points, pixels
+        rec["points"] = ((Q[np.asarray(idx)[pick]].numpy() + 1) / 2 * np.array([W, H])).astype(np.float32)
+    return rec
 
 
 #: Variants of :func:`run_experiment`: name -> keyword arguments of :func:`train_glimpse`
@@ -676,6 +797,7 @@ VARIANTS = {
     "gc_uniform": {"init": "uniform"},                           # no symmetry breaking
     "gc_map_only": {"patch": 0},                                 # glimpses read only the trunk's map
     "gc_e2e": {"end_to_end": True},                              # stage 2 end to end
+    "gc_oracle": {"locate": "oracle"},                           # glimpses on the ground-truth hands
 }
 
 
@@ -686,24 +808,48 @@ def _metrics(logits, data, idx, obj_count):
             "motion_acc": float((pred // obj_count == y // obj_count).mean())}, (pred == y).astype(float)
 
 
+def _glimpse_metrics(ev: dict, data, model: GlimpseClouds) -> dict:
+    """Box sizes, coverage, specialisation and tracking of one variant's test evaluation."""
+    H, W = data.X.shape[3:]
+    box = float(ev["l"][..., 2].median()) * W
+    out = {"box_px": box, "patch_step_px": box / model.patch if model.patch else float("nan")}
+    Q = getattr(data, "Q", None)
+    late = ev["l"].shape[1] > 3
+    if Q is not None and late:
+        out["cover_px"] = coverage(ev["l"], Q[data.test], (H, W))
+    if ev["p"] is not None and model.C > 1:
+        out.update(spec=specialisation(ev["p"]), alpha=float(model.alpha.detach()))
+        if late:
+            out["spec_t3"] = specialisation(ev["p"][:, 3:], skip_first=False)
+            if Q is not None:
+                out.update(tracking(ev["p"], ev["l"], Q[data.test], (H, W)))
+    return out
+
+
 def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 240, frames: int = 8, size: int = 64,
                    benchmark: str = "xsub", motions=("drink",), epochs_global: int = 20, epochs_glimpse: int = 20, glimpses: int = 3,
                    workers: int = 3, memory_size: int = 12, patch: int = 12, lambda_g: float = 0.05,
                    decay: float = DECAY, variants=("gc", "gc_random", "sum"), global_avg: bool = True,
                    device: str = "cpu", progress: bool = False, return_models: bool = False, dataset: str = "rendered",
-                   data_root=None, amp: str | None = None, cache_dir=None) -> dict:
+                   data_root=None, amp: str | None = None, cache_dir=None, points: int = 1,
+                   antialias: int = 1) -> dict:
     """Glimpse Clouds' experiment for one seed: held-object data -> global models -> glimpse variants.
 
     The classes are ``motions x OBJECTS`` (default: *drink* with a cup, a phone or an empty hand:
-    three classes that differ only by the held object, whose size ``object_scale`` sets).
+    three classes that differ only by the held object, whose size ``object_scale`` sets);
+    ``points=2``: the two-point regime, one object in each hand and the class the pair
+    (:func:`make_data`). ``antialias``: the patches' area averaging (:class:`GlimpseClouds`).
 
     Every variant of a seed sees the same clips, split, stage-1 trunk (``global``: L_D + L_P,
     concatenated context vectors), initialisation seed and batch order (paired). ``global_avg``
     adds the paper's time-averaged global model as a row. ``decay`` is lambda of Eq. 10 for every memory
     variant (:class:`GlimpseClouds`; default :data:`DECAY`). ``variants`` are keys of
     :data:`VARIANTS`. Metrics per variant: ``acc``, ``obj_acc`` (held object right),
-    ``motion_acc``, ``train_s``, ``loss_final``; for memory variants ``spec`` (:func:`specialisation`
-    on the test clips) and ``alpha``; plus ``data`` (``object_px``: the objects' median box height in
+    ``motion_acc``, ``train_s``, ``loss_final``; for glimpse variants ``box_px`` (the median glimpse
+    width, pixels), ``patch_step_px`` (``box_px / patch``: the pixels between the patch's samples)
+    and ``cover_px`` (:func:`coverage`, frames 3 on); for memory variants ``spec``
+    (:func:`specialisation` on the test clips, frames 1 on), ``spec_t3`` (frames 3 on, after the
+    initialisation's transient), the :func:`tracking` metrics and ``alpha``; plus ``data`` (``object_px``: the objects' median box height in
     pixels, ``chance``). Per item: ``correct`` for every variant (paired tests). With
     ``return_models`` also ``"models"``, ``"data"``, ``"feats"``, ``"evals"``.
     ``dataset="ntu_rgb"`` reads real NTU RGB+D from ``data_root`` (:func:`load_ntu_rgb`; the
@@ -718,13 +864,14 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
         raise ValueError(f"run_experiment: unknown variants {unknown}; known: {list(VARIANTS)}")
     dev = resolve_device(device)
     if dataset == "rendered":
-        data = make_data(num_scenes, frames, size, seed, object_scale, motions=tuple(motions), benchmark=benchmark)
+        data = make_data(num_scenes, frames, size, seed, object_scale, motions=tuple(motions), benchmark=benchmark,
+                         points=points)
     elif dataset == "ntu_rgb":
         data = load_ntu_rgb(data_root, frames, size, benchmark, cache_dir=cache_dir)
     else:
         raise ValueError(f"run_experiment: dataset must be 'rendered' or 'ntu_rgb', got {dataset!r}")
     tr, te = data.train, data.test
-    nobj = len(OBJECTS)
+    nobj = data.n_obj
     metrics = {"data": {"object_px": data.object_px, "chance": 1.0 / len(data.class_names),
                         "n_train": len(tr), "n_test": len(te)}}
     per_item, models, evals = {}, {}, {}
@@ -757,7 +904,7 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
         if e2e:
             trunk = GlobalModel(len(data.class_names), frames)
             trunk.load_state_dict(gm.state_dict())
-        kw = dict(dict(G=glimpses, C=workers, K=memory_size, patch=patch, decay=decay), **kw)
+        kw = dict(dict(G=glimpses, C=workers, K=memory_size, patch=patch, decay=decay, antialias=antialias), **kw)
         model, hist, trunk = train_glimpse(data, tr, feats, gm=trunk, epochs=epochs_glimpse, use_lg=use_lg,
                                            lambda_g=lambda_g, end_to_end=e2e, seed=seed, device=dev,
                                            progress=progress, desc=v, amp=amp, **kw)
@@ -765,8 +912,7 @@ def run_experiment(seed: int = 0, object_scale: float = 2.0, num_scenes: int = 2
         ev = evaluate_glimpse(model, data, te, f, seed, device=dev, amp=amp)
         m, item = _metrics(ev["logits"], data, te, nobj)
         m.update(train_s=time.process_time() - t0, loss_final=hist["loss"][-1])
-        if ev["p"] is not None and model.C > 1:
-            m.update(spec=specialisation(ev["p"]), alpha=float(model.alpha.detach()))
+        m.update(_glimpse_metrics(ev, data, model))
         metrics[v], per_item[v] = m, {"correct": item.tolist()}
         models[v], evals[v] = model, ev
         if e2e:

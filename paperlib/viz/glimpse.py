@@ -13,6 +13,8 @@ training:
     ``mem_w``        ``(N, T, C, K)`` per-worker weights ``w_{c,k}`` of those entries (NaN for empty slots).
     ``labels``, ``preds``  ``(N,)`` class indices; ``class_names`` their names.
     ``clip_ids``     optional ``(N,)`` ids shown in the selector.
+    ``points``       optional ``(N, T, Q, 2)`` pixels: the informative points (the held objects' centres,
+                     NaN where absent), drawn as crosses; with them the workers' positions are drawn too.
 
 :func:`glimpse_compute` turns a record and the controls' values into the arrays of one view;
 :func:`glimpse_render` draws them; :func:`glimpse_explorer` wires both to ipywidgets controls through
@@ -57,6 +59,9 @@ def check_record(record: dict) -> tuple:
     K = ts[1]
     if np.shape(record["mem_w"]) != (N, T, C, K):
         raise ValueError(f"glimpse record: mem_w must be ({N}, {T}, {C}, {K}), got {np.shape(record['mem_w'])}")
+    if "points" in record and (np.ndim(record["points"]) != 4 or np.shape(record["points"])[:2] != (N, T)
+                               or np.shape(record["points"])[3] != 2):
+        raise ValueError(f"glimpse record: points must be ({N}, {T}, Q, 2), got {np.shape(record['points'])}")
     if len(record["labels"]) != N or len(record["preds"]) != N:
         raise ValueError("glimpse record: labels / preds do not match the N clips")
     return N, T, G, C, K
@@ -82,7 +87,10 @@ def glimpse_compute(record: dict, clip: int = 0, frame: int = 0, paths: bool = T
 
     Returns a dict with ``image (H, W, 3)``; ``boxes (G, 4)`` of frame ``frame``; ``centres (G, 2)``;
     ``paths (G, frame + 1, 2)`` the glimpse centres of frames ``0..frame`` (``None`` if ``paths`` is False);
-    ``assign (C, G)`` = ``p_{frame,.,.}``; ``mem_age (K,)`` = ``frame - timestamp`` of each entry after the
+    ``assign (C, G)`` = ``p_{frame,.,.}``; ``workers (C, frame + 1, 2)`` each worker's position
+    ``sum_g p_{t,c,g} centre_{t,g}`` over frames ``0..frame`` (where its soft-assigned glimpse looks);
+    ``points (Q, 2)`` the informative points at ``frame`` (``None`` without ``record["points"]``);
+    ``mem_age (K,)`` = ``frame - timestamp`` of each entry after the
     write of ``frame`` (the initial entries have timestamp ``-1``); ``mem_w (C, K)``; ``label``, ``pred``,
     ``correct``, ``title``, ``clip``, ``frame``. Raises ``IndexError`` for a clip or frame out of range.
     """
@@ -95,12 +103,16 @@ def glimpse_compute(record: dict, clip: int = 0, frame: int = 0, paths: bool = T
     ctr = np.stack([(boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2], -1)  # (T, G, 2)
     y, p = int(record["labels"][clip]), int(record["preds"][clip])
     names = record["class_names"]
+    asg = np.asarray(record["assign"][clip], dtype=float)                                   # (T, C, G)
+    pts = record.get("points")
     return {
         "clip": clip, "frame": frame,
         "image": np.asarray(record["frames"][clip, frame]),
         "boxes": boxes[frame], "centres": ctr[frame],
         "paths": ctr[: frame + 1].transpose(1, 0, 2) if paths else None,
-        "assign": np.asarray(record["assign"][clip, frame], dtype=float),
+        "assign": asg[frame],
+        "workers": np.einsum("tcg,tgd->ctd", asg[: frame + 1], ctr[: frame + 1]),
+        "points": None if pts is None else np.asarray(pts[clip, frame], dtype=float),
         "mem_age": frame - np.asarray(record["mem_ts"][frame], dtype=float),
         "mem_w": np.asarray(record["mem_w"][clip, frame], dtype=float),
         "label": y, "pred": p, "correct": y == p,
@@ -130,6 +142,14 @@ def glimpse_render(data: dict, figsize=(11, 3.4)):
         if data["paths"] is not None and len(data["paths"][g]) > 1:
             ax_img.plot(*data["paths"][g].T, "-o", color=col, ms=2.5, lw=1, alpha=0.8)
         ax_img.text(c[0], c[1], str(g + 1), color=col, fontsize=10, fontweight="bold", ha="center", va="center")
+    if data["points"] is not None:
+        pts = data["points"][np.isfinite(data["points"]).all(1)]
+        ax_img.plot(pts[:, 0], pts[:, 1], "x", color="white", ms=9, mew=3)
+        ax_img.plot(pts[:, 0], pts[:, 1], "x", color="black", ms=8, mew=1.5, label="held objects")
+        for c, path in enumerate(data["workers"]):                 # where each worker's glimpse mixture looks
+            ax_img.plot(*path.T, ":", color="white", lw=1.2)
+            ax_img.text(*path[-1], f"w{c + 1}", fontsize=7, fontweight="bold", ha="center", va="center",
+                        color="black", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
     ax_img.set_xlim(0, W); ax_img.set_ylim(H, 0)
     ax_img.set_xticks([]); ax_img.set_yticks([])
     ax_img.set_title(data["title"], fontsize=8, color="black" if data["correct"] else "crimson")
