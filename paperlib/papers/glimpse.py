@@ -643,8 +643,9 @@ def tracking(p: torch.Tensor, l: torch.Tensor, Q: torch.Tensor, size, start: int
 
     * ``track_px``: for every clip and point, the time-averaged distance from the point to the
       worker that follows it best, averaged over clips and points;
-    * ``split``: the share of clips with two visible points whose best-following workers differ
-      (``nan`` with one point): different workers on different points, not an ensemble;
+    * ``split`` (only with two or more points): the share of clips with two visible points whose
+      best-following workers differ (``nan`` if no clip shows both): different workers on
+      different points, not an ensemble;
     * ``track_px_shuffled`` and ``split_shuffled``: the same with each frame's assignment carried
       to randomly permuted glimpses (one permutation per clip and frame, shared by the workers,
       drawn with ``seed``): a worker that follows nothing over time. Tracking means
@@ -663,9 +664,7 @@ def tracking(p: torch.Tensor, l: torch.Tensor, Q: torch.Tensor, size, start: int
         d = _point_distances(pos, Q, size).nanmean(1)                                    # (B, C, K)
         best, who = d.amin(1), d.argmin(1)                                               # (B, K)
         out["track_px" + tag] = float(best[torch.isfinite(best)].mean())
-        if Q.shape[2] < 2:
-            out["split" + tag] = float("nan")
-        else:
+        if Q.shape[2] >= 2:
             both = torch.isfinite(best[:, :2]).all(1)
             out["split" + tag] = float((who[both, 0] != who[both, 1]).double().mean()) if both.any() else float("nan")
     return out
