@@ -178,3 +178,24 @@ def test_workers_positions_and_informative_points():
     rec["points"] = np.zeros((N, T, 2))
     with pytest.raises(ValueError, match="points"):
         check_record(rec)
+
+
+def test_rendering_in_place_draws_what_a_fresh_render_draws():
+    """Explorer passes the previous figure (render(data, fig=...)): the updated figure must be pixel for pixel
+    the one a fresh render of the new view gives, for the player (with and without points) and the toy."""
+    from paperlib.viz.glimpse import toy_compute, toy_render
+    from paperlib.viz.widgets import figure_png
+
+    rec = _record()
+    rec_pts = dict(rec, points=np.random.default_rng(1).uniform(4, 28, (N, T, 2, 2)))
+    cases = [(lambda **k: glimpse_compute(rec, **k), glimpse_render, dict(clip=0, frame=3), dict(clip=4, frame=1)),
+             (lambda **k: glimpse_compute(rec_pts, **k), glimpse_render, dict(clip=1, frame=2),
+              dict(clip=2, frame=0, paths=False)),
+             (toy_compute, toy_render, dict(alpha=0.1), dict(alpha=1.0, decay_sign=-1, noise=0.5))]
+    for compute, render, first, second in cases:
+        old = render(compute(**first))
+        updated = render(compute(**second), fig=old)
+        assert updated is old                                     # reused, not rebuilt
+        fresh = render(compute(**second))
+        assert figure_png(updated, dpi=50) == figure_png(fresh, dpi=50)
+        plt.close("all")

@@ -27,7 +27,7 @@ import numpy as np
 from .widgets import Explorer
 
 __all__ = ["check_record", "clip_options", "glimpse_compute", "glimpse_render", "glimpse_explorer", "GLIMPSE_COLORS",
-           "architecture_figure", "toy_compute", "toy_render", "toy_explorer"]
+           "architecture_figure", "toy_compute", "toy_render", "toy_explorer", "mechanism_figure"]
 
 #: Colours of glimpses 1, 2, 3... (the paper's Fig. 3: red first, blue second, yellow third).
 GLIMPSE_COLORS = ("#e41a1c", "#377eb8", "#ffd92f", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf")
@@ -120,22 +120,53 @@ def glimpse_compute(record: dict, clip: int = 0, frame: int = 0, paths: bool = T
     }
 
 
-def glimpse_render(data: dict, figsize=(11, 3.4)):
+def glimpse_render(data: dict, figsize=(11, 3.4), fig=None):
     """Three panels: the frame with numbered, coloured glimpse boxes and their paths; the worker x glimpse
-    soft-assignment heatmap; the memory (entry ages as bars, per-worker weights as a heatmap)."""
+    soft-assignment heatmap; the memory (entry ages as bars, per-worker weights as a heatmap).
+
+    ``fig``: a figure this function drew before for a view of the same shapes: its axes are kept and only
+    what the view changes is redrawn (what :class:`Explorer` passes on a control change). Returns the Figure."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    fig = plt.figure(figsize=figsize)
-    gs = fig.add_gridspec(2, 3, height_ratios=(1, 2), width_ratios=(1.1, 0.9, 1.4))
-    ax_img = fig.add_subplot(gs[:, 0])
-    ax_p = fig.add_subplot(gs[:, 1])
-    ax_age = fig.add_subplot(gs[0, 2])
-    ax_w = fig.add_subplot(gs[1, 2], sharex=ax_age)
-
-    img = data["image"]
-    ax_img.imshow(img)
+    img, A, Wm, age = data["image"], data["assign"], data["mem_w"], data["mem_age"]
     H, W = img.shape[:2]
+    K = len(age)
+    shape = (img.shape, A.shape, Wm.shape)
+    art = getattr(fig, "_glimpse_artists", None)
+    if art is None or art["shape"] != shape:
+        fig = plt.figure(figsize=figsize)
+        # a fixed layout: tight_layout would measure every label with an extra draw (the widget's update budget)
+        gs = fig.add_gridspec(2, 3, height_ratios=(1, 2), width_ratios=(1.1, 0.9, 1.4), left=0.01, right=0.99,
+                              bottom=0.13, top=0.9, wspace=0.28, hspace=0.35)
+        ax_img, ax_p = fig.add_subplot(gs[:, 0]), fig.add_subplot(gs[:, 1])
+        ax_age = fig.add_subplot(gs[0, 2])
+        ax_w = fig.add_subplot(gs[1, 2], sharex=ax_age)
+        im = ax_img.imshow(img)
+        ax_img.set_xlim(0, W); ax_img.set_ylim(H, 0)
+        ax_img.set_xticks([]); ax_img.set_yticks([])
+        im_p = ax_p.imshow(A, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        txt_p = [[ax_p.text(g, c, "", ha="center", va="center", fontsize=7) for g in range(A.shape[1])]
+                 for c in range(A.shape[0])]
+        ax_p.set_xticks(range(A.shape[1]), [f"g{g + 1}" for g in range(A.shape[1])])
+        for t, lab in zip(ax_p.get_xticklabels(), range(A.shape[1])):
+            t.set_color(GLIMPSE_COLORS[lab % len(GLIMPSE_COLORS)])
+        ax_p.set_yticks(range(A.shape[0]), [f"worker {c + 1}" for c in range(A.shape[0])])
+        ax_p.set_title("soft-assignment p[t, c, g] (Eq. 10)", fontsize=9)
+        bars = ax_age.bar(np.arange(K), np.zeros(K), color="grey")
+        ax_age.set_ylabel("age", fontsize=8)
+        ax_age.set_title("memory after this frame's write: entry age, weights w[c, k]", fontsize=9)
+        ax_age.tick_params(labelbottom=False, labelsize=7)
+        im_w = ax_w.imshow(Wm, vmin=0, vmax=1, cmap="magma", aspect="auto")
+        ax_w.set_yticks(range(Wm.shape[0]), [f"w{c + 1}" for c in range(Wm.shape[0])])
+        ax_w.set_xticks(range(0, K, 3), [str(k) for k in range(0, K, 3)], fontsize=7)   # few ticks: each costs a draw
+        ax_w.set_xlabel("memory entry k (oldest left)", fontsize=8)
+        art = fig._glimpse_artists = {"shape": shape, "ax_img": ax_img, "im": im, "im_p": im_p, "txt_p": txt_p,
+                                      "ax_age": ax_age, "bars": bars, "im_w": im_w}
+    ax_img = art["ax_img"]
+    for a in [*ax_img.patches, *ax_img.lines, *ax_img.texts]:                   # the previous view's overlay
+        a.remove()
+    art["im"].set_data(img)
     for g, (b, c) in enumerate(zip(data["boxes"], data["centres"])):
         col = GLIMPSE_COLORS[g % len(GLIMPSE_COLORS)]
         ax_img.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec=col, lw=1.8))
@@ -150,33 +181,16 @@ def glimpse_render(data: dict, figsize=(11, 3.4)):
             ax_img.plot(*path.T, ":", color="white", lw=1.2)
             ax_img.text(*path[-1], f"w{c + 1}", fontsize=7, fontweight="bold", ha="center", va="center",
                         color="black", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
-    ax_img.set_xlim(0, W); ax_img.set_ylim(H, 0)
-    ax_img.set_xticks([]); ax_img.set_yticks([])
     ax_img.set_title(data["title"], fontsize=8, color="black" if data["correct"] else "crimson")
-
-    A = data["assign"]
-    ax_p.imshow(A, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    for c in range(A.shape[0]):
-        for g in range(A.shape[1]):
-            ax_p.text(g, c, f"{A[c, g]:.2f}", ha="center", va="center", fontsize=7,
-                      color="white" if A[c, g] < 0.6 else "black")
-    ax_p.set_xticks(range(A.shape[1]), [f"g{g + 1}" for g in range(A.shape[1])])
-    for t, lab in zip(ax_p.get_xticklabels(), range(A.shape[1])):
-        t.set_color(GLIMPSE_COLORS[lab % len(GLIMPSE_COLORS)])
-    ax_p.set_yticks(range(A.shape[0]), [f"worker {c + 1}" for c in range(A.shape[0])])
-    ax_p.set_title("soft-assignment $p_{t,c,g}$ (Eq. 10)", fontsize=9)
-
-    K = len(data["mem_age"])
-    ax_age.bar(np.arange(K), data["mem_age"], color="grey")
-    ax_age.set_ylabel("age", fontsize=8)
-    ax_age.set_title("memory after this frame's write: entry age, weights $w_{c,k}$", fontsize=9)
-    ax_age.tick_params(labelbottom=False, labelsize=7)
-    Wm = data["mem_w"]
-    ax_w.imshow(Wm, vmin=0, vmax=1, cmap="magma", aspect="auto")
-    ax_w.set_yticks(range(Wm.shape[0]), [f"w{c + 1}" for c in range(Wm.shape[0])])
-    ax_w.set_xticks(range(K), [str(k) for k in range(K)], fontsize=7)
-    ax_w.set_xlabel("memory entry k (oldest left)", fontsize=8)
-    fig.tight_layout()
+    art["im_p"].set_data(A)
+    for c, row in enumerate(art["txt_p"]):
+        for g, t in enumerate(row):
+            t.set_text(f"{A[c, g]:.2f}")
+            t.set_color("white" if A[c, g] < 0.6 else "black")
+    for b, h in zip(art["bars"], age):
+        b.set_height(h)
+    art["ax_age"].set_ylim(0, 1.05 * max(1.0, float(np.nanmax(age)) if np.isfinite(age).any() else 1.0))
+    art["im_w"].set_data(Wm)
     return fig
 
 
@@ -266,32 +280,48 @@ def toy_compute(alpha: float = 0.2, decay_sign: int = 1, init: str = "diagonal",
             "tracking": tracking, "alpha": alpha, "decay_sign": decay_sign, "init": init, "noise": noise}
 
 
-def toy_render(data: dict, figsize=(10, 3.2)):
+def toy_render(data: dict, figsize=(10, 3.2), fig=None):
     """Left: the glimpse features over time (colour = the worker that takes most of it). Right: per
-    worker, the share ``q_{t,c,j}`` of each part in its input over time."""
+    worker, the share ``q_{t,c,j}`` of each part in its input over time.
+
+    ``fig``: a figure this function drew before for data of the same shapes: its artists are updated in
+    place (what :class:`Explorer` passes on a control change; no axes or ticks to rebuild). Returns the Figure."""
+    import matplotlib
     import matplotlib.pyplot as plt
 
     v, p, q = data["v"], data["p"], data["q"]
     T, C, G = p.shape
-    fig, axes = plt.subplots(1, C + 1, figsize=figsize, gridspec_kw={"width_ratios": [1.3] + [1] * C})
+    art = getattr(fig, "_toy_artists", None)
+    if art is None or art["shape"] != (T, C, G):
+        # a fixed layout (no tight_layout: its extra draw would cost the widget's update budget)
+        fig, axes = plt.subplots(1, C + 1, figsize=figsize, gridspec_kw={
+            "width_ratios": [1.3] + [1] * C, "left": 0.02, "right": 0.99, "bottom": 0.16, "top": 0.8, "wspace": 0.45})
+        sc = axes[0].scatter(v[..., 0].ravel(), v[..., 1].ravel(), s=np.repeat(12 + 4 * np.arange(T), G),
+                             edgecolor="none")                            # one scatter for every (t, g)
+        axes[0].set_title("glimpse features (colour: main worker)", fontsize=8)
+        axes[0].set_xticks([]); axes[0].set_yticks([])
+        ims = []
+        for c in range(C):
+            ax = axes[c + 1]
+            ims.append(ax.imshow(q[:, c, :].T, vmin=0, vmax=1, cmap="viridis", aspect="auto"))
+            ax.set_title(f"worker {c + 1}: share of each part", fontsize=8, color=GLIMPSE_COLORS[c % len(GLIMPSE_COLORS)])
+            ax.set_xlabel("frame t", fontsize=7); ax.set_yticks(range(G), [f"part {j + 1}" for j in range(G)], fontsize=7)
+            ax.set_xticks(range(0, T, 3))
+            ax.tick_params(labelsize=7)
+        art = fig._toy_artists = {"shape": (T, C, G), "ax": axes[0], "sc": sc, "ims": ims, "title": fig.suptitle("", fontsize=9)}
     owner = p.argmax(1)                                                   # (T, G): worker of each glimpse
-    for t in range(T):
-        for g in range(G):
-            axes[0].scatter(*v[t, g], color=GLIMPSE_COLORS[owner[t, g] % len(GLIMPSE_COLORS)], s=12 + 4 * t,
-                            alpha=0.4 + 0.6 * t / max(T - 1, 1), edgecolor="none")
-    axes[0].set_title("glimpse features (colour: main worker)", fontsize=8)
-    axes[0].set_xticks([]); axes[0].set_yticks([])
-    for c in range(C):
-        ax = axes[c + 1]
-        ax.imshow(q[:, c, :].T, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set_title(f"worker {c + 1}: share of each part", fontsize=8,
-                     color=GLIMPSE_COLORS[c % len(GLIMPSE_COLORS)])
-        ax.set_xlabel("frame t", fontsize=7); ax.set_yticks(range(G), [f"part {j + 1}" for j in range(G)], fontsize=7)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"α={data['alpha']:.2f}, decay sign {data['decay_sign']:+d}, init {data['init']}: "
-                 f"specialisation {data['spec']:.3f} nats, tracking {data['tracking']:.2f} (1/G = {1 / G:.2f})",
-                 fontsize=9)
-    fig.tight_layout()
+    rgba = np.array([matplotlib.colors.to_rgba(GLIMPSE_COLORS[o % len(GLIMPSE_COLORS)]) for o in owner.ravel()])
+    rgba[:, 3] = np.repeat(0.4 + 0.6 * np.arange(T) / max(T - 1, 1), G)   # later frames more opaque
+    xy = v.reshape(-1, 2)
+    art["sc"].set_offsets(xy)
+    art["sc"].set_facecolor(rgba)
+    pad = 0.05 * max(float(np.ptp(xy)), 1e-6)
+    art["ax"].set_xlim(xy[:, 0].min() - pad, xy[:, 0].max() + pad)
+    art["ax"].set_ylim(xy[:, 1].min() - pad, xy[:, 1].max() + pad)
+    for c, im in enumerate(art["ims"]):
+        im.set_data(q[:, c, :].T)
+    art["title"].set_text(f"α={data['alpha']:.2f}, decay sign {data['decay_sign']:+d}, init {data['init']}: "
+                          f"specialisation {data['spec']:.3f} nats, tracking {data['tracking']:.2f} (1/G = {1 / G:.2f})")
     return fig
 
 
@@ -309,3 +339,50 @@ def toy_explorer(alpha: float = 0.2, decay_sign: int = 1, init: str = "diagonal"
     }
     return Explorer(controls, lambda **vals: toy_compute(**vals), toy_render,
                     title="Eqs. 9-10 toy: does soft tracking emerge?")
+
+
+#: Names of the glimpse variants in :func:`mechanism_figure`.
+MECHANISM_LABELS = {"gc": "Glimpse Clouds", "gc_random": "random glimpses", "gc_oracle": "oracle"}
+
+
+def mechanism_figure(rows: list[dict], title: str = "", stride_px: float = 8.0, figsize=(12, 3.4)):
+    """What the workers and the glimpses do, per glimpse variant, with 95% intervals over seeds.
+
+    ``rows``: :func:`paperlib.report.glimpse.mechanism_rows` (one dict per variant with ``(mean, lo, hi)``
+    tuples of ``spec_t3`` (nats), ``track_px``, ``track_px_shuffled``, ``cover_px``, ``box_px`` and
+    ``patch_step_px`` (pixels)). Four panels: specialisation after the transient; the distance from each
+    informative point to its best-following worker against the shuffled control (tracking: below it); the
+    distance from each point to the nearest glimpse; the box width against the patch's sampling step, with
+    the trunk's map stride ``stride_px`` for reference. Returns the Figure. Raises ``KeyError`` for a row
+    without one of those metrics."""
+    import matplotlib.pyplot as plt
+
+    names = [MECHANISM_LABELS.get(r["variant"], r["variant"]) for r in rows]
+    x = np.arange(len(rows))
+    fig, axes = plt.subplots(1, 4, figsize=figsize)
+
+    def bars(ax, key, offset=0.0, width=0.6, **kw):
+        m = np.array([r[key][0] for r in rows])
+        err = np.abs(np.array([[r[key][1], r[key][2]] for r in rows]).T - m)
+        ax.bar(x + offset, m, width, yerr=err, capsize=3, **kw)
+
+    bars(axes[0], "spec_t3", color=[GLIMPSE_COLORS[i] for i in range(len(rows))])
+    axes[0].set_title("specialisation, t ≥ 3 (nats)", fontsize=9)
+    bars(axes[1], "track_px", -0.2, 0.4, color="C0", label="own assignment")
+    bars(axes[1], "track_px_shuffled", 0.2, 0.4, color="0.7", label="shuffled control")
+    axes[1].set_title("point → best-following worker (px)", fontsize=9)
+    axes[1].legend(fontsize=7)
+    bars(axes[2], "cover_px", color=[GLIMPSE_COLORS[i] for i in range(len(rows))])
+    axes[2].set_title("point → nearest glimpse (px)", fontsize=9)
+    bars(axes[3], "box_px", -0.2, 0.4, color="C2", label="box width")
+    bars(axes[3], "patch_step_px", 0.2, 0.4, color="C1", label="patch sampling step")
+    axes[3].axhline(stride_px, color="k", lw=0.8, ls="--", label=f"trunk stride {stride_px:g} px")
+    axes[3].set_title("do the glimpses zoom? (px)", fontsize=9)
+    axes[3].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xticks(x, names, fontsize=7, rotation=15)
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
