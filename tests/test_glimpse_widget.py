@@ -199,3 +199,25 @@ def test_rendering_in_place_draws_what_a_fresh_render_draws():
         fresh = render(compute(**second))
         assert figure_png(updated, dpi=50) == figure_png(fresh, dpi=50)
         plt.close("all")
+
+
+def test_mechanism_figure_draws_each_metric_with_its_interval():
+    from paperlib.viz.glimpse import mechanism_figure
+
+    ci = lambda m: (m, m - 0.5, m + 1.0)                                  # noqa: E731
+    rows = [{"variant": v, "n": 5, "spec_t3": ci(s), "track_px": ci(t), "track_px_shuffled": ci(t + 3),
+             "cover_px": ci(t - 2), "box_px": ci(20.0), "patch_step_px": ci(20 / 12)}
+            for v, s, t in (("gc", 0.02, 11.0), ("gc_random", 0.01, 14.0), ("gc_oracle", 0.3, 4.0))]
+    fig = mechanism_figure(rows, title="t")
+    spec, track, cover, zoom = fig.axes
+    assert [p.get_height() for p in spec.patches] == pytest.approx([0.02, 0.01, 0.3])
+    assert [p.get_height() for p in track.patches] == pytest.approx([11, 14, 4, 14, 17, 7])   # own, then shuffled
+    assert [p.get_height() for p in cover.patches] == pytest.approx([9, 12, 2])
+    assert [t.get_text() for t in spec.get_xticklabels()] == ["Glimpse Clouds", "random glimpses", "oracle"]
+    err = next(c for c in spec.containers if type(c).__name__ == "ErrorbarContainer")   # the intervals
+    seg = err.lines[2][0].get_segments()                                  # one vertical segment per bar
+    assert [tuple(np.round(s[:, 1], 3)) for s in seg] == [(-0.48, 1.02), (-0.49, 1.01), (-0.2, 1.3)]
+    plt.close(fig)
+    with pytest.raises(KeyError):
+        mechanism_figure([{k: v for k, v in rows[0].items() if k != "cover_px"}])
+    plt.close("all")
