@@ -92,7 +92,7 @@ def glimpse_compute(record: dict, clip: int = 0, frame: int = 0, paths: bool = T
     ``points (Q, 2)`` the informative points at ``frame`` (``None`` without ``record["points"]``);
     ``mem_age (K,)`` = ``frame - timestamp`` of each entry after the
     write of ``frame`` (the initial entries have timestamp ``-1``); ``mem_w (C, K)``; ``label``, ``pred``,
-    ``correct``, ``title``, ``clip``, ``frame``. Raises ``IndexError`` for a clip or frame out of range.
+    ``correct``, ``title``, ``clip``, ``frame``, ``T`` (the clip's frames). Raises ``IndexError`` for a clip or frame out of range.
     """
     N, T, G, C, K = check_record(record)
     if not 0 <= clip < N:
@@ -115,7 +115,7 @@ def glimpse_compute(record: dict, clip: int = 0, frame: int = 0, paths: bool = T
         "points": None if pts is None else np.asarray(pts[clip, frame], dtype=float),
         "mem_age": frame - np.asarray(record["mem_ts"][frame], dtype=float),
         "mem_w": np.asarray(record["mem_w"][clip, frame], dtype=float),
-        "label": y, "pred": p, "correct": y == p,
+        "label": y, "pred": p, "correct": y == p, "T": T,
         "title": f"{names[y]} (predicted {names[p]}, {'correct' if y == p else 'wrong'}), frame {frame + 1}/{T}",
     }
 
@@ -125,14 +125,16 @@ def glimpse_render(data: dict, figsize=(11, 3.4), fig=None):
     soft-assignment heatmap; the memory (entry ages as bars, per-worker weights as a heatmap).
 
     ``fig``: a figure this function drew before for a view of the same shapes: its axes are kept and only
-    what the view changes is redrawn (what :class:`Explorer` passes on a control change). Returns the Figure."""
+    what the view changes is redrawn (what :class:`Explorer` passes on a control change). What a view
+    changes is marked animated (:func:`paperlib.viz.widgets.figure_png` then redraws only that); the
+    rest, ticks and the age axis (0 to ``T``) included, is fixed. Returns the Figure."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     img, A, Wm, age = data["image"], data["assign"], data["mem_w"], data["mem_age"]
     H, W = img.shape[:2]
     K = len(age)
-    shape = (img.shape, A.shape, Wm.shape)
+    shape = (img.shape, A.shape, Wm.shape, data["T"])
     art = getattr(fig, "_glimpse_artists", None)
     if art is None or art["shape"] != shape:
         fig = plt.figure(figsize=figsize)
@@ -142,22 +144,24 @@ def glimpse_render(data: dict, figsize=(11, 3.4), fig=None):
         ax_img, ax_p = fig.add_subplot(gs[:, 0]), fig.add_subplot(gs[:, 1])
         ax_age = fig.add_subplot(gs[0, 2])
         ax_w = fig.add_subplot(gs[1, 2], sharex=ax_age)
-        im = ax_img.imshow(img)
+        im = ax_img.imshow(img, animated=True)
         ax_img.set_xlim(0, W); ax_img.set_ylim(H, 0)
         ax_img.set_xticks([]); ax_img.set_yticks([])
-        im_p = ax_p.imshow(A, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        txt_p = [[ax_p.text(g, c, "", ha="center", va="center", fontsize=7) for g in range(A.shape[1])]
+        im_p = ax_p.imshow(A, vmin=0, vmax=1, cmap="viridis", aspect="auto", animated=True)
+        txt_p = [[ax_p.text(g, c, "", ha="center", va="center", fontsize=7, animated=True) for g in range(A.shape[1])]
                  for c in range(A.shape[0])]
         ax_p.set_xticks(range(A.shape[1]), [f"g{g + 1}" for g in range(A.shape[1])])
         for t, lab in zip(ax_p.get_xticklabels(), range(A.shape[1])):
             t.set_color(GLIMPSE_COLORS[lab % len(GLIMPSE_COLORS)])
         ax_p.set_yticks(range(A.shape[0]), [f"worker {c + 1}" for c in range(A.shape[0])])
         ax_p.set_title("soft-assignment p[t, c, g] (Eq. 10)", fontsize=9)
-        bars = ax_age.bar(np.arange(K), np.zeros(K), color="grey")
+        bars = ax_age.bar(np.arange(K), np.zeros(K), color="grey", animated=True)
+        ax_age.set_ylim(0, data["T"] + 0.5)                    # fixed: ages run from 1 to T
         ax_age.set_ylabel("age", fontsize=8)
         ax_age.set_title("memory after this frame's write: entry age, weights w[c, k]", fontsize=9)
         ax_age.tick_params(labelbottom=False, labelsize=7)
-        im_w = ax_w.imshow(Wm, vmin=0, vmax=1, cmap="magma", aspect="auto")
+        im_w = ax_w.imshow(Wm, vmin=0, vmax=1, cmap="magma", aspect="auto", animated=True)
+        ax_img.title.set_animated(True)
         ax_w.set_yticks(range(Wm.shape[0]), [f"w{c + 1}" for c in range(Wm.shape[0])])
         ax_w.set_xticks(range(0, K, 3), [str(k) for k in range(0, K, 3)], fontsize=7)   # few ticks: each costs a draw
         ax_w.set_xlabel("memory entry k (oldest left)", fontsize=8)
@@ -181,6 +185,8 @@ def glimpse_render(data: dict, figsize=(11, 3.4), fig=None):
             ax_img.plot(*path.T, ":", color="white", lw=1.2)
             ax_img.text(*path[-1], f"w{c + 1}", fontsize=7, fontweight="bold", ha="center", va="center",
                         color="black", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+    for a in [*ax_img.patches, *ax_img.lines, *ax_img.texts]:                   # this view's overlay
+        a.set_animated(True)
     ax_img.set_title(data["title"], fontsize=8, color="black" if data["correct"] else "crimson")
     art["im_p"].set_data(A)
     for c, row in enumerate(art["txt_p"]):
@@ -189,7 +195,6 @@ def glimpse_render(data: dict, figsize=(11, 3.4), fig=None):
             t.set_color("white" if A[c, g] < 0.6 else "black")
     for b, h in zip(art["bars"], age):
         b.set_height(h)
-    art["ax_age"].set_ylim(0, 1.05 * max(1.0, float(np.nanmax(age)) if np.isfinite(age).any() else 1.0))
     art["im_w"].set_data(Wm)
     return fig
 
@@ -285,7 +290,8 @@ def toy_render(data: dict, figsize=(10, 3.2), fig=None):
     worker, the share ``q_{t,c,j}`` of each part in its input over time.
 
     ``fig``: a figure this function drew before for data of the same shapes: its artists are updated in
-    place (what :class:`Explorer` passes on a control change; no axes or ticks to rebuild). Returns the Figure."""
+    place (what :class:`Explorer` passes on a control change; no axes or ticks to rebuild), and only they
+    are marked animated (:func:`paperlib.viz.widgets.figure_png` redraws only those). Returns the Figure."""
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -297,18 +303,18 @@ def toy_render(data: dict, figsize=(10, 3.2), fig=None):
         fig, axes = plt.subplots(1, C + 1, figsize=figsize, gridspec_kw={
             "width_ratios": [1.3] + [1] * C, "left": 0.02, "right": 0.99, "bottom": 0.16, "top": 0.8, "wspace": 0.45})
         sc = axes[0].scatter(v[..., 0].ravel(), v[..., 1].ravel(), s=np.repeat(12 + 4 * np.arange(T), G),
-                             edgecolor="none")                            # one scatter for every (t, g)
+                             edgecolor="none", animated=True)             # one scatter for every (t, g)
         axes[0].set_title("glimpse features (colour: main worker)", fontsize=8)
         axes[0].set_xticks([]); axes[0].set_yticks([])
         ims = []
         for c in range(C):
             ax = axes[c + 1]
-            ims.append(ax.imshow(q[:, c, :].T, vmin=0, vmax=1, cmap="viridis", aspect="auto"))
+            ims.append(ax.imshow(q[:, c, :].T, vmin=0, vmax=1, cmap="viridis", aspect="auto", animated=True))
             ax.set_title(f"worker {c + 1}: share of each part", fontsize=8, color=GLIMPSE_COLORS[c % len(GLIMPSE_COLORS)])
             ax.set_xlabel("frame t", fontsize=7); ax.set_yticks(range(G), [f"part {j + 1}" for j in range(G)], fontsize=7)
             ax.set_xticks(range(0, T, 3))
             ax.tick_params(labelsize=7)
-        art = fig._toy_artists = {"shape": (T, C, G), "ax": axes[0], "sc": sc, "ims": ims, "title": fig.suptitle("", fontsize=9)}
+        art = fig._toy_artists = {"shape": (T, C, G), "ax": axes[0], "sc": sc, "ims": ims, "title": fig.suptitle("", fontsize=9, animated=True)}
     owner = p.argmax(1)                                                   # (T, G): worker of each glimpse
     rgba = np.array([matplotlib.colors.to_rgba(GLIMPSE_COLORS[o % len(GLIMPSE_COLORS)]) for o in owner.ravel()])
     rgba[:, 3] = np.repeat(0.4 + 0.6 * np.arange(T) / max(T - 1, 1), G)   # later frames more opaque

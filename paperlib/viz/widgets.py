@@ -15,14 +15,50 @@ from typing import Callable
 __all__ = ["Explorer", "figure_png"]
 
 
+def _animated(fig) -> list:
+    """The figure's visible animated artists (matplotlib's blitting convention), in drawing order."""
+    arts = fig.findobj(lambda a: a is not fig and a.get_animated() and a.get_visible())
+    return sorted(arts, key=lambda a: a.get_zorder())
+
+
 def figure_png(fig, dpi: float | None = None) -> bytes:
-    """The PNG bytes of a matplotlib figure, drawn once at ``dpi`` (default: the figure's own), with the
-    figure's own layout (no ``bbox_inches="tight"``, which would draw it a second time)."""
+    """The PNG bytes of a matplotlib figure at ``dpi`` (default: the figure's own), with the figure's
+    own layout (no ``bbox_inches="tight"``, which would draw it a second time).
+
+    A figure with *animated* artists (``artist.set_animated(True)``, matplotlib's blitting convention)
+    is drawn in two layers: everything else once, kept as a background for the figure's size and
+    ``dpi``, then the animated artists on a copy of it. A render that updates a figure in place
+    (:class:`Explorer` with ``render(data, fig=...)``) marks what a view changes as animated and keeps
+    the rest fixed, so each update redraws only that (the tick labels, titles and frames are not drawn
+    again). The figure's dpi is set to ``dpi`` in that case. Raises ``ValueError`` for a figure whose
+    canvas cannot be drawn with Agg."""
     import io
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi or fig.dpi)
-    return buf.getvalue()
+    anim = _animated(fig)
+    if not anim:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi or fig.dpi)
+        return buf.getvalue()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    if dpi and fig.dpi != dpi:
+        fig.set_dpi(dpi)
+    key = (float(fig.dpi), tuple(float(x) for x in fig.get_size_inches()))
+    bg = getattr(fig, "_png_background", None)
+    if bg is None or bg[0] != key:
+        canvas.draw()                                           # Agg skips animated artists
+        bg = fig._png_background = (key, canvas.copy_from_bbox(fig.bbox))
+    else:
+        canvas.restore_region(bg[1])
+    renderer = canvas.get_renderer()
+    for a in anim:
+        a.draw(renderer)
+    out = io.BytesIO()
+    Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
+        out, format="png", compress_level=1)
+    return out.getvalue()
 
 
 class Explorer:
@@ -96,10 +132,21 @@ class Explorer:
         self.update()
 
     def snapshot(self, path=None, dpi=80):
-        """The current figure (for the static PNG after the widget cell); saved if ``path``."""
+        """The current figure (for the static PNG after the widget cell); saved if ``path``. A figure
+        drawn in layers (animated artists, see :func:`figure_png`) comes back as its composed PNG
+        (an ``IPython.display.Image``): a plain draw would leave its animated artists out."""
+        layered = hasattr(self.figure, "findobj") and bool(_animated(self.figure))
+        if not layered:
+            if path is not None:
+                self.figure.savefig(path, dpi=dpi, bbox_inches="tight")
+            return self.figure
+        from IPython.display import Image
+
+        png = figure_png(self.figure, dpi)
         if path is not None:
-            self.figure.savefig(path, dpi=dpi, bbox_inches="tight")
-        return self.figure
+            with open(path, "wb") as f:
+                f.write(png)
+        return Image(data=png)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
