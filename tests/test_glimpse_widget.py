@@ -205,9 +205,10 @@ def test_mechanism_figure_draws_each_metric_with_its_interval():
     from paperlib.viz.glimpse import mechanism_figure
 
     ci = lambda m: (m, m - 0.5, m + 1.0)                                  # noqa: E731
-    rows = [{"variant": v, "n": 5, "spec_t3": ci(s), "track_px": ci(t), "track_px_shuffled": ci(t + 3),
+    rows = [{"variant": v, "label": lab, "n": 5, "spec_t3": ci(s), "track_px": ci(t), "track_px_shuffled": ci(t + 3),
              "cover_px": ci(t - 2), "box_px": ci(20.0), "patch_step_px": ci(20 / 12)}
-            for v, s, t in (("gc", 0.02, 11.0), ("gc_random", 0.01, 14.0), ("gc_oracle", 0.3, 4.0))]
+            for v, lab, s, t in (("gc", "Glimpse Clouds", 0.02, 11.0), ("gc_random", "random glimpses", 0.01, 14.0),
+                                 ("gc_oracle", "oracle", 0.3, 4.0))]
     fig = mechanism_figure(rows, title="t")
     spec, track, cover, zoom = fig.axes
     assert [p.get_height() for p in spec.patches] == pytest.approx([0.02, 0.01, 0.3])

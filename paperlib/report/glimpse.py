@@ -139,6 +139,7 @@ def regime_table(points) -> repro.Table:
     _, px = sizes(points)
     cols = ["cell", "chance"] + [LABELS[v] for v in LABELS]
     body = []
+    seeds = sorted({p["seed"] for p in points})
     for (k, s) in _cells(points):
         pts = at(points, k, s)
         row = [_where(k, s, px), f"{100 * pts[0]['metrics']['data']['chance']:.0f}%"]
@@ -146,22 +147,22 @@ def regime_table(points) -> repro.Table:
             vals = [p["metrics"][v]["acc"] for p in pts if v in p["metrics"]]
             row.append(mean_ci_text(mean_ci(vals), 100, 1) if len(vals) > 1 else "")
         body.append(row)
-    return repro.Table(cols, body, f"Top-1 accuracy over {len(at(points, k, s))} seeds per cell (cross-subject test "
-                                   "clips), 95% t-intervals")
+    return repro.Table(cols, body, f"Top-1 accuracy over {len(seeds)} seeds per cell (cross-subject test clips), "
+                                   "95% t-intervals")
 
 
 def mechanism_rows(points, n: int, s: float) -> list[dict]:
     """What the workers and the glimpses do, per glimpse variant, in one cell of the grid: one dict per
     variant of :data:`GLIMPSE_VARIANTS` with ``(mean, lo, hi)`` over seeds (95% t-interval) of ``spec_t3``
     (nats), ``track_px``, ``track_px_shuffled``, ``cover_px``, ``box_px``, ``patch_step_px`` (pixels) and,
-    with two points, ``split`` and ``split_shuffled``; plus ``variant`` and ``n`` (seeds). Raises
-    ``ValueError`` for a cell without points."""
+    with two points, ``split`` and ``split_shuffled``; plus ``variant``, ``label`` (its name in
+    :data:`LABELS`) and ``n`` (seeds). Raises ``ValueError`` for a cell without points."""
     pts = at(points, n, s)
     if not pts:
         raise ValueError(f"mechanism_rows: no points at points={n}, object_scale={s}")
     keys = ["spec_t3", "track_px", "track_px_shuffled", "cover_px", "box_px", "patch_step_px"]
     keys += ["split", "split_shuffled"] if n >= 2 else []
-    return [{"variant": v, "n": len(pts), **{k: mean_ci([p["metrics"][v][k] for p in pts]) for k in keys}}
+    return [{"variant": v, "label": LABELS[v], "n": len(pts), **{k: mean_ci([p["metrics"][v][k] for p in pts]) for k in keys}}
             for v in GLIMPSE_VARIANTS]
 
 
@@ -190,16 +191,13 @@ def closing_note(points, grid: dict, fam: list[dict], s0: float, paper3: dict, p
     word = lambda k: f"**{claim_word(D, names[k], scale=c(k)['scale'])}**"           # noqa: E731
     paper = lambda k: "" if c(k)["paper"] is None else f"; paper {100 * c(k)['paper']:+.1f}"  # noqa: E731
 
-    acc = {}
-    for (k, s) in _cells(points):
-        acc[k, s] = {v: mean_ci([p["metrics"][v]["acc"] for p in at(points, k, s)]) for v in ("global", "gc", "gc_random",
-                                                                                              "gc_oracle")}
     lines = []
     for (k, s) in _cells(points):
-        chance = at(points, k, s)[0]["metrics"]["data"]["chance"]
-        a = acc[k, s]
-        lines.append(f"  - {_where(k, s, px)} (chance {100 * chance:.0f}%): global {100 * a['global'][0]:.1f}, "
-                     f"GC {100 * a['gc'][0]:.1f}, random {100 * a['gc_random'][0]:.1f}, oracle {100 * a['gc_oracle'][0]:.1f}")
+        pts = at(points, k, s)
+        mean = {v: 100 * float(np.mean([p["metrics"][v]["acc"] for p in pts])) for v in ("global", "gc", "gc_random",
+                                                                                          "gc_oracle")}
+        lines.append(f"  - {_where(k, s, px)} (chance {100 * pts[0]['metrics']['data']['chance']:.0f}%): global "
+                     f"{mean['global']:.1f}, GC {mean['gc']:.1f}, random {mean['gc_random']:.1f}, oracle {mean['gc_oracle']:.1f}")
     mech = {r["variant"]: r for r in mechanism_rows(points, REGIME, s0)}
     g, rnd, orc = mech["gc"], mech["gc_random"], mech["gc_oracle"]
     tracks = c("P4")["verdict"] == "reproduces"

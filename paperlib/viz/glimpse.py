@@ -347,14 +347,12 @@ def toy_explorer(alpha: float = 0.2, decay_sign: int = 1, init: str = "diagonal"
                     title="Eqs. 9-10 toy: does soft tracking emerge?")
 
 
-#: Names of the glimpse variants in :func:`mechanism_figure`.
-MECHANISM_LABELS = {"gc": "Glimpse Clouds", "gc_random": "random glimpses", "gc_oracle": "oracle"}
-
 
 def mechanism_figure(rows: list[dict], title: str = "", stride_px: float = 8.0, figsize=(12, 3.4)):
     """What the workers and the glimpses do, per glimpse variant, with 95% intervals over seeds.
 
-    ``rows``: :func:`paperlib.report.glimpse.mechanism_rows` (one dict per variant with ``(mean, lo, hi)``
+    ``rows``: :func:`paperlib.report.glimpse.mechanism_rows` (one dict per variant, named by its ``label``, with
+    ``(mean, lo, hi)``
     tuples of ``spec_t3`` (nats), ``track_px``, ``track_px_shuffled``, ``cover_px``, ``box_px`` and
     ``patch_step_px`` (pixels)). Four panels: specialisation after the transient; the distance from each
     informative point to its best-following worker against the shuffled control (tracking: below it); the
@@ -363,7 +361,7 @@ def mechanism_figure(rows: list[dict], title: str = "", stride_px: float = 8.0, 
     without one of those metrics."""
     import matplotlib.pyplot as plt
 
-    names = [MECHANISM_LABELS.get(r["variant"], r["variant"]) for r in rows]
+    names = [r["label"] for r in rows]
     x = np.arange(len(rows))
     fig, axes = plt.subplots(1, 4, figsize=figsize)
 

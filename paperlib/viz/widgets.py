@@ -30,8 +30,8 @@ def figure_png(fig, dpi: float | None = None) -> bytes:
     ``dpi``, then the animated artists on a copy of it. A render that updates a figure in place
     (:class:`Explorer` with ``render(data, fig=...)``) marks what a view changes as animated and keeps
     the rest fixed, so each update redraws only that (the tick labels, titles and frames are not drawn
-    again). The figure's dpi is set to ``dpi`` in that case. Raises ``ValueError`` for a figure whose
-    canvas cannot be drawn with Agg."""
+    again). The figure's dpi is set to ``dpi`` in that case; the layered path draws with Agg whatever the
+    figure's own canvas."""
     import io
 
     anim = _animated(fig)
