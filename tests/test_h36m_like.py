@@ -250,3 +250,25 @@ def test_shared_pause_hides_the_action_in_the_upper_body():
     gap_all = max(np.abs(means[a + " overall"] - means[b + " overall"]).max()
                   for a in ("smoking", "phoning", "greeting") for b in ("smoking", "phoning", "greeting"))
     assert gap_pause < 0.5 * gap_all
+
+
+def test_subprocess_s_sets_the_durations_and_cycles_mark_every_boundary():
+    base = H.generate(num_subjects=2, frames=200, seed=3)
+    assert base.cycles is not None and base.cycles.shape == base.variants.shape
+    short = H.generate(num_subjects=2, frames=200, seed=3, subprocess_s=1.0)
+
+    def mean_run(s, cls):
+        rows = s.cycles[s.labels == cls]
+        return float(np.mean([200 / (r[-1] - r[0] + 1) for r in rows]))  # frames per occurrence (whole ones)
+
+    sit = base.class_names.index("sitting down")   # its own mean: 4.4 s = 110 frames
+    assert mean_run(base, sit) > 50 and mean_run(short, sit) < 30
+    # occurrences count up by one at each boundary, and a sub-process change is always a boundary
+    for s in (base, short):
+        d = np.diff(s.cycles.astype(int), axis=1)
+        assert set(np.unique(d)) <= {0, 1}
+        assert ((np.diff(s.variants.astype(int), axis=1) != 0) <= (d == 1)).all()
+    w = H.make_windows(short, 45, 25)
+    assert w["cycles"].shape == (len(w["labels"]), 45)
+    with pytest.raises(ValueError, match="subprocess_s"):
+        H.generate(num_subjects=2, frames=60, subprocess_s=0.0)

@@ -327,3 +327,61 @@ def test_run_experiment_passes_anchor_to_every_model(monkeypatch):
         with pytest.raises(Stop):
             M.run_experiment(**kwargs, **tiny)
         assert seen == [("stage1", expected), ("stage2", expected)], (kwargs, seen)
+
+
+def test_crosses_boundary():
+    cyc = np.array([[0, 0, 0, 0], [0, 0, 1, 1], [2, 3, 3, 3]])
+    assert M.crosses_boundary(cyc, 2).tolist() == [False, True, False]
+    assert M.crosses_boundary(cyc, 1).tolist() == [False, True, True]
+    with pytest.raises(ValueError, match="t_obs"):
+        M.crosses_boundary(cyc, 4)
+
+
+def test_item_tags_and_retrieval_accuracy():
+    bank = _tiny_bank()
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    variants = np.tile(np.arange(30) // 10, (6, 1))             # sub-process 0, 1, 2 along every sequence
+    act, sub = M.item_tags(bank, "short", labels, variants)
+    for b in range(3):
+        src = bank.short_source[b]
+        n = len(src)
+        assert (act[b, :n].numpy() == labels[src[:, 0]]).all() and (act[b, n:] == -1).all()
+        assert (sub[b, :n].numpy() == (src[:, 1] + bank.delta_t - 1) // 10).all()
+    _, lsub = M.item_tags(bank, "long", labels, variants)
+    assert (lsub[0, :len(bank.long_source[0])].numpy() == (bank.long_source[0][:, 1] + 2 * 3) // 10).all()
+    mask = bank.short_mask
+    rows = torch.tensor([0, 1])
+    y = torch.tensor([0, 1])
+    s_true = torch.stack([sub[0, :1].repeat(2), sub[1, :1].repeat(2)])   # (N=2, H=2): item 0's sub-process
+    onehot = torch.zeros(2, 2, mask.shape[1])
+    onehot[:, :, 0] = 1.0                                      # a read that puts all its weight on item 0
+    r = M.retrieval_accuracy(onehot, rows, (act, sub), mask, y, s_true)
+    assert r["hit"] == pytest.approx(1.0) and r["action"] == pytest.approx(1.0)
+    assert r["hit_uniform"] < 1.0 and r["action_uniform"] == pytest.approx(1.0)
+    wrong = M.retrieval_accuracy(onehot, rows, (act, sub), mask, torch.tensor([2, 2]), s_true)
+    assert wrong["hit"] == 0.0 and wrong["action"] == 0.0     # the true action's items are in another row
+    with pytest.raises(ValueError, match="do not match"):
+        M.retrieval_accuracy(onehot[:1], rows, (act, sub), mask, y, s_true)
+
+
+def test_train_stage2_patience_stops_after_epochs_without_improvement(monkeypatch):
+    calls = []
+    vals = iter([5.0, 4.0, 4.5, 4.6, 3.0, 2.0])
+
+    def fake_predict(model, w, labels, *a, **k):
+        calls.append(1)
+        return torch.zeros_like(w["joints"][:, 2:]) + next(vals)
+
+    monkeypatch.setattr(M, "predict_future", fake_predict)
+    net = M.MotionPredictor(12, 2, 3, latent=(8, 4, 4), c_k=4, c_v=4, delta_t=4, K=2, pred_bank=False, dec_bank=False)
+    W = {k: {"theta": torch.zeros(4, 5, 12), "beta": torch.zeros(4, 5, 2), "cam": torch.zeros(4, 5, 3),
+             "joints": torch.zeros(4, 5, 4, 3), "joints2d": torch.zeros(4, 5, 4, 2), "visibility": torch.ones(4, 5, 4),
+             "labels": torch.zeros(4, dtype=torch.long)} for k in ("train", "val")}
+    joints = lambda th, be: th.reshape(*th.shape[:-1], 4, 3)  # noqa: E731
+    proj = lambda X, cam: X[..., :2]  # noqa: E731
+    lo, hi = -torch.ones(12), torch.ones(12)
+    h = M.train_stage2(net, W, None, 2, 3, epochs=6, lr=1e-3, seed=0, joints_fn=joints, project_fn=proj,
+                       theta_lo=lo, theta_hi=hi, patience=2)
+    assert len(h["val"]) == 4 and h["best_epoch"] == 1           # 5, 4, 4.5, 4.6: two epochs without a better one
+    with pytest.raises(ValueError, match="patience"):
+        M.train_stage2(net, W, None, 2, 3, 6, 1e-3, 0, joints, proj, lo, hi, patience=0)

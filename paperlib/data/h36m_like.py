@@ -385,6 +385,12 @@ class H36MLikeConfig:
         the legs of the action's base), so during it the action shows only in the frames
         before it, and what follows it (the action's first sub-process) depends on the action.
         Its draws come from a separate generator seeded from ``seed``.
+    subprocess_s : float or None
+        Mean duration (seconds) of every sub-process, in place of each action's own (1.15 s for
+        walking, 2.6-4.4 s for the others; :data:`H36M_LIKE_ACTIONS`). ``None`` (the default)
+        keeps the actions' own durations and the random stream of earlier versions. Notebook 05
+        uses 1.0 s, shorter than its 30-frame (1.2 s) horizon, so that most futures cross into
+        the next sub-process, where the action's structure decides what comes.
     seed : int
     """
 
@@ -396,6 +402,7 @@ class H36MLikeConfig:
     idle_std: float = 0.04
     dropout_prob: float = 0.004
     structure: float = 0.0
+    subprocess_s: float | None = None
     seed: int = 0
 
 
@@ -416,6 +423,9 @@ class BodySequences:
     labels, subjects, lengths : ``(N,)``; ``lengths`` counts the valid frames.
     class_names : list of str; ``skeleton_name`` ; ``fps``; ``body`` the :class:`BodyModel`.
     variants : ``(N, T)`` int16 or None: index of the sub-process (generator only).
+    cycles : ``(N, T)`` int16 or None: index of the sub-process occurrence (0, 1, ... along the
+        sequence; generator only). A change marks a boundary even where a sub-process follows
+        itself.
     variant_names : list of list of str (per class) or None.
     cameras : ``(N,)`` or None.
     """
@@ -436,6 +446,7 @@ class BodySequences:
     variants: np.ndarray | None = None
     variant_names: list | None = None
     cameras: np.ndarray | None = None
+    cycles: np.ndarray | None = None
 
     def __len__(self):
         return len(self.labels)
@@ -451,7 +462,7 @@ class BodySequences:
         return BodySequences(self.theta[idx], self.beta[idx], self.cam[idx], self.joints[idx], self.joints2d[idx],
                              self.visibility[idx], self.labels[idx], self.subjects[idx], self.lengths[idx],
                              self.class_names, self.skeleton_name, self.fps, self.body, pick(self.variants),
-                             self.variant_names, pick(self.cameras))
+                             self.variant_names, pick(self.cameras), pick(self.cycles))
 
 
 def crop_camera(joints, root_xy, visible_margin: float = 1.15, lag: float = 0.35):
@@ -535,7 +546,8 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
     Returns :class:`BodySequences` with ``N = num_subjects x classes x takes`` sequences of
     ``frames`` frames, sorted by class, then subject, then take.
 
-    Raises ``ValueError`` on an unknown class, ``frames < 16`` or ``structure`` outside [0, 1].
+    Raises ``ValueError`` on an unknown class, ``frames < 16``, ``structure`` outside [0, 1] or
+    ``subprocess_s <= 0``.
     """
     cfg = config or H36MLikeConfig()
     if overrides:
@@ -548,6 +560,8 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
         raise ValueError(f"frames must be >= 16, got {cfg.frames}")
     if not 0.0 <= cfg.structure <= 1.0:
         raise ValueError(f"structure must lie in [0, 1], got {cfg.structure}")
+    if cfg.subprocess_s is not None and not cfg.subprocess_s > 0:
+        raise ValueError(f"subprocess_s must be > 0 seconds, got {cfg.subprocess_s}")
     rng = np.random.default_rng(cfg.seed)
     srng = np.random.default_rng([cfg.seed, 7919])  # the structure's own draws
     body = ntu25_body_model(cfg.num_betas)
@@ -569,11 +583,14 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
     rot = np.zeros((N, T, V, 3))
     root_t = np.zeros((N, T, 3))
     variants = np.zeros((N, T), np.int16)
+    cycles = np.zeros((N, T), np.int16)
     t_idx = np.arange(T, dtype=np.float64)
     for c, name in enumerate(names):
         idx = np.flatnonzero(labels == c)
         n = idx.size
         mean_dur, subs = H36M_LIKE_ACTIONS[name]
+        if cfg.subprocess_s is not None:
+            mean_dur = cfg.subprocess_s
         dur = mean_dur * FPS * table["speed"][subjects[idx] - 1][:, None] * rng.uniform(0.75, 1.3, (n, 1))
         max_cycles = int(np.ceil(T / (0.7 * mean_dur * FPS * 0.85))) + 2
         durs = dur * rng.uniform(0.85, 1.15, (n, max_cycles))
@@ -596,6 +613,7 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
             rot[idx] = np.where(sel, r, rot[idx])
             root_t[idx] = np.where(m[..., None], rt, root_t[idx])
         variants[idx] = which
+        cycles[idx] = cyc
         if name == "walking":  # walking travels forward (the crop tracker follows it)
             speed = rng.uniform(1.0, 1.4, (n, 1)) / FPS
             root_t[idx, :, 2] += speed * t_idx[None]
@@ -624,7 +642,7 @@ def generate(config: H36MLikeConfig | None = None, **overrides) -> BodySequences
                          variant_names=[list(H36M_LIKE_ACTIONS[n][1])
                                         + ([PAUSE_NAME] if cfg.structure > 0 and n != "walking" else [])
                                         for n in names],
-                         cameras=cameras.astype(np.int64))
+                         cameras=cameras.astype(np.int64), cycles=cycles)
 
 
 def split_indices(seqs: BodySequences) -> dict:
@@ -640,7 +658,8 @@ def make_windows(seqs: BodySequences, length: int, stride: int, idx=None) -> dic
     Returns a dict of arrays: ``theta (W, L, V, 3)``, ``beta (W, L, B)`` (the code repeated per
     frame, as the paper predicts a beta per frame), ``cam (W, L, 3)``, ``joints (W, L, V, 3)``,
     ``joints2d (W, L, V, 2)``, ``visibility (W, L, V)``, ``labels (W,)``, ``subjects (W,)``,
-    ``sequence (W,)`` and ``start (W,)``; ``variants (W, L)`` when the generator recorded them.
+    ``sequence (W,)`` and ``start (W,)``; ``variants (W, L)`` and ``cycles (W, L)`` when the
+    generator recorded them.
     Raises ``ValueError`` if ``length`` or ``stride`` < 1.
     """
     if length < 1 or stride < 1:
@@ -663,6 +682,8 @@ def make_windows(seqs: BodySequences, length: int, stride: int, idx=None) -> dic
     }
     if seqs.variants is not None:
         out["variants"] = seqs.variants[seq_id[:, None], tt]
+    if seqs.cycles is not None:
+        out["cycles"] = seqs.cycles[seq_id[:, None], tt]
     return out
 
 

@@ -39,7 +39,8 @@ __all__ = ["cluster_exemplars", "snippets", "build_bank", "MemoryBank", "query_r
            "FCBlocks", "MotionPredictor", "prediction_losses", "prior_loss", "action_kl",
            "constant_baseline", "nearest_neighbour_baseline", "pa_mpjpe_per_frame", "pa_mpjpe_cost", "dtw_pa_mpjpe",
            "exemplar_lookup", "heading", "remove_heading", "read_entropy", "run_experiment",
-           "degrade_labels", "make_data", "VARIANTS", "HORIZONS"]
+           "degrade_labels", "make_data", "VARIANTS", "HORIZONS", "item_tags", "retrieval_accuracy",
+           "crosses_boundary"]
 
 #: Future frames at which the paper reports PA-MPJPE (Table 1).
 HORIZONS = (1, 5, 10, 20, 30)
@@ -760,24 +761,30 @@ VARIANTS = {
     "+ decoding with bank": (True, True, False, "specific", False),
     "+ action constraint (full)": (True, True, True, "specific", False),
     "action-agnostic bank": (True, True, False, "agnostic", False),
+    "shuffled-label bank": (True, True, False, "shuffled", False),
     "one-hot label (Table 3)": (False, False, False, None, True),
 }
 
 
 def make_data(structure: float = 0.0, seed: int = 0, num_subjects: int = 14, frames: int = 200, t_obs: int = 15,
               horizon: int = 30, train_stride: int = 10, test_stride: int = 25, dataset: str = "h36m_like",
-              data_root=None):
+              data_root=None, subprocess_s: float | None = None):
     """Sequences, split and window tensors of notebook 05.
 
     Returns ``(seqs, split, W)`` with ``W[split]`` a dict of float tensors ``theta (N, L, D)``,
     ``beta (N, L, B)``, ``cam (N, L, 3)``, ``joints (N, L, V, 3)``, ``joints2d``, ``visibility``
-    and long tensors ``labels (N,)``, ``sequence (N,)`` (``L = t_obs + horizon``). Validation and
-    test windows start every ``test_stride`` frames, training windows every ``train_stride``.
+    and long tensors ``labels (N,)``, ``sequence (N,)`` (``L = t_obs + horizon``), and on the
+    synthetic data also ``variants (N, L)`` and ``cycles (N, L)`` (the sub-process and its
+    occurrence at every frame). Validation and test windows start every ``test_stride`` frames,
+    training windows every ``train_stride``. ``subprocess_s``: the synthetic sub-processes' mean
+    duration in seconds (:class:`paperlib.data.h36m_like.H36MLikeConfig`; None = each action's
+    own). Raises ``ValueError`` on an unknown dataset.
     """
     from ..data import h36m_like as H
 
     if dataset == "h36m_like":
-        seqs = H.generate(num_subjects=num_subjects, frames=frames, seed=seed, structure=structure)
+        seqs = H.generate(num_subjects=num_subjects, frames=frames, seed=seed, structure=structure,
+                          subprocess_s=subprocess_s)
     elif dataset == "h36m":
         from ..data.h36m import action_label, load_h36m_3d
 
@@ -799,6 +806,9 @@ def make_data(structure: float = 0.0, seed: int = 0, num_subjects: int = 14, fra
                 "joints": torch.from_numpy(w["joints"]).float(), "joints2d": torch.from_numpy(w["joints2d"]).float(),
                 "visibility": torch.from_numpy(w["visibility"]).float(),
                 "labels": torch.from_numpy(w["labels"]).long(), "sequence": torch.from_numpy(w["sequence"]).long()}
+        for key in ("variants", "cycles"):
+            if key in w:
+                W[k][key] = torch.from_numpy(w[key].astype(np.int64))
     return seqs, split, W
 
 
@@ -926,17 +936,22 @@ def predict_future(model, w, labels, bank, t_obs: int, horizon: int, joints_fn, 
 
 def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: float, seed: int, joints_fn,
                  project_fn, theta_lo, theta_hi, phi=None, w_latent: float = 0.01, bs: int = 32, device=None,
-                 amp: str | None = None):
-    """Stage 2: the whole model with ``L`` (Eq. 10; ``L_action`` when ``phi`` is given), Adam with
-    a one-cycle schedule, gradient clipping at norm 1, the bank read with the true class.
+                 amp: str | None = None, patience: int | None = None):
+    """Stage 2: the whole model with ``L`` (Eq. 10; ``L_action`` when ``phi`` is given), Adam,
+    gradient clipping at norm 1, the bank read with the true class.
     **Early stopping**: after every epoch the future-joint MSE on the validation windows; the
-    weights of the best epoch are kept. The windows stay on the CPU; each batch moves to ``device``
+    weights of the best epoch are kept. With ``patience`` (the grid's setting) the learning rate is
+    constant and training stops once ``patience`` epochs in a row did not improve on the best, or
+    after ``epochs``; without it, ``epochs`` epochs of a one-cycle schedule. The windows stay on the CPU; each batch moves to ``device``
     (default: the model's; ``phi`` must be there too). ``amp``: the forward passes (validation
     included) in mixed precision (:func:`paperlib.train.autocast`; fp16 with loss scaling). The
     losses add up on the device; the host reads them and the validation error once per epoch.
-    Returns ``{"loss": per epoch, "val": per epoch, "best_epoch"}``."""
+    Returns ``{"loss": per epoch, "val": per epoch, "best_epoch"}`` (0-based). Raises
+    ``ValueError`` if ``patience < 1``."""
     from ..data.h36m_like import BodyModel  # noqa: F401  (project_fn comes from it)
 
+    if patience is not None and patience < 1:
+        raise ValueError(f"train_stage2: patience must be >= 1 epoch, got {patience}")
     dev = model_device(model, device)
     theta_lo, theta_hi = to_device(theta_lo, dev), to_device(theta_hi, dev)
     tr, va = W["train"], W["val"]
@@ -944,7 +959,8 @@ def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: floa
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n_b = (len(tr["labels"]) + bs - 1) // bs
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * n_b, 1), pct_start=0.2)
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * n_b, 1), pct_start=0.2)
+             if patience is None else None)
     scaler = grad_scaler(dev, amp)
     hist = {"loss": [], "val": []}
     best, best_state = float("inf"), None
@@ -967,7 +983,8 @@ def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: floa
                                             phi(gcn_input(x["joints"][:, t_obs:])))
             opt.zero_grad()
             backward_step(loss, opt, scaler, model.parameters(), 1.0)
-            sched.step()
+            if sched is not None:
+                sched.step()
             tot += loss.detach().double() * len(i)
         hist["loss"].append(tot.item() / len(tr["labels"]))
         Xv = predict_future(model, va, va["labels"], bank if uses_bank else None, t_obs, horizon, joints_fn,
@@ -977,6 +994,8 @@ def train_stage2(model, W, bank, t_obs: int, horizon: int, epochs: int, lr: floa
         if v < best:
             best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
             hist["best_epoch"] = len(hist["val"]) - 1
+        elif patience is not None and len(hist["val"]) - 1 - hist["best_epoch"] >= patience:
+            break
     model.load_state_dict(best_state)
     model.eval()
     return hist
@@ -988,6 +1007,58 @@ def _per_sequence(err, seq):
     return np.array([err[seq == i].mean() for i in ids])
 
 
+def crosses_boundary(cycles, t_obs: int):
+    """Which windows' futures cross a sub-process boundary: ``cycles (N, L)`` (the sub-process
+    occurrence at every frame, :func:`make_data`) -> bool ``(N,)``, True where the last frame's
+    occurrence differs from the last observed frame's (frame ``t_obs - 1``). Raises ``ValueError``
+    unless ``0 < t_obs < L``."""
+    cycles = np.asarray(cycles)
+    if not 0 < t_obs < cycles.shape[1]:
+        raise ValueError(f"crosses_boundary: t_obs must lie in (0, {cycles.shape[1]}), got {t_obs}")
+    return cycles[:, -1] != cycles[:, t_obs - 1]
+
+
+def item_tags(bank: MemoryBank, memory: str, labels, variants) -> tuple:
+    """What every bank item shows: ``(action (I, N_max), sub-process (I, N_max))`` long tensors, -1
+    on padding. The action is the *true* label of the item's source sequence (also in a bank built
+    from shuffled labels); the sub-process is the one at the item's last frame (the end of its
+    value half): frame ``start + dt - 1`` of a short item, ``start + K (dt - 1)`` of a long one.
+    ``labels (S,)`` and ``variants (S, T)`` are the sequences' (:class:`BodySequences`)."""
+    items, mask = bank.items(memory)
+    step = 1 if memory == "short" else bank.K
+    act = torch.full(mask.shape, -1, dtype=torch.long)
+    sub = torch.full(mask.shape, -1, dtype=torch.long)
+    for b, src in enumerate(getattr(bank, f"{memory}_source")):
+        seq, start = src[:, 0], src[:, 1] + step * (bank.delta_t - 1)
+        act[b, :len(src)] = torch.as_tensor(np.asarray(labels)[seq], dtype=torch.long)
+        sub[b, :len(src)] = torch.as_tensor(np.asarray(variants)[seq, start].astype(np.int64))
+    return act, sub
+
+
+def retrieval_accuracy(attn, rows, tags, mask, action, sub) -> dict:
+    """How much of a read's weight lands on items of the true action and its true sub-process.
+
+    ``attn (N, H, N_max)``: the read's weights at every future step (:func:`predict_future`'s
+    record); ``rows (N,)`` the bank row each window read; ``tags``: :func:`item_tags`; ``mask
+    (I, N_max)`` real items; ``action (N,)`` true labels; ``sub (N, H)`` the true sub-process of
+    every future frame. Returns ``{"action", "hit", "action_uniform", "hit_uniform"}``: the mean
+    over windows and steps of the read weight on items of the true action / of the true action
+    *and* sub-process, and the same for a uniform read over the row's items (the control: what the
+    row holds, without choosing). Raises ``ValueError`` on mismatched shapes.
+    """
+    attn = attn.float()
+    if attn.shape[0] != len(rows) or attn.shape[:2] != sub.shape or attn.shape[-1] != mask.shape[-1]:
+        raise ValueError(f"retrieval_accuracy: attn {tuple(attn.shape)}, rows {tuple(rows.shape)}, sub "
+                         f"{tuple(sub.shape)}, mask {tuple(mask.shape)} do not match")
+    act_t, sub_t = tags[0][rows][:, None, :], tags[1][rows][:, None, :]  # (N, 1, N_max)
+    on_act = act_t == action[:, None, None]
+    hit = on_act & (sub_t == sub[:, :, None])
+    m = mask[rows][:, None, :].float()
+    uni = m / m.sum(-1, keepdim=True)
+    return {"action": float((attn * on_act).sum(-1).mean()), "hit": float((attn * hit).sum(-1).mean()),
+            "action_uniform": float((uni * on_act).sum(-1).mean()), "hit_uniform": float((uni * hit).sum(-1).mean())}
+
+
 def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_like", data_root=None,
                    num_subjects: int = 14, frames: int = 150, t_obs: int = 15, horizon: int = 30,
                    train_stride: int = 20, test_stride: int = 25, delta_t: int = 8, K: int = 3,
@@ -996,7 +1067,7 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
                    epochs_classifier: int = 12, batch_size: int = 64, lr_stage1: float = 5e-3,
                    lr: float = 3e-3, w_latent: float = 0.01, variants=tuple(VARIANTS), table6=(0.8, 0.7, 0.6),
                    anchor: bool = True, device: str = "cpu", return_models: bool = False,
-                   amp: str | None = None) -> dict:
+                   amp: str | None = None, subprocess_s: float | None = None, patience: int | None = None) -> dict:
     """Notebook 05's experiment for one seed: data (with ``structure``) -> classifier -> banks ->
     stage 1 -> stage 2 of every variant -> PA-MPJPE with and without DTW.
 
@@ -1012,9 +1083,20 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     output shifted by the decoder's reconstruction error of the last observed frame); ``False``
     decodes as the paper does, so every prediction carries the autoencoder's reconstruction error.
 
+    ``subprocess_s``: the synthetic sub-processes' mean duration (s; :func:`make_data`).
+    ``patience``: stage 2 stops after this many epochs without a better validation error (at most
+    ``epochs_stage2``, constant learning rate; :func:`train_stage2`).
+
     Metrics per variant: ``pa@h`` (PA-MPJPE mm at future frame ``h`` in :data:`HORIZONS`, test
-    windows' mean), ``dtw@h`` (with the paper's prefix DTW, :func:`dtw_pa_mpjpe`) for every row; for bank readers ``entropy_<read>`` and
-    ``entropy_uniform_<read>`` (nats, test windows, future steps); ``train_s``, ``best_epoch``.
+    windows' mean), ``dtw@h`` (with the paper's prefix DTW, :func:`dtw_pa_mpjpe`) for every row;
+    on the synthetic data also ``pa_cross@h`` and ``pa_within@h``, the same over the test windows
+    whose future crosses a sub-process boundary and over the others (:func:`crosses_boundary`).
+    For bank readers ``entropy_<read>`` and ``entropy_uniform_<read>`` (nats, test windows, future
+    steps) and, on the synthetic data, ``retrieval_<read>`` / ``retrieval_action_<read>`` with their
+    ``..._uniform_<read>`` controls (:func:`retrieval_accuracy`: ``hit`` and ``action``); ``train_s``,
+    ``best_epoch``, ``epochs_run``. ``best learned (val)``: the trained variant with the lowest
+    validation error (its index in ``variants`` as ``variant_index``), a row chosen without the
+    test set. ``data``: ``windows_test``, ``cross_fraction``.
     ``classifier``: ``acc_test``, ``acc_val``. ``per_item``: ``pa@h`` (and ``dtw@h``) per test
     *sequence* (the mean over its windows; windows of one sequence are correlated).
     With ``return_models`` also ``"runs"`` (models, histories, predictions, reads, banks, data).
@@ -1030,7 +1112,7 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     dev = resolve_device(device)
     t_start = time.process_time()
     seqs, split, W = make_data(structure, seed, num_subjects, frames, t_obs, horizon, train_stride, test_stride,
-                               dataset, data_root)
+                               dataset, data_root, subprocess_s)
     C, V = len(seqs.class_names), seqs.skeleton.num_joints
     D = 3 * V
     body = seqs.body
@@ -1051,6 +1133,11 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
         banks["agnostic"] = build_bank(seqs.theta, seqs.lengths, seqs.labels, C, seqs=split["train"],
                                        delta_t=delta_t, K=K, max_samples=2 * bank_samples, action_specific=False,
                                        seed=seed)
+    if any(VARIANTS[v][3] == "shuffled" for v in variants):  # the control: items filed under permuted labels
+        shuffled = np.array(seqs.labels, copy=True)
+        shuffled[split["train"]] = np.random.default_rng([seed, 31]).permutation(shuffled[split["train"]])
+        banks["shuffled"] = build_bank(seqs.theta, seqs.lengths, shuffled, C, seqs=split["train"], delta_t=delta_t,
+                                       K=K, max_samples=bank_samples, seed=seed)
     timing["bank_s"] = time.process_time() - t0
 
     def make_model(pb=False, db=False, onehot=False):
@@ -1086,7 +1173,9 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     with torch.no_grad(), autocast(dev, amp):  # the Oracle: stage 1 reconstructs the true future poses (true beta)
         rt, _, _ = stage1.autoencode(*(to_device(te[k][:, t_obs:], dev) for k in ("theta", "beta", "cam")))
         preds["Oracle (autoencoder)"] = joints_fn(rt, to_device(te["beta"][:, t_obs:], dev)).float().cpu().numpy()
-    entropies = {}
+    synthetic = "cycles" in te and seqs.variants is not None
+    tags = ({k: {m: item_tags(b, m, seqs.labels, seqs.variants) for m in ("short", "long")} for k, b in banks.items()}
+            if synthetic else {})
     for v in variants:
         pb, db, ua, bk, oh = VARIANTS[v]
         t0 = time.process_time()
@@ -1094,13 +1183,14 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
         model.load_state_dict(shared, strict=False)
         bank = banks[bk] if bk else None
         hist = train_stage2(model, W, bank, t_obs, horizon, epochs_stage2, lr, seed, joints_fn, project_fn, theta_lo,
-                            theta_hi, phi if ua else None, w_latent, batch_size, device=dev, amp=amp)
+                            theta_hi, phi if ua else None, w_latent, batch_size, device=dev, amp=amp,
+                            patience=patience)
         train_s = time.process_time() - t0
         Xp, rec = predict_future(model, te, label_pred, bank, t_obs, horizon, joints_fn, record=True, device=dev,
                                  amp=amp)
         preds[v] = Xp.numpy()
-        metrics[v] = {"train_s": train_s, "best_epoch": hist["best_epoch"], "loss_first": hist["loss"][0],
-                      "loss_last": hist["loss"][-1]}
+        metrics[v] = {"train_s": train_s, "best_epoch": hist["best_epoch"], "epochs_run": len(hist["val"]),
+                      "val_best": min(hist["val"]), "loss_first": hist["loss"][0], "loss_last": hist["loss"][-1]}
         if bank is not None:
             idx = bank.bank_index(label_pred)
             for k, a in rec.items():
@@ -1109,7 +1199,17 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
                     H_, Hu = read_entropy(a, bank.items(mem)[1][idx][:, None, :].expand_as(a))
                     metrics[v][f"entropy_{k[5:]}"] = H_
                     metrics[v][f"entropy_uniform_{k[5:]}"] = Hu
+                    if synthetic:
+                        r = retrieval_accuracy(a, idx, tags[bk][mem], bank.items(mem)[1], te["labels"],
+                                               te["variants"][:, t_obs:])
+                        for key, name in (("hit", "retrieval"), ("action", "retrieval_action")):
+                            metrics[v][f"{name}_{k[5:]}"] = r[key]
+                            metrics[v][f"{name}_uniform_{k[5:]}"] = r[f"{key}_uniform"]
         runs[v] = {"model": model, "hist": hist, "reads": rec}
+    if variants:  # chosen on the validation windows, never on the test ones
+        pick = min(range(len(variants)), key=lambda j: metrics[variants[j]]["val_best"])
+        preds["best learned (val)"] = preds[variants[pick]]
+        metrics["best learned (val)"] = {"variant_index": pick}
     t6_model = next((v for v in ("+ action constraint (full)", "+ decoding with bank") if v in runs), None)
     if t6_model and table6:
         full = runs[t6_model]
@@ -1126,6 +1226,7 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     t0 = time.process_time()
     seq = te["sequence"].numpy()
     hz = np.array(HORIZONS) - 1
+    cross = crosses_boundary(te["cycles"].numpy(), t_obs) if synthetic else None
     per_item = {}
     for name, P in preds.items():
         e = pa_mpjpe_per_frame(P, X_true)  # (N, horizon)
@@ -1134,6 +1235,11 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
         for h, j in zip(HORIZONS, hz):
             m[f"pa@{h}"] = float(e[:, j].mean())
             per_item[name][f"pa@{h}"] = _per_sequence(e[:, j], seq).tolist()
+            if cross is not None:
+                for sub_name, sel in (("cross", cross), ("within", ~cross)):
+                    m[f"pa_{sub_name}@{h}"] = float(e[sel, j].mean()) if sel.any() else None
+                if cross.any():
+                    per_item[name][f"pa_cross@{h}"] = _per_sequence(e[cross, j], seq[cross]).tolist()
         ed = dtw_pa_mpjpe(P, X_true)
         for k, h in enumerate(HORIZONS):
             m[f"dtw@{h}"] = float(ed[:, k].mean())
@@ -1141,6 +1247,8 @@ def run_experiment(seed: int = 0, structure: float = 0.0, dataset: str = "h36m_l
     timing["eval_s"] = time.process_time() - t0
     metrics["classifier"] = {"acc_test": acc["test"], "acc_val": acc["val"], "chance": 1.0 / C}
     metrics["stage1"] = {"loss_first": h1[0], "loss_last": h1[-1]}
+    metrics["data"] = {"windows_test": int(len(seq)),
+                       "cross_fraction": float(cross.mean()) if cross is not None else None}
     metrics["timing"] = {**timing, "total_s": time.process_time() - t_start}
     out = {"metrics": metrics, "per_item": per_item}
     if return_models:

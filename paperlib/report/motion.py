@@ -8,6 +8,14 @@ The notebook computes; these functions turn what it computed into Markdown:
 - :func:`paper_table` and :func:`paper_effect`: the paper's own numbers (Tables 2, 3, 4 and 6) and
   the effect of one of its claims read from them;
 - :func:`gain_diff`: the per-seed difference of two gains (a claim that a gain grows);
+- :func:`claims`: the notebook's claim family (three primary claims named before the grid ran,
+  the rest exploratory) as rows for :func:`paperlib.repro.claim`;
+- :func:`regime_table`: every row's 30-frame error at each ``structure``, on all test windows, on
+  those whose future crosses a sub-process boundary and on the others;
+- :func:`retrieval_table`: how much of each read's weight finds the true action and sub-process,
+  against a uniform read of the same bank and against the shuffled-label bank;
+- :func:`headroom`: the fraction of the oracle exemplar's gain a variant recovers, per seed;
+- :func:`best_epochs`: where stage 2's early stopping chose its weights;
 - :func:`reading`: "What the grid says", generated from the claims decided by
   :func:`paperlib.repro.decide` (primary claims with their verdict, the rest exploratory).
 
@@ -15,10 +23,22 @@ Nothing here types a verdict: every word of :func:`reading` is chosen from the d
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import repro
+from ..stats import mean_ci, paired_diff_ci
 from .text import claim_text
 
-__all__ = ["fresh_table", "grid_table", "paper_table", "paper_effect", "gain_diff", "reading", "PHRASES"]
+__all__ = ["fresh_table", "grid_table", "paper_table", "paper_effect", "gain_diff", "reading", "PHRASES", "claims",
+           "regime_table", "retrieval_table", "headroom", "best_epochs", "REGIME_ROWS", "BANK_READERS", "READS"]
+
+#: The rows of :func:`regime_table`: the floor and the oracle, then the learned models.
+REGIME_ROWS = ("Constant", "oracle exemplar", "baseline", "one-hot label (Table 3)", "+ decoding with bank",
+               "+ action constraint (full)", "action-agnostic bank", "shuffled-label bank", "best learned (val)")
+#: The variants that read a bank, and their reads (prediction: short/long; decoding: dec_short/dec_long).
+BANK_READERS = ("+ prediction with bank", "+ decoding with bank", "+ action constraint (full)", "action-agnostic bank",
+                "shuffled-label bank")
+READS = ("short", "long", "dec_short", "dec_long")
 
 #: The horizons (future frames) of the paper's ablation Tables 2-6.
 PAPER_HORIZONS = (5, 10, 20, 30)
@@ -106,6 +126,160 @@ def gain_diff(points: list[dict], v: str, b: str, m_hi: str, m_lo: str, s_hi: fl
             "n_pairs": len(seeds)}
 
 
+def _at(points, s):
+    pts = [p for p in points if p["knobs"]["structure"] == s]
+    if not pts:
+        raise ValueError(f"no point has structure = {s}")
+    return pts
+
+
+def _ci(x) -> str:
+    m, lo, hi = x
+    return f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def claims(points: list[dict], paper: dict, structure: float = 1.0, low: float = 0.0) -> tuple[dict, dict]:
+    """The notebook's claim family: ``(rows, primary)``.
+
+    ``rows``: ``{name: row}`` for :func:`paperlib.repro.claim` (paired over seeds, mm, lower is
+    better unless a name says it rises); names start with the number of their sentence in
+    :data:`PHRASES`. ``primary``: ``{name: the paper's effect}`` of the three primary claims,
+    named before the grid ran: at ``structure`` and 30 frames, (1) the bank (both reads) against
+    the baseline on the windows whose future crosses a sub-process boundary (where the action
+    tells the future), (2) the action-specific against the action-agnostic bank there, (3) the
+    learned model chosen on validation against Constant on all windows. The paper's effects come
+    from ``paper`` (``{variant: (row, (mm at 5, 10, 20, 30 frames))}``, with rows for "Constant" and
+    "best learned (val)" from its Table 1). ``low``: the structure a gain is compared with.
+    Raises ``KeyError`` for a variant or metric missing from the points or from ``paper``.
+    """
+    pts = _at(points, structure)
+
+    def paired(metric, a, b, direction=-1):
+        return repro.find_row(repro.summarize(pts, metric, baseline=b, direction=direction), a)
+
+    bank, base = "+ decoding with bank", "baseline"
+    rows = {
+        "1 bank (+ decoding) < baseline, boundary-crossing windows, 30 frames": paired("pa_cross@30", bank, base),
+        "2 specific < agnostic bank, boundary-crossing windows, 30 frames": paired("pa_cross@30", bank,
+                                                                                    "action-agnostic bank"),
+        "3 best learned (val) < Constant, 30 frames": paired("pa@30", "best learned (val)", "Constant"),
+        "4 bank (+ decoding) < baseline, all windows, 30 frames": paired("pa@30", bank, base),
+        "5 bank (+ decoding) < baseline, 10 frames": paired("pa@10", bank, base),
+        "6 + prediction with bank < baseline, 10 frames": paired("pa@10", "+ prediction with bank", base),
+        "7 the bank's gain grows from 5 to 30 frames": gain_diff(points, bank, base, "pa@30", "pa@5", structure,
+                                                                 structure),
+        "8 specific < agnostic bank, all windows, 30 frames": paired("pa@30", bank, "action-agnostic bank"),
+        "9 bank < one-hot label, 10 frames": paired("pa@10", bank, "one-hot label (Table 3)"),
+        "10 full model < one-hot label, 30 frames": paired("pa@30", "+ action constraint (full)",
+                                                          "one-hot label (Table 3)"),
+        "11 the bank's boundary-crossing gain grows with structure": gain_diff(points, bank, base, "pa_cross@30",
+                                                                               "pa_cross@30", structure, low),
+        "12 bank (+ decoding) < Constant, 30 frames": paired("pa@30", bank, "Constant"),
+        "13 60% labels raise the 30-frame error (Table 6)": paired("pa@30", "table6 60%", "table6 ground truth", +1),
+        "14 + action constraint < + decoding with bank, 30 frames": paired("pa@30", "+ action constraint (full)", bank),
+        "15 bank < shuffled-label bank, boundary-crossing windows, 30 frames": paired("pa_cross@30", bank,
+                                                                                      "shuffled-label bank"),
+        "16 bank (+ decoding) < baseline with DTW, 30 frames": paired("dtw@30", bank, base),
+    }
+    primary = {
+        "1 bank (+ decoding) < baseline, boundary-crossing windows, 30 frames": paper_effect(paper, bank, base),
+        "2 specific < agnostic bank, boundary-crossing windows, 30 frames": paper_effect(paper, bank,
+                                                                                          "action-agnostic bank"),
+        "3 best learned (val) < Constant, 30 frames": paper_effect(paper, "best learned (val)", "Constant"),
+    }
+    return rows, primary
+
+
+def regime_table(points: list[dict], rows=REGIME_ROWS, metrics=("pa@30", "pa_cross@30", "pa_within@30")) -> str:
+    """Every row's error at every ``structure`` of the grid: the mean over seeds with its 95%
+    t-interval, for each of ``metrics`` (default: 30 frames on all test windows, on those whose future
+    crosses a sub-process boundary, and on the others), with the share of crossing windows.
+    Returns Markdown. Raises ``KeyError`` for a row or metric a point lacks."""
+    S = sorted({p["knobs"]["structure"] for p in points})
+    head = "| row | " + " | ".join(f"{m} at {s:g}" for s in S for m in metrics) + " |\n"
+    head += "|---" * (1 + len(S) * len(metrics)) + "|\n"
+    body = ""
+    for v in rows:
+        cells = []
+        for s in S:
+            for m in metrics:
+                vals = [p["metrics"][v][m] for p in _at(points, s) if p["metrics"][v].get(m) is not None]
+                cells.append(_ci(mean_ci(vals)) if len(vals) > 1 else "n/a")
+        body += f"| {v} | " + " | ".join(cells) + " |\n"
+    share = "; ".join(f"structure {s:g}: {100 * np.mean([p['metrics']['data']['cross_fraction'] for p in _at(points, s)]):.0f}% "
+                      f"of {np.mean([p['metrics']['data']['windows_test'] for p in _at(points, s)]):.0f} test windows"
+                      for s in S)
+    return (f"**The regime table** (PA-MPJPE mm, mean over seeds [95% interval]; windows whose future crosses a "
+            f"sub-process boundary: {share})\n\n" + head + body)
+
+
+def retrieval_table(points: list[dict], structure: float = 1.0, variants=BANK_READERS, reads=READS,
+                    control: str = "shuffled-label bank") -> tuple[str, dict]:
+    """How much of each read's weight lands on items of the true action and its true sub-process
+    (``retrieval_<read>``, :func:`paperlib.papers.motion.retrieval_accuracy`), per variant and read
+    at ``structure``: the mean over seeds [95% t-interval], the same for a uniform read of the same
+    bank row (what the row offers without choosing), the paired difference read - uniform, and the
+    paired difference to the ``control`` variant's same read (a bank whose rows hold randomly
+    labelled items). Returns ``(markdown, rows)``, ``rows[(variant, read)] = {"hit", "uniform",
+    "choice", "vs_control", "action"}``, each ``(mean, lo, hi)`` in percent (``vs_control`` None
+    for the control itself). Raises ``KeyError`` when a point lacks a variant's read."""
+    pts = _at(points, structure)
+    out, body = {}, ""
+    for v in variants:
+        for r in reads:
+            if f"retrieval_{r}" not in pts[0]["metrics"].get(v, {}):
+                continue
+            hit = np.array([100 * p["metrics"][v][f"retrieval_{r}"] for p in pts])
+            uni = np.array([100 * p["metrics"][v][f"retrieval_uniform_{r}"] for p in pts])
+            act = np.array([100 * p["metrics"][v][f"retrieval_action_{r}"] for p in pts])
+            ctl = (np.array([100 * p["metrics"][control][f"retrieval_{r}"] for p in pts])
+                   if v != control and control in pts[0]["metrics"] else None)
+            row = {"hit": mean_ci(hit), "uniform": mean_ci(uni), "choice": paired_diff_ci(hit, uni),
+                   "action": mean_ci(act), "vs_control": None if ctl is None else paired_diff_ci(hit, ctl)}
+            out[(v, r)] = row
+            body += (f"| {v} | {r} | {_ci(row['hit'])} | {_ci(row['uniform'])} | {_ci(row['choice'])} | "
+                     f"{'-' if ctl is None else _ci(row['vs_control'])} | {_ci(row['action'])} |\n")
+    head = ("| variant | read | on the true action and sub-process, % | uniform read of the same row, % | "
+            f"read - uniform | read - {control} | on the true action, % |\n|---|---|---|---|---|---|---|\n")
+    return (f"**Retrieval accuracy** (structure = {structure:g}, {len(pts)} seeds, test windows and future steps; "
+            "mean [95% interval]; differences paired over seeds)\n\n" + head + body), out
+
+
+def headroom(points: list[dict], variant: str, structure: float = 1.0, metric: str = "pa_cross@30",
+             reference: str = "baseline", oracle: str = "oracle exemplar") -> dict:
+    """The fraction of the oracle's gain a variant recovers, per seed at ``structure``:
+    ``(reference - variant) / (reference - oracle)`` in ``metric`` (1 = all of it, 0 = none,
+    negative = worse than the reference). Returns ``{"per_seed", "mean", "lo", "hi", "gain_mm",
+    "oracle_gain_mm"}`` (t-interval over seeds; the gains in mm are seed means). Raises
+    ``ValueError`` when the oracle is not below the reference in some seed (no headroom to share)."""
+    pts = _at(points, structure)
+    ref = np.array([p["metrics"][reference][metric] for p in pts])
+    v = np.array([p["metrics"][variant][metric] for p in pts])
+    o = np.array([p["metrics"][oracle][metric] for p in pts])
+    if not (ref - o > 0).all():
+        raise ValueError(f"headroom: {oracle} is not below {reference} in every seed ({metric})")
+    f = (ref - v) / (ref - o)
+    m, lo, hi = mean_ci(f)
+    return {"per_seed": f.tolist(), "mean": m, "lo": lo, "hi": hi, "gain_mm": float((ref - v).mean()),
+            "oracle_gain_mm": float((ref - o).mean())}
+
+
+def best_epochs(points: list[dict], variants, epochs_max: int) -> dict:
+    """Where stage 2's early stopping chose its weights, over every trained (point, variant):
+    ``{"trainings", "best_is_last" (the best epoch was the last one run), "hit_max" (training ran
+    all ``epochs_max`` epochs), "best_epoch" (count per 1-based best epoch), "epochs_run" (count per
+    number of epochs run)}``. Raises ``KeyError`` when a point lacks a variant."""
+    best, run = [], []
+    for p in points:
+        for v in variants:
+            best.append(int(p["metrics"][v]["best_epoch"]) + 1)
+            run.append(int(p["metrics"][v]["epochs_run"]))
+    best, run = np.array(best), np.array(run)
+    count = lambda x: {int(k): int(c) for k, c in zip(*np.unique(x, return_counts=True))}  # noqa: E731
+    return {"trainings": int(len(best)), "best_is_last": int((best == run).sum()),
+            "hit_max": int((run >= epochs_max).sum()), "best_epoch": count(best), "epochs_run": count(run)}
+
+
 def _lower(subject: str, reference: str, where: str) -> tuple[str, str, str]:
     return (f"{subject} has a lower error than {reference} {where}",
             f"{subject} has no detectably lower error than {reference} {where}",
@@ -120,23 +294,25 @@ def _grows(subject: str, where: str) -> tuple[str, str, str]:
 #: when its interval (or verdict) lies on the claimed side, when it includes 0, and when it lies on
 #: the other side.
 PHRASES = {
-    "1": _lower("the model with both bank reads", "the baseline", "at 30 frames"),
-    "2": _lower("the model with both bank reads", "the baseline", "at 10 frames"),
-    "3": _lower("the prediction read alone", "the baseline", "at 10 frames"),
-    "4": _grows("the bank's gain over the baseline", "from 5 to 30 frames"),
-    "5": _lower("the action-specific bank", "the action-agnostic one", "at 30 frames"),
-    "6": _lower("the action-specific bank", "the action-agnostic one", "at 10 frames"),
-    "7": _lower("the model with both bank reads", "the one-hot action label", "at 10 frames"),
-    "7b": _lower("the full model", "the one-hot action label", "at 30 frames"),
-    "8": _grows("the bank's 10-frame gain over the baseline", "from `structure` 0 to 1"),
-    "9": _lower("the model with both bank reads", "Constant", "at 30 frames"),
-    "10": ("labels of 60% accuracy raise the full model's 30-frame error (Table 6)",
+    "1": _lower("the model with both bank reads", "the baseline", "on the boundary-crossing windows at 30 frames"),
+    "2": _lower("the action-specific bank", "the action-agnostic one", "on the boundary-crossing windows at 30 frames"),
+    "3": _lower("the learned model chosen on validation", "Constant", "at 30 frames"),
+    "4": _lower("the model with both bank reads", "the baseline", "on all windows at 30 frames"),
+    "5": _lower("the model with both bank reads", "the baseline", "at 10 frames"),
+    "6": _lower("the prediction read alone", "the baseline", "at 10 frames"),
+    "7": _grows("the bank's gain over the baseline", "from 5 to 30 frames"),
+    "8": _lower("the action-specific bank", "the action-agnostic one", "on all windows at 30 frames"),
+    "9": _lower("the model with both bank reads", "the one-hot action label", "at 10 frames"),
+    "10": _lower("the full model", "the one-hot action label", "at 30 frames"),
+    "11": _grows("the bank's gain on the boundary-crossing windows", "from `structure` 0 to 1"),
+    "12": _lower("the model with both bank reads", "Constant", "at 30 frames"),
+    "13": ("labels of 60% accuracy raise the full model's 30-frame error (Table 6)",
            "labels of 60% accuracy do not detectably raise the full model's 30-frame error (Table 6)",
            "labels of 60% accuracy lower the full model's 30-frame error (Table 6)"),
-    "11": _lower("the full model (both reads and the action constraint)", "the model with both reads alone",
+    "14": _lower("the full model (both reads and the action constraint)", "the model with both reads alone",
                  "at 30 frames"),
-    "12": _lower("the full model", "the baseline", "at 30 frames"),
-    "13": _lower("the model with both bank reads", "the baseline", "with DTW at 30 frames"),
+    "15": _lower("the action-specific bank", "the shuffled-label bank", "on the boundary-crossing windows at 30 frames"),
+    "16": _lower("the model with both bank reads", "the baseline", "with DTW at 30 frames"),
 }
 
 
