@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from paperlib.skeleton import NTU25  # noqa: E402
+from paperlib.skeleton import H36M17, NTU25  # noqa: E402
 from paperlib.viz.gallery import memory_bank_record  # noqa: E402
 from paperlib.viz.memory_bank import bank_compute, bank_render, memory_bank_browser  # noqa: E402
 
@@ -91,3 +91,62 @@ def test_widget_wiring_updates_on_control_changes(record):
     ex.controls["sequence"].value = 1
     assert ex.data["title"] == "seq B" and ex.data["true_class"] == "walking"
     assert ex.figure is not None and ex.updates == 8
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def test_in_place_updates_draw_what_a_fresh_render_draws(record):
+    """Explorer passes the previous figure (``render(data, fig=...)``): after control changes that move
+    every part of the view (the bank's size, a class with fewer items than ``max_items``, the query
+    frames, the colour scale), the reused figure must be pixel for pixel a fresh render of the same data."""
+    import matplotlib.pyplot as plt
+
+    from paperlib.viz.widgets import figure_png
+
+    ex = memory_bank_browser(record, NTU25)
+    first = ex.figure
+    assert ex._reuses                                             # the render takes fig=: updates in place
+    changes = [("step", 3), ("bank", "wrong"), ("memory", "long"), ("action", 1), ("item_frame", 3),
+               ("temperature", 0.3), ("sequence", 1), ("action", 0), ("memory", "short"), ("step", 6)]
+    for i, (name, value) in enumerate(changes):
+        ex.controls[name].value = value
+        assert ex.figure is first                                 # the same figure, its artists updated
+        if i in (3, 7, len(changes) - 1):                        # 4 items, then 2 of max_items=6, then 3
+            fresh = bank_render(ex.data, NTU25)
+            assert fresh is not first and len(fresh.axes) == len(first.axes)
+            a, b = _pixels(figure_png(ex.figure, 80)), _pixels(figure_png(fresh, 80))
+            assert a.shape == b.shape
+            assert np.array_equal(a, b), f"after {changes[:i + 1]}: {(a != b).any(-1).sum()} pixels differ"
+            plt.close(fresh)
+    assert ex.updates == 1 + len(changes)
+    # what the last view shows: the hidden item panels are blank, the titles are this view's
+    titles = [ax.get_title() for ax in first.axes[:6]]
+    assert titles[:3] == ["item 2  n=30", "item 1  n=20", "item 0  n=10"] and titles[3:] == ["", "", ""]
+    assert any(ax.get_title() == "predicted, step 6" for ax in first.axes)
+    plt.close("all")
+
+
+def test_render_reuses_only_a_figure_of_the_same_shapes(record):
+    import matplotlib.pyplot as plt
+
+    d = bank_compute(record, 1, "short", 0, 2, "predicted", max_items=4)
+    fig = bank_render(d)
+    assert bank_render(bank_compute(record, 0, "long", 1, 5, "wrong", max_items=4), fig=fig) is fig
+    heat = bank_compute(record, 0, "long", 1, 5, "wrong")["heat"]
+    np.testing.assert_allclose(fig.axes[4].images[0].get_array(), heat)  # 4 item panels, then the heatmap
+    other = bank_render(bank_compute(record, 1, "short", 0, 2, "predicted", max_items=5), fig=fig)
+    assert other is not fig and len(other.axes) == 5 + 1 + 1 + 5  # max_items changed: a new layout
+    no_query = dict(record, obs_joints=None)
+    d = bank_compute(no_query, 1, "short", 0, 2, "predicted", max_items=5, limits=d["limits"])
+    assert d["query_poses"] is None
+    third = bank_render(d, fig=other)
+    assert third is not other and "query: not recorded" in [ax.get_title() for ax in third.axes]
+    with pytest.raises(ValueError, match="25"):
+        bank_render(d, skeleton=H36M17)                           # 25 NTU joints drawn with a 17-joint skeleton
+    plt.close("all")

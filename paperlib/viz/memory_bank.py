@@ -32,7 +32,8 @@ from ..skeleton import NTU25, Skeleton
 from .skeleton import plot_skeleton, view_project
 from .widgets import Explorer
 
-__all__ = ["bank_compute", "bank_render", "memory_bank_browser", "architecture_figure", "key_value_figure", "dtw_figure"]
+__all__ = ["bank_compute", "bank_limits", "bank_render", "memory_bank_browser", "architecture_figure", "key_value_figure",
+           "dtw_figure"]
 
 _MEMORIES = ("short", "long")
 _BANKS = ("predicted", "wrong")
@@ -45,8 +46,28 @@ def _softmax(x, T):
     return e / e.sum(-1, keepdims=True)
 
 
+def bank_limits(record: dict, pad: float = 0.1) -> tuple:
+    """The drawing box of every pose a browser over ``record`` can show: the bank items of every class
+    and both memories (all their frames), the predicted joints of both banks, the true and (when
+    recorded) the observed joints, in :func:`paperlib.viz.skeleton.view_project`'s view, padded by
+    ``pad`` metres.
+
+    Returns ``((x0, x1), (y0, y1))`` metres: one scale for every view of the record, so that a figure
+    updated in place keeps its axes (:func:`bank_render`)."""
+    lo, hi = np.full(2, np.inf), np.full(2, -np.inf)
+    arrays = [x for m in _MEMORIES for x in record["items"][m]]
+    arrays += [record["pred_joints"][b] for b in _BANKS if b in record["pred_joints"]]
+    arrays += [record["true_joints"]] + ([record["obs_joints"]] if record.get("obs_joints") is not None else [])
+    for x in arrays:
+        x = np.asarray(x)
+        if x.size:
+            xy = view_project(x.reshape(-1, 3))
+            lo, hi = np.minimum(lo, xy.min(0)), np.maximum(hi, xy.max(0))
+    return ((float(lo[0]) - pad, float(hi[0]) + pad), (float(lo[1]) - pad, float(hi[1]) + pad))
+
+
 def bank_compute(record: dict, action: int, memory: str, sequence: int, step: int, bank: str,
-                 max_items: int = 6, item_frame: int = 0, temperature: float = 1.0) -> dict:
+                 max_items: int = 6, item_frame: int = 0, temperature: float = 1.0, limits=None) -> dict:
     """Data for one view of the browser.
 
     Parameters
@@ -62,17 +83,19 @@ def bank_compute(record: dict, action: int, memory: str, sequence: int, step: in
         ``< delta_t / 2`` are the key half (what the query is matched with), the others the value
         half (what the read returns).
     temperature : ``T`` of ``softmax(logits / T)`` when the record has ``logits`` (else ignored).
+    limits : the drawing box ``((x0, x1), (y0, y1))`` metres, default :func:`bank_limits` of the
+        record (pass it to skip that pass over the record: :func:`memory_bank_browser` computes it once).
 
     Returns
     -------
     dict with ``items (k, V, 3)`` (poses of the shown items at the animation frame),
-    ``item_ids (k,)``, ``item_sizes (k,)``, ``frame``, ``heat (P, N_b)`` (attention of the
-    sequence's read over bank ``b``), ``bank_class``, ``top (P,)`` (most-attended item per
+    ``item_ids (k,)``, ``item_sizes (k,)``, ``max_items``, ``frame``, ``heat (P, N_b)`` (attention of
+    the sequence's read over bank ``b``), ``bank_class``, ``top (P,)`` (most-attended item per
     step), ``top_pose (V, 3)``, ``pred_pose``, ``true_pose`` (``(V, 3)`` at ``step``),
     ``step``, ``frame``/``half`` (the item frame and "key" or "value"), ``key_poses`` /
     ``value_poses`` (``(dt/2, V, 3)``, the top item's two halves), ``query_poses`` (``(dt/2, V, 3)``
     or None without ``obs_joints``), ``entropy`` (nats, of the read at ``step``), ``temperature``,
-    titles and ``limits`` for a shared drawing scale.
+    titles and ``limits``, the drawing scale shared by every view of the record (see ``limits``).
 
     Raises ``ValueError`` for an unknown ``memory`` or ``bank``.
     """
@@ -107,74 +130,168 @@ def bank_compute(record: dict, action: int, memory: str, sequence: int, step: in
         query = hist[np.clip(np.arange(end - half + 1, end + 1), 0, None)]
     a = np.clip(heat[k], 1e-12, None)
     entropy = float(-(heat[k] * np.log(a)).sum())
-    shown = [items[order, frame].reshape(-1, 3), top_pose, pred, true, key_poses.reshape(-1, 3),
-             value_poses.reshape(-1, 3)] + ([query.reshape(-1, 3)] if query is not None else [])
-    shown = np.concatenate(shown)
-    xy = view_project(shown)
-    lo, hi = xy.min(0), xy.max(0)
     names = record["class_names"]
     return {
         "items": items[order, frame], "item_ids": order, "item_sizes": sizes[order], "num_items": len(sizes),
+        "max_items": int(max_items),
         "frame": frame, "half": "key" if frame < half else "value", "heat": heat, "top": top,
         "top_pose": top_pose, "key_poses": key_poses, "value_poses": value_poses, "query_poses": query,
         "entropy": entropy, "entropy_uniform": float(np.log(heat.shape[1])), "temperature": float(temperature),
         "pred_pose": pred, "true_pose": true,
         "step": k + 1, "bank_class": names[b], "true_class": names[int(record["true_label"][sequence])],
         "action": names[action], "memory": memory, "bank": bank, "title": record["titles"][sequence],
-        "limits": ((lo[0] - 0.1, hi[0] + 0.1), (lo[1] - 0.1, hi[1] + 0.1)),
+        "limits": bank_limits(record) if limits is None else limits,
     }
 
 
-def bank_render(data: dict, skeleton: Skeleton = NTU25):
-    """A matplotlib figure of :func:`bank_compute`'s data: the class's bank items (top row),
-    the read attention heatmap, and the most-attended item beside the predicted and true pose."""
+def _pose_panel(ax, limits, color):
+    """An empty pose panel: fixed limits (``limits``), no ticks, equal aspect, and the artists that
+    :func:`_draw_poses` fills (animated): one ``LineCollection`` for the bones of every overlaid pose
+    and one scatter for their joints (what :func:`~paperlib.viz.skeleton.plot_skeleton` draws as a
+    ``Line2D`` per bone and a scatter per pose, in the same order: every bone, then every joint)."""
+    from matplotlib.collections import LineCollection
+
+    (x0, x1), (y0, y1) = limits
+    bones = LineCollection([], linewidths=1.5, capstyle="projecting", zorder=2, animated=True)
+    ax.add_collection(bones, autolim=False)
+    joints = ax.scatter(np.zeros(0), np.zeros(0), s=3, zorder=3, animated=True)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_aspect("equal")
+    ax.set_title(" ", fontsize=8)
+    return {"ax": ax, "bones": bones, "joints": joints, "color": color}
+
+
+def _draw_poses(panel, poses, edges, visible=True):
+    """Put ``poses`` (``(V, 3)`` or ``(n, V, 3)`` metres: frames overlaid with alpha rising to 1, the
+    last one darkest; all-zero poses skipped, like ``plot_skeleton``) into a :func:`_pose_panel`."""
+    from matplotlib.colors import to_rgba
+
+    for a in (panel["bones"], panel["joints"]):
+        a.set_visible(visible)
+    if not visible:
+        return
+    p = np.asarray(poses, dtype=np.float64)
+    p = p[None] if p.ndim == 2 else p
+    n, V = p.shape[:2]
+    rgba = np.tile(to_rgba(panel["color"]), (n, 1))
+    rgba[:, 3] = 0.25 + 0.75 * np.arange(1, n + 1) / n
+    keep = np.abs(p).reshape(n, -1).any(1)
+    xy = view_project(p[keep])                                             # (n', V, 2)
+    panel["bones"].set_segments(xy[:, edges].reshape(-1, 2, 2))
+    panel["bones"].set_edgecolor(np.repeat(rgba[keep], len(edges), 0))
+    panel["joints"].set_offsets(xy.reshape(-1, 2))
+    panel["joints"].set_facecolor(np.repeat(rgba[keep], V, 0))
+
+
+def bank_render(data: dict, skeleton: Skeleton = NTU25, fig=None):
+    """A matplotlib figure of :func:`bank_compute`'s data: the class's bank items (top row, up to
+    ``data["max_items"]`` panels), the read attention heatmap with its colorbar, and the query, the
+    most-attended item's key and value halves beside the predicted and true pose (bottom row).
+
+    The layout is fixed (explicit grid, no ``tight_layout``: its extra draw would cost the widget's
+    update budget), sized for ``max_items`` items; a class with fewer items leaves the last panels
+    empty. Every pose is drawn at the scale ``data["limits"]``.
+
+    ``fig``: a figure this function drew before for data of the same shapes (``max_items``, ``delta_t``,
+    ``P``, the query recorded or not, the skeleton and ``limits``, as :class:`Explorer` passes on a
+    control change): its artists are updated in place and what a view changes is marked animated (the
+    poses, the titles, the item panels' frames, the heatmap's image, x axis, title and frame, the
+    colorbar), so that :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with
+    it (a plain ``savefig`` leaves animated artists out). Otherwise a new figure is built.
+
+    Returns the Figure. Raises ``ValueError`` if the poses do not have ``skeleton``'s joint count."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
+    if np.shape(data["true_pose"])[-2:] != (skeleton.num_joints, 3):
+        raise ValueError(f"bank_render: expected poses (..., {skeleton.num_joints}, 3), got {np.shape(data['true_pose'])}")
     k = len(data["items"])
-    ncol = max(k, 7)
-    fig = plt.figure(figsize=(1.7 * ncol, 5.4))
-    gs = fig.add_gridspec(2, ncol, height_ratios=(1, 1.25))
-    (x0, x1), (y0, y1) = data["limits"]
-
-    def pose_ax(ax, pose, title, color):
-        poses = pose if np.ndim(pose) == 3 else [pose]
-        for j, p in enumerate(poses):  # a half: its frames overlaid, the last one darkest
-            plot_skeleton(ax, p, skeleton, color=color, lw=1.5, joint_size=3, alpha=0.25 + 0.75 * (j + 1) / len(poses))
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(title, fontsize=8)
-
-    for i in range(k):
-        pose_ax(fig.add_subplot(gs[0, i]), data["items"][i],
-                f"item {data['item_ids'][i]}  n={data['item_sizes'][i]}", "#1f77b4")
-    fig.text(0.01, 0.97, f"{data['action']}: {data['memory']}-term bank, {data['num_items']} items "
-             f"(largest {k} shown, item frame {data['frame'] + 1}: {data['half']} half)", fontsize=9)
-    half = max(ncol - 5, 1)
-    ax = fig.add_subplot(gs[1, :half])
-    im = ax.imshow(data["heat"], aspect="auto", cmap="viridis", origin="lower",
-                   extent=(-0.5, data["heat"].shape[1] - 0.5, 0.5, data["heat"].shape[0] + 0.5))
-    ax.axhline(data["step"], color="w", lw=1, ls="--")
-    ax.plot(data["top"][data["step"] - 1], data["step"], "r*", ms=9)
-    ax.set_xlabel(f"items of the '{data['bank_class']}' bank ({data['bank']} class)", fontsize=8)
-    ax.set_ylabel("future step", fontsize=8)
-    ax.set_title(f"{data['title']}: read (T={data['temperature']:.2g}), H={data['entropy']:.2f} of "
-                 f"{data['entropy_uniform']:.2f} nats", fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.04)
-    right = [c for c in range(half, ncol)][-5:]
-    top = data["top"][data["step"] - 1]
-    ax_q = fig.add_subplot(gs[1, right[0]])
-    if data["query_poses"] is not None:
-        pose_ax(ax_q, data["query_poses"], "query: last frames", "#7f7f7f")
-    else:
-        ax_q.set_axis_off()
-        ax_q.set_title("query: not recorded", fontsize=8)
-    pose_ax(fig.add_subplot(gs[1, right[1]]), data["key_poses"], f"item {top}: key half", "#ff7f0e")
-    pose_ax(fig.add_subplot(gs[1, right[2]]), data["value_poses"], f"item {top}: value half", "#8c564b")
-    pose_ax(fig.add_subplot(gs[1, right[3]]), data["pred_pose"], f"predicted, step {data['step']}", "#d62728")
-    pose_ax(fig.add_subplot(gs[1, right[4]]), data["true_pose"], f"true ({data['true_class']})", "#2ca02c")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    M = max(int(data.get("max_items", k)), k, 1)
+    heat = np.asarray(data["heat"])
+    query = data["query_poses"]
+    limits = tuple(tuple(float(v) for v in lim) for lim in data["limits"])
+    edges = np.asarray(skeleton.bones, dtype=np.intp).reshape(-1, 2)
+    shape = (M, len(data["key_poses"]), len(data["value_poses"]), None if query is None else len(query),
+             heat.shape[0], skeleton.num_joints, tuple(map(tuple, edges)), limits)
+    art = getattr(fig, "_bank_artists", None)
+    if art is None or art["shape"] != shape:
+        ncol = max(M, 7)
+        width, height = 1.7 * ncol, 5.4
+        fig = plt.figure(figsize=(width, height))
+        gs = fig.add_gridspec(2, ncol, height_ratios=(1, 1.25), left=0.6 / width, right=1 - 0.1 / width,
+                              bottom=0.6 / height, top=1 - 0.5 / height, wspace=0.3, hspace=0.4)
+        items = []
+        for i in range(M):
+            panel = _pose_panel(fig.add_subplot(gs[0, i]), limits, "#1f77b4")
+            for sp in panel["ax"].spines.values():                          # no frame where no item
+                sp.set_animated(True)
+            panel["ax"].title.set_animated(True)
+            items.append(panel)
+        head = fig.text(0.01, 0.97, "", fontsize=9, animated=True)
+        hcols = max(ncol - 5, 1)
+        ax_h = fig.add_subplot(gs[1, :hcols])
+        P = heat.shape[0]
+        im = ax_h.imshow(heat, aspect="auto", cmap="viridis", origin="lower",
+                         extent=(-0.5, heat.shape[1] - 0.5, 0.5, P + 0.5))
+        step_line = ax_h.axhline(1, color="w", lw=1, ls="--")
+        star, = ax_h.plot([0], [1], "r*", ms=9)
+        ax_h.set_ylabel("future step", fontsize=8)
+        ax_h.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax_h.yaxis.set_major_locator(MaxNLocator(integer=True))
+        cbar = fig.colorbar(im, ax=ax_h, fraction=0.04)
+        # animated: what a view changes (the bank's size sets the x axis, the read the colour scale); the
+        # frame is drawn again over the image, the y axis (the P steps) stays in the background
+        for a in (im, step_line, star, ax_h.xaxis, ax_h.title, *ax_h.spines.values(), cbar.ax):
+            a.set_animated(True)
+        right = list(range(hcols, ncol))[-5:]
+        ax_q = fig.add_subplot(gs[1, right[0]])
+        if query is not None:
+            q = _pose_panel(ax_q, limits, "#7f7f7f")
+            ax_q.set_title("query: last frames", fontsize=8)
+        else:
+            q = None
+            ax_q.set_axis_off()
+            ax_q.set_title("query: not recorded", fontsize=8)
+        poses = {"query": q}
+        for name, col, color in (("key", 1, "#ff7f0e"), ("value", 2, "#8c564b"), ("pred", 3, "#d62728"),
+                                 ("true", 4, "#2ca02c")):
+            poses[name] = _pose_panel(fig.add_subplot(gs[1, right[col]]), limits, color)
+            poses[name]["ax"].title.set_animated(True)
+        art = fig._bank_artists = {"shape": shape, "items": items, "head": head, "ax_h": ax_h, "im": im,
+                                   "step_line": step_line, "star": star, "poses": poses}
+    for i, panel in enumerate(art["items"]):
+        shown = i < k
+        _draw_poses(panel, data["items"][i] if shown else None, edges, shown)
+        for sp in panel["ax"].spines.values():
+            sp.set_visible(shown)
+        panel["ax"].set_title(f"item {data['item_ids'][i]}  n={data['item_sizes'][i]}" if shown else "", fontsize=8)
+    art["head"].set_text(f"{data['action']}: {data['memory']}-term bank, {data['num_items']} items "
+                         f"(largest {k} shown, item frame {data['frame'] + 1}: {data['half']} half)")
+    ax_h, im = art["ax_h"], art["im"]
+    P, N = heat.shape
+    im.set_data(heat)
+    im.set_extent((-0.5, N - 0.5, 0.5, P + 0.5))
+    im.set_clim(float(heat.min()), float(heat.max()))                       # the colorbar follows
+    ax_h.set_xlim(-0.5, N - 0.5)
+    ax_h.set_ylim(0.5, P + 0.5)
+    step, top = data["step"], int(data["top"][data["step"] - 1])
+    art["step_line"].set_ydata([step, step])
+    art["star"].set_data([top], [step])
+    ax_h.set_xlabel(f"items of the '{data['bank_class']}' bank ({data['bank']} class)", fontsize=8)
+    ax_h.set_title(f"{data['title']}: read (T={data['temperature']:.2g}), H={data['entropy']:.2f} of "
+                   f"{data['entropy_uniform']:.2f} nats", fontsize=8)
+    poses = art["poses"]
+    if poses["query"] is not None:
+        _draw_poses(poses["query"], query, edges)
+    for name, pose, title in (("key", data["key_poses"], f"item {top}: key half"),
+                              ("value", data["value_poses"], f"item {top}: value half"),
+                              ("pred", data["pred_pose"], f"predicted, step {step}"),
+                              ("true", data["true_pose"], f"true ({data['true_class']})")):
+        _draw_poses(poses[name], pose, edges)
+        poses[name]["ax"].set_title(title, fontsize=8)
     return fig
 
 
@@ -187,10 +304,14 @@ def memory_bank_browser(record: dict, skeleton: Skeleton = NTU25, action: int = 
     (dropdown of recorded test sequences), ``step`` (future step slider), ``bank`` (toggle: the
     predicted class's bank or a wrong class's), ``item_frame`` (which frame of the items: key
     half, then value half), ``temperature`` (``T`` of ``softmax(logits / T)``, log slider).
+
+    The drawing scale (:func:`bank_limits`) is computed once, and every control change updates the
+    figure in place (``bank_render(data, skeleton, fig=previous)``).
     """
     import ipywidgets as w
 
     P = np.asarray(record["true_joints"]).shape[1]
+    limits = bank_limits(record)
     controls = {
         "action": w.Dropdown(options=[(n, i) for i, n in enumerate(record["class_names"])], value=action,
                              description="action"),
@@ -203,10 +324,15 @@ def memory_bank_browser(record: dict, skeleton: Skeleton = NTU25, action: int = 
         "temperature": w.FloatLogSlider(value=temperature, base=10, min=-1, max=1, step=0.1,
                                         description="temperature"),
     }
-    return Explorer(controls,
-                    lambda action, memory, sequence, step, bank, item_frame, temperature: bank_compute(
-                        record, action, memory, sequence, step, bank, max_items, item_frame, temperature),
-                    lambda d: bank_render(d, skeleton), title="Action memory bank browser")
+
+    def compute(action, memory, sequence, step, bank, item_frame, temperature):
+        return bank_compute(record, action, memory, sequence, step, bank, max_items, item_frame, temperature,
+                            limits=limits)
+
+    def render(data, fig=None):                                              # fig: Explorer's previous figure
+        return bank_render(data, skeleton, fig=fig)
+
+    return Explorer(controls, compute, render, title="Action memory bank browser")
 
 
 def architecture_figure():
