@@ -114,6 +114,17 @@ def test_decoding_compute_assembles_the_pose(decoding_record):
     assert d["num_steps"] == 6 and d["step"] == 5 and d["token"] == 9
 
 
+def _bones_drawn(ax3d) -> dict:
+    """``{gid: bones drawn}`` of the bone lines of a 3D axis: one line per skeleton, a bone the segment
+    between two NaN separators, drawn when both its ends are finite."""
+    out = {}
+    for line in ax3d.lines:
+        if (line.get_gid() or "").startswith("bones"):
+            pts = np.stack(line.get_data_3d(), 1).reshape(-1, 3, 3)[:, :2]      # (bones, 2 ends, xyz)
+            out[line.get_gid()] = int(np.isfinite(pts).all((1, 2)).sum())
+    return out
+
+
 def test_decoding_render(decoding_record):
     fig = decoding_render(decoding_compute(decoding_record, "pose3d", 0, 7))
     bars = fig.axes[0].patches
@@ -123,7 +134,7 @@ def test_decoding_render(decoding_record):
     assert len(ax3d) == 1
     gt_bones = len(H36M17.bones)
     # the ground truth has every bone; 8 tokens complete joints 1 and 2 (bones 1-0 and 2-1)
-    assert len(ax3d[0].lines) == gt_bones + 2
+    assert _bones_drawn(ax3d[0]) == {"bones: ground truth": gt_bones, "bones: decoded so far": 2}
     assert ax3d[0].get_title() == f"3 of {J} joints"
     fig = decoding_render(decoding_compute(decoding_record, "ar3d", 0, 1))
     assert not [a for a in fig.axes if a.name == "3d"] and len(fig.axes[0].patches) == 3
@@ -213,3 +224,117 @@ def test_architecture_figure_names_the_boxes():
     assert sum("SEM-TEM" in t.get_text() for t in fig.axes[0].texts) == 3 * 2
     with pytest.raises(ValueError):
         architecture_figure(H=0)
+
+
+# ------------------------------------------------------------- in-place updates (Explorer passes fig=)
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def _same_pixels(fig, fresh, what):
+    from paperlib.viz.widgets import figure_png
+
+    a, b = _pixels(figure_png(fig, 80)), _pixels(figure_png(fresh, 80))
+    assert a.shape == b.shape, what
+    assert np.array_equal(a, b), f"{what}: {(a != b).any(-1).sum()} pixels differ"
+
+
+def test_routing_in_place_updates_draw_what_a_fresh_render_draws(training_record):
+    """Every control change updates the figure of its view in place (one figure per view, all built with the
+    explorer); after each, the figure is pixel for pixel a fresh render of the same data."""
+    ex = routing_explorer(training_record, view="training")
+    assert ex._reuses                                              # the render takes fig=: updates in place
+    figs = {"training": ex.figure}
+    changes = [("step", 1), ("view", "routes"), ("step", 3), ("step", 0), ("view", "sharing"), ("step", 4),
+               ("view", "training"), ("step", 2), ("view", "routes"), ("step", 4)]
+    for name, value in changes:
+        ex.controls[name].value = value
+        view = ex.data["view"]
+        assert ex.figure is figs.setdefault(view, ex.figure)       # the view's figure, its artists updated
+        fresh = routing_render(ex.data)
+        assert fresh is not ex.figure and len(fresh.axes) == len(ex.figure.axes)
+        _same_pixels(ex.figure, fresh, f"{view} at snapshot {ex.data['index']}")
+        plt.close(fresh)
+    assert ex.updates == 1 + len(changes) and len(figs) == 3
+    # what the last view (routes, snapshot 4) holds: the probabilities, the framed choice, the history so far
+    heat = [a for a in ex.figure.axes if a.images]
+    np.testing.assert_allclose(heat[1].images[0].get_array(), training_record["probs"][4][:, 1, :])
+    assert [t.get_text() for t in heat[0].texts[:2]] == ["0.10", "0.90"]
+    assert heat[0].patches[0].get_xy() == (0.5, -0.5)             # task 0 selects block 1 in layer 0
+    hist = [a for a in ex.figure.axes if a.lines and not a.images][0]
+    np.testing.assert_allclose(hist.lines[0].get_ydata(), training_record["probs"][:, 0, 0, 1])
+    assert "iteration 7" in " ".join(t.get_text() for t in ex.figure.texts)
+
+
+def test_routing_render_reuses_only_a_figure_of_the_same_shapes(training_record, routing_record):
+    fig = routing_render(routing_compute(training_record, 1, "routes"))
+    assert routing_render(routing_compute(training_record, 3, "routes"), fig=fig) is fig
+    sharing = routing_render(routing_compute(training_record, 3, "sharing"), fig=fig)
+    assert sharing is not fig and len(sharing.axes) == L
+    assert routing_render(routing_compute(training_record, 0, "routes"), fig=sharing) is fig   # the family's
+    training = routing_render(routing_compute(training_record, 4, "training"), fig=sharing)
+    assert training is not fig and len(training.axes) == 3 * L
+    assert routing_render(routing_compute(training_record, 2, "training"), fig=fig) is training
+    # another record (other iterations: another time axis; other task names): a new figure
+    other = routing_render(routing_compute(routing_record, 2, "routes"), fig=fig)
+    assert other is not fig
+    renamed = {**routing_record, "task_names": ["a", "b", "c"]}
+    assert routing_render(routing_compute(renamed, 2, "routes"), fig=other) is not other
+    # the explorer's precomputed tables give the same data as the record alone
+    from paperlib.viz.ups import _routing_tables
+
+    tables = _routing_tables(training_record)
+    for s in range(S):
+        a, b = routing_compute(training_record, s, "training"), routing_compute(training_record, s, "training", tables)
+        for key in ("probs", "gap", "history", "sampled", "updates", "selected"):
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_decoding_in_place_updates_draw_what_a_fresh_render_draws(decoding_record):
+    """The pose and the recognition layouts each keep one figure (both built with the explorer), updated in
+    place; after each control change the figure is pixel for pixel a fresh render of the same data."""
+    ex = decoding_explorer(decoding_record)
+    assert ex._reuses
+    figs = {"ar3d": ex.figure}
+    changes = [("step", 1), ("sample", 1), ("task", "pose3d"), ("step", 10), ("sample", 0), ("step", 3 * (J - 1)),
+               ("step", 4), ("task", "ar3d"), ("sample", 0), ("task", "pose3d"), ("sample", 1), ("step", 4)]
+    for name, value in changes:
+        ex.controls[name].value = value
+        assert ex.figure is figs.setdefault(ex.data["task"], ex.figure)
+        fresh = decoding_render(ex.data)
+        assert fresh is not ex.figure and len(fresh.axes) == len(ex.figure.axes)
+        _same_pixels(ex.figure, fresh, f"{ex.data['task']} sample {ex.values()['sample']} step {ex.data['step']}")
+        plt.close(fresh)
+    assert len(figs) == 2 and figs["ar3d"] is not figs["pose3d"]
+    # the last view: step 4 of sample 1 of pose3d (5 coordinates: joint 1, then x and y of joint 2)
+    d = ex.data
+    assert d["step"] == 4 and [t.get_text() for t in ex.figure.axes[1].texts[:2]] == ["pose #1", "target now: y0"]
+    ax3d = [a for a in ex.figure.axes if a.name == "3d"][0]
+    assert ax3d.get_title() == f"2 of {J} joints"
+    assert _bones_drawn(ax3d) == {"bones: ground truth": len(H36M17.bones), "bones: decoded so far": 1}
+    bars = ex.figure.axes[0].patches
+    assert np.allclose([b.get_width() for b in bars], [0.5, 0.3, 0.2])
+
+
+def test_decoding_task_change_is_one_update_and_layouts_rebuild(decoding_record):
+    ex = decoding_explorer(decoding_record, task="pose3d", step=3 * (J - 1))
+    n = ex.updates
+    ex.controls["task"].value = "ar3d"                            # the step slider's max clamps 48 to 1: no 2nd update
+    assert ex.updates == n + 1 and ex.controls["step"].value == 1 and ex.data["step"] == 1
+    fig = ex.figure
+    d = decoding_compute(decoding_record, "ar3d", 0, 0)
+    assert decoding_render(d, fig=fig) is fig
+    # another top-k size or another 3D box: another layout, a new figure
+    d2 = {**d, "topk_ids": d["topk_ids"][:2], "topk_probs": d["topk_probs"][:2], "topk_text": d["topk_text"][:2]}
+    assert decoding_render(d2, fig=fig) is not fig
+    p = decoding_compute(decoding_record, "pose3d", 0, 4)
+    pose_fig = decoding_render(p, fig=fig)
+    assert pose_fig is not fig and decoding_render(p, fig=fig) is pose_fig
+    assert decoding_render({**p, "pose_limit": p["pose_limit"] + 1}, fig=pose_fig) is not pose_fig
+    assert np.isclose(p["pose_limit"], np.abs(decoding_record["tasks"]["pose3d"]["gt"]).max() + 0.1)
+    with pytest.raises(ValueError, match="17"):
+        decoding_render({**p, "pred_joints": p["pred_joints"][:5], "gt_joints": p["gt_joints"][:5]})

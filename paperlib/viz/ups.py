@@ -42,7 +42,15 @@ The record holds ``vocab`` (the ``|V|`` text prompts of the unified vocabulary) 
   joint first, at the origin), and ``skeleton`` (a :data:`paperlib.skeleton.SKELETONS` key).
   Token ``k`` fills axis ``k mod 3`` of joint ``1 + k // 3`` (the root is not predicted).
 
-``tests/test_ups_widgets.py`` builds small records and drives the controls.
+Both explorers draw into fixed layouts (placed in inches, no ``tight_layout``) whose artists are built once,
+one figure per view (routing) or per layout (decoding: pose tasks, the others), all drawn when the explorer
+is built; a control change updates one of them in place and marks what it changes animated, so that
+:func:`paperlib.viz.widgets.figure_png` redraws only that over the figure's cached background. The time axes
+span the whole record (the snapshot is a dashed line), the 3D box the largest ground-truth coordinate of the
+task's samples.
+
+``tests/test_ups_widgets.py`` builds small records and drives the controls;
+``tests/benchmarks/bench_ups_widgets.py`` times the updates.
 """
 from __future__ import annotations
 
@@ -123,15 +131,110 @@ def routing_record(hist: dict, task_names, every: int = 1) -> dict:
             "iter_route": np.asarray(hist["route"], dtype=np.float64), "warmup_iters": int(hist.get("warmup_iters", 0))}
 
 
+# ------------------------------------------------------------------------------ layout helpers
+_DPI = 80          # the PNG resolution of Explorer (and of snapshot()): the explorers warm their figures at it
+_TEXT_RENDERER = []
+
+
+def _text_width(text: str, size: float) -> float:
+    """Width in inches of ``text`` at ``size`` points in the default font (an Agg measurement, no figure draw)."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    if not _TEXT_RENDERER:
+        _TEXT_RENDERER.append(RendererAgg(1, 1, 72))             # at 72 dpi a pixel is a point
+    w, _, _ = _TEXT_RENDERER[0].get_text_width_height_descent(str(text), FontProperties(size=size), ismath=False)
+    return w / 72.0
+
+
+def _grid_figure(ncols: int, lead: float, width: float, rows, head: float, right: float = 0.15):
+    """A figure and its axes rectangles, placed in inches (a fixed layout: ``tight_layout`` would measure every
+    label with an extra draw on each update).
+
+    ``ncols`` columns, each ``lead`` inches of room for its y labels then ``width`` inches of axes; ``rows``: per
+    row ``(above, height, below)`` inches (room for the title, the axes, the x labels); ``head`` inches above
+    the first row (the figure's title), ``right`` after the last column. Returns ``(fig, rects)`` with
+    ``rects[r][c]`` in figure fractions, for ``fig.add_axes``."""
+    import matplotlib.pyplot as plt
+
+    W = ncols * (lead + width) + right
+    Hf = head + sum(a + h + b for a, h, b in rows)
+    fig = plt.figure(figsize=(W, Hf))
+    rects, y = [], Hf - head
+    for above, height, below in rows:
+        y -= above + height
+        rects.append([((c * (lead + width) + lead) / W, y / Hf, width / W, height / Hf) for c in range(ncols)])
+        y -= below
+    return fig, rects
+
+
+def _family(fig, attr: str, shape):
+    """The figure of ``shape`` among those drawn with ``fig`` (one per layout, e.g. one per view of an
+    explorer; each holds the handles of its artists in ``attr`` and the shared ``{shape: figure}`` dict in
+    ``attr["family"]``), and that dict (a new one when ``fig`` is None or not such a figure)."""
+    art = getattr(fig, attr, None) if fig is not None else None
+    if art is None:
+        return None, {}
+    return art["family"].get(shape), art["family"]
+
+
+def _warm(ex, datas):
+    """Draw the figures of the other layouts an explorer can show (``datas``: one compute result per layout)
+    into the figures' family and cache their backgrounds at the explorer's dpi, so that switching layout is an
+    update in place. ``ex.figure`` is left as it is; the new figures are closed in pyplot."""
+    import matplotlib.pyplot as plt
+
+    from .widgets import figure_png
+
+    for d in datas:
+        f = ex.render(d, fig=ex.figure)
+        if f is not ex.figure:
+            figure_png(f, _DPI)
+            plt.close(f)
+
+
 # ------------------------------------------------------------------------------ routing explorer
-def routing_compute(record: dict, step: int, view: str = "routes") -> dict:
+def _routing_tables(record: dict) -> dict:
+    """What :func:`routing_compute` reads from ``record``, computed once for every snapshot and iteration.
+
+    Returns ``probs (S, M, L, H)`` float64, ``steps (S,)``, ``gap (S, M, L)`` (largest minus second-largest
+    probability), ``task_names``, ``iter_range`` ``(first, last)`` snapshot iteration; with ``iter_route``
+    in the record also ``route_sel (N, L)`` (the block with the largest weight in each forward pass),
+    ``route_task (N,)``, ``cum_updates (N, L, H)`` and ``cum_selected (N, M, L, H)`` int64 (counts over
+    iterations ``0 .. i``), ``count_max`` (the largest update count at the end) and ``warmup_iters``.
+    Raises ``ValueError`` when ``probs`` is not 4-D."""
+    probs = np.asarray(record["probs"], dtype=np.float64)
+    if probs.ndim != 4:
+        raise ValueError(f"record['probs'] must be (S, M, L, H), got shape {probs.shape}")
+    S, M, L, H = probs.shape
+    steps = np.asarray(record["steps"])
+    srt = np.sort(probs, -1)
+    gap = srt[..., -1] - (srt[..., -2] if H > 1 else 0.0)
+    t = {"probs": probs, "steps": steps, "gap": gap, "task_names": list(record["task_names"]),
+         "iter_range": (int(steps[0]), int(steps[S - 1]))}
+    if "iter_route" in record:
+        route = np.asarray(record["iter_route"], dtype=np.float64)                      # (N, L, H)
+        task = np.asarray(record["iter_task"])[: len(route)]
+        sel = route.argmax(-1)                                                           # (N, L)
+        N = len(route)
+        hit = np.zeros((N, M, L, H), np.int64)
+        hit[np.arange(N)[:, None], task[:, None], np.arange(L)[None], sel] = 1
+        cum_upd = np.cumsum(route > 1e-6, 0, dtype=np.int64)
+        t.update(route_sel=sel, route_task=task, cum_updates=cum_upd, cum_selected=np.cumsum(hit, 0),
+                 count_max=int(cum_upd[-1].max()) if N else 0, warmup_iters=int(record.get("warmup_iters", 0)))
+    return t
+
+
+def routing_compute(record: dict, step: int, view: str = "routes", tables: dict | None = None) -> dict:
     """Data for one view of the routing explorer.
 
     Parameters
     ----------
     record : see the module docstring.
     step : index of the snapshot (clamped to ``[0, S - 1]``), not the training iteration.
-    view : ``"routes"`` or ``"sharing"``.
+    view : ``"routes"``, ``"sharing"`` or ``"training"``.
+    tables : what the record holds for every snapshot (``_routing_tables(record)``, computed once by
+        :func:`routing_explorer`); by default computed from ``record`` on every call.
 
     Returns
     -------
@@ -139,137 +242,237 @@ def routing_compute(record: dict, step: int, view: str = "routes") -> dict:
     selects at inference, the argmax), ``share (L, M, M)`` (``sum_h p_ih p_jh``),
     ``same_block (L, M, M)`` bool (both tasks select the same block), ``history (s + 1, M, L, H)``,
     ``gap (s + 1, M, L)`` (largest minus second-largest probability) and ``iters (s + 1,)`` up to
-    the snapshot, ``iteration``, ``index``, ``task_names``, ``view``. With ``iter_route`` in the
-    record, for the training iterations ``0 .. iteration``: ``sampled (n, L)`` (the block with the
-    largest weight in each forward pass), ``sampled_task (n,)``, ``updates (L, H)`` (iterations in
-    which a block had a non-zero weight, hence a gradient; as ``train_ups`` counts them),
-    ``selected (M, L, H)`` (per task, iterations through each block) and ``warmup_iters``.
+    the snapshot, ``iteration``, ``index``, ``task_names``, ``view``, ``iter_range`` (the first and last
+    snapshot's iteration: the figure's fixed time axis). With ``iter_route`` in the record, for the training
+    iterations ``0 .. iteration``: ``sampled (n, L)`` (the block with the largest weight in each forward pass),
+    ``sampled_task (n,)``, ``updates (L, H)`` (iterations in which a block had a non-zero weight, hence a
+    gradient; as ``train_ups`` counts them), ``selected (M, L, H)`` (per task, iterations through each block),
+    ``warmup_iters`` and ``count_max`` (the largest update count of the whole record: the bars' fixed scale).
 
     Raises ``ValueError`` for an unknown view, a ``probs`` array that is not 4-D, or the
     ``"training"`` view of a record without ``iter_route``.
     """
     if view not in _VIEWS:
         raise ValueError(f"view must be one of {_VIEWS}, got {view!r}")
-    probs = np.asarray(record["probs"], dtype=np.float64)
-    if probs.ndim != 4:
-        raise ValueError(f"record['probs'] must be (S, M, L, H), got shape {probs.shape}")
+    t = _routing_tables(record) if tables is None else tables
+    probs = t["probs"]
     S = probs.shape[0]
     s = int(np.clip(step, 0, S - 1))
     p = probs[s]  # (M, L, H)
     choice = p.argmax(-1)  # (M, L)
     share = np.einsum("ilh,jlh->lij", p, p)
     same = choice.T[:, :, None] == choice.T[:, None, :]  # (L, M, M)
-    srt = np.sort(probs[: s + 1], -1)
-    gap = srt[..., -1] - (srt[..., -2] if probs.shape[-1] > 1 else 0.0)  # (s + 1, M, L)
-    out = {"probs": p, "choice": choice, "share": share, "same_block": same, "gap": gap,
-           "history": probs[: s + 1], "iters": np.asarray(record["steps"])[: s + 1],
-           "iteration": int(np.asarray(record["steps"])[s]), "index": s,
-           "task_names": list(record["task_names"]), "view": view}
-    if "iter_route" in record:
-        route = np.asarray(record["iter_route"], dtype=np.float64)[: out["iteration"] + 1]  # (n, L, H)
-        task = np.asarray(record["iter_task"])[: len(route)]
-        sel = route.argmax(-1)                                                           # (n, L)
-        counts = np.zeros(probs.shape[1:], np.int64)                                     # (M, L, H)
-        for m in range(probs.shape[1]):
-            for l in range(probs.shape[2]):
-                counts[m, l] = np.bincount(sel[task == m, l], minlength=probs.shape[3])
-        out.update(sampled=sel, sampled_task=task, updates=(route > 1e-6).sum(0), selected=counts,
-                   warmup_iters=int(record.get("warmup_iters", 0)))
+    out = {"probs": p, "choice": choice, "share": share, "same_block": same, "gap": t["gap"][: s + 1],
+           "history": probs[: s + 1], "iters": t["steps"][: s + 1], "iteration": int(t["steps"][s]), "index": s,
+           "task_names": list(t["task_names"]), "view": view, "iter_range": t["iter_range"]}
+    if "route_sel" in t:
+        n = min(out["iteration"] + 1, len(t["route_sel"]))
+        cum_u, cum_s = t["cum_updates"], t["cum_selected"]
+        out.update(sampled=t["route_sel"][:n], sampled_task=t["route_task"][:n],
+                   updates=cum_u[n - 1].copy() if n else np.zeros(cum_u.shape[1:], np.int64),
+                   selected=cum_s[n - 1].copy() if n else np.zeros(cum_s.shape[1:], np.int64),
+                   warmup_iters=t["warmup_iters"], count_max=t["count_max"])
     elif view == "training":
         raise ValueError("the 'training' view needs record['iter_task'] and record['iter_route'] (routing_record)")
     return out
 
 
-def routing_render(data: dict):
-    """A matplotlib figure of :func:`routing_compute`'s data: one column per encoder layer."""
+def _task_colors(M: int) -> list:
     import matplotlib.pyplot as plt
 
-    M, L, H = data["probs"].shape
-    names = data["task_names"]
-    if data["view"] == "training":
-        return _training_render(data)
-    fig, axes = plt.subplots(2 if data["view"] == "routes" else 1, L, figsize=(3.3 * L, 5.6 if data["view"] == "routes" else 3.1),
-                             squeeze=False)
-    for l in range(L):
-        ax = axes[0, l]
-        if data["view"] == "routes":
-            mat = data["probs"][:, l, :]
-            ax.imshow(mat, vmin=0, vmax=1, cmap="Blues", aspect="auto")
-            for m in range(M):
-                for h in range(H):
-                    ax.text(h, m, f"{mat[m, h]:.2f}", ha="center", va="center", fontsize=8,
-                            color="w" if mat[m, h] > 0.6 else "k")
-                c = data["choice"][m, l]
-                ax.add_patch(plt.Rectangle((c - 0.5, m - 0.5), 1, 1, fill=False, ec="#d62728", lw=2))
+    cyc = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return [cyc[m % len(cyc)] for m in range(M)]
+
+
+def _task_legend(fig, names, colors, y: float, kind: str = "line"):
+    """One legend of the tasks' colours for the whole figure, centred at height ``y`` (figure fraction)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=c, lw=1.5) if kind == "line" else Patch(color=c) for c in colors]
+    fig.legend(handles, names, loc="center", bbox_to_anchor=(0.5, y), ncol=len(names), fontsize=7, frameon=False,
+               handlelength=1.5, columnspacing=1.2)
+
+
+def _routing_figure(shape):
+    """Build the figure of one routing view (see :func:`routing_render`) with empty artists; return it."""
+    from matplotlib.patches import Rectangle
+
+    view, M, L, H, names, (it0, it1) = shape[:6]
+    colors = _task_colors(M)
+    name_w = max(_text_width(n, 8) for n in names)
+    art = {"shape": shape}
+    head = 0.55
+    if view == "routes":
+        lead = max(name_w + 0.15, 0.6) + 0.1
+        fig, rects = _grid_figure(L, lead, 2.5, [(0.3, 2.0, 0.35), (0.1, 2.0, 0.5)], head)
+        art.update(ims=[], texts=[], boxes=[], curves=[], marks=[])
+        grid = [[fig.add_axes(r) for r in row] for row in rects]        # row-major, as plt.subplots
+        for l in range(L):
+            ax = grid[0][l]
+            art["ims"].append(ax.imshow(np.zeros((M, H)), vmin=0, vmax=1, cmap="Blues", aspect="auto", animated=True))
+            art["texts"].append([[ax.text(h, m, "", ha="center", va="center", fontsize=8, animated=True)
+                                  for h in range(H)] for m in range(M)])
+            art["boxes"].append([ax.add_patch(Rectangle((-0.5, m - 0.5), 1, 1, fill=False, ec="#d62728", lw=2,
+                                                        animated=True)) for m in range(M)])
             ax.set_xticks(range(H), [f"block {h}" for h in range(H)], fontsize=8)
+            ax.set_yticks(range(M), names, fontsize=8)
             ax.set_title(f"layer {l}: p(block | task)", fontsize=9)
-            hx = axes[1, l]
-            for m in range(M):
-                hx.plot(data["iters"], data["history"][:, m, l, -1], label=names[m], lw=1.5)
+            for sp in ax.spines.values():                       # the frame is drawn again over the image
+                sp.set_animated(True)
+            hx = grid[1][l]
+            art["curves"].append([hx.plot([], [], color=colors[m], lw=1.5, label=names[m], animated=True)[0]
+                                  for m in range(M)])
+            art["marks"].append(hx.axvline(it0, color="k", lw=0.8, ls="--", animated=True))
+            hx.set_xlim(it0 - 0.02 * max(it1 - it0, 1), it1 + 0.02 * max(it1 - it0, 1))
             hx.set_ylim(-0.05, 1.05)
             hx.set_xlabel("training iteration", fontsize=8)
             hx.set_ylabel(f"p(block {H - 1})", fontsize=8)
-            hx.axvline(data["iteration"], color="k", lw=0.8, ls="--")
-            if l == 0:
-                hx.legend(fontsize=7)
-        else:
-            mat = data["share"][l]
-            ax.imshow(mat, vmin=0, vmax=1, cmap="Greens")
-            for i in range(M):
-                for j in range(M):
-                    ax.text(j, i, f"{mat[i, j]:.2f}" + ("*" if data["same_block"][l, i, j] else ""),
-                            ha="center", va="center", fontsize=8, color="w" if mat[i, j] > 0.6 else "k")
+            hx.tick_params(labelsize=8)
+        _task_legend(fig, names, colors, 1 - 0.42 / fig.get_figheight())
+    elif view == "sharing":
+        lead = name_w + 0.2
+        fig, rects = _grid_figure(L, lead, 2.4, [(0.3, 2.4, 0.707 * name_w + 0.25)], 0.35)
+        art.update(ims=[], texts=[])
+        for l in range(L):
+            ax = fig.add_axes(rects[0][l])
+            art["ims"].append(ax.imshow(np.zeros((M, M)), vmin=0, vmax=1, cmap="Greens", animated=True))
+            art["texts"].append([[ax.text(j, i, "", ha="center", va="center", fontsize=8, animated=True)
+                                  for j in range(M)] for i in range(M)])
             ax.set_xticks(range(M), names, rotation=45, fontsize=8)
+            ax.set_yticks(range(M), names, fontsize=8)
             ax.set_title(f"layer {l}: p(same block)", fontsize=9)
-        ax.set_yticks(range(M), names, fontsize=8)
-    fig.suptitle(f"dynamic routing at iteration {data['iteration']}"
-                 + ("  (* = same block at inference)" if data["view"] == "sharing" else ""), fontsize=10)
-    fig.tight_layout()
+            for sp in ax.spines.values():
+                sp.set_animated(True)
+    else:                                                       # "training"
+        count_max, warm = shape[6], shape[7]
+        lead = max(name_w + 0.15, 0.65) + 0.1
+        fig, rects = _grid_figure(L, lead, 3.3, [(0.45, 1.5, 0.25), (0.45, 1.3, 0.3), (0.25, 1.4, 0.5)], head)
+        art.update(dots=[], bars=[], upd=[], gaps=[], marks=[])
+        xmax = max(it1, 1)
+        grid = [[fig.add_axes(r) for r in row] for row in rects]        # row-major, as plt.subplots
+        for l in range(L):
+            ax = grid[0][l]
+            art["dots"].append([ax.scatter(np.zeros(0), np.zeros(0), s=4, color=colors[m], marker="|", animated=True)
+                                for m in range(M)])
+            if warm:
+                ax.axvspan(0, min(warm, xmax), color="0.9", zorder=0, label="soft warm-up")
+            mark = ax.axvline(0, color="k", lw=0.8, ls="--", animated=True)
+            ax.set_xlim(0, xmax)
+            ax.set_ylim(-0.6, M - 0.4)
+            ax.set_yticks(range(M), names, fontsize=8)
+            ax.tick_params(axis="x", labelsize=8)
+            ax.set_title(f"layer {l}: sampled block per iteration\n(low = block 0, high = block {H - 1})", fontsize=9)
+            bx = grid[1][l]
+            bars = [bx.bar(range(H), np.zeros(H), color=colors[m], label=names[m]).patches for m in range(M)]
+            for row in bars:
+                for b in row:
+                    b.set_animated(True)
+            art["bars"].append(bars)
+            art["upd"].append([bx.plot([h - 0.4, h + 0.4], [0, 0], color="k", lw=1.5, animated=True)[0]
+                               for h in range(H)])
+            bx.set_xlim(-0.6, H - 0.4)
+            bx.set_ylim(0, 1.05 * max(count_max, 1))
+            bx.set_xticks(range(H), [f"block {h}" for h in range(H)], fontsize=8)
+            bx.tick_params(axis="y", labelsize=8)
+            bx.set_title("iterations through each block (bars, by task);\nupdates incl. warm-up (black)", fontsize=9)
+            for sp in bx.spines.values():                       # the bars stand on the frame
+                sp.set_animated(True)
+            gx = grid[2][l]
+            art["gaps"].append([gx.plot([], [], color=colors[m], lw=1.3, label=names[m], animated=True)[0]
+                                for m in range(M)])
+            art["marks"].append((mark, gx.axvline(0, color="k", lw=0.8, ls="--", animated=True)))
+            gx.set_xlim(0, xmax)
+            gx.set_ylim(-0.03, 1.03)
+            gx.set_xlabel("training iteration", fontsize=8)
+            gx.set_ylabel("p(1st) - p(2nd)", fontsize=8)
+            gx.tick_params(labelsize=8)
+            gx.set_title("routing gap (0: coin flip, 1: settled)", fontsize=9)
+        _task_legend(fig, names, colors, 1 - 0.42 / fig.get_figheight(), kind="patch")
+    art["title"] = fig.text(0.5, 1 - 0.08 / fig.get_figheight(), "", ha="center", va="top", fontsize=10,
+                            animated=True)
+    fig._ups_routing = art
     return fig
 
 
-def _training_render(data: dict):
-    """The ``"training"`` view: per layer (columns) the sampled blocks per task and iteration, the
-    update count of each block (bars split by the task that selected it), the routing gap."""
-    import matplotlib.pyplot as plt
+def routing_render(data: dict, fig=None):
+    """A matplotlib figure of :func:`routing_compute`'s data: one column per encoder layer.
 
+    ``"routes"``: per layer the task x block heatmap of ``p(block | task)`` (the selected block framed in red)
+    over the history of ``p(block H - 1)`` per task up to the snapshot (dashed: the snapshot). ``"sharing"``:
+    per layer the ``M x M`` heatmap of ``p(same block)`` (``*``: the same block at inference). ``"training"``:
+    per layer the block each task sampled at every iteration (grey: the soft warm-up), the iterations through
+    each block (bars by task, black: updates) and the routing gap per task. The time axes span the record
+    (``data["iter_range"]``; the training view's bars ``data["count_max"]``), so that a figure keeps its axes
+    from one snapshot to the next; the layout is fixed (placed in inches, no ``tight_layout``).
+
+    ``fig``: a figure this function drew before (as :class:`~paperlib.viz.widgets.Explorer` passes on a control
+    change). The figures drawn with it form a family, one per view and shapes (``M``, ``L``, ``H``, the task
+    names, ``iter_range``; for the training view ``count_max`` and ``warmup_iters``): the family's figure of
+    this view is updated in place and returned (a new one is built and joins the family when there is none).
+    What a snapshot changes is marked animated (images, numbers, frames, curves, markers, bars, the title), so
+    that :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with it (a plain
+    ``savefig`` leaves animated artists out).
+
+    Returns the Figure. Raises ``KeyError`` for data of the training view without its keys."""
     M, L, H = data["probs"].shape
-    names, it_now, warm = data["task_names"], data["iteration"], data["warmup_iters"]
-    fig, axes = plt.subplots(3, L, figsize=(3.9 * L, 7.4), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    n = len(data["sampled"])
-    its = np.arange(n)
-    for l in range(L):
-        ax = axes[0, l]
-        for m in range(M):
-            mine = data["sampled_task"] == m
-            y = m + 0.7 * (data["sampled"][mine, l] / max(H - 1, 1) - 0.5) if H > 1 else np.full(mine.sum(), m)
-            ax.scatter(its[mine], y, s=4, color=colors[m % len(colors)], marker="|")
-        if warm:
-            ax.axvspan(0, min(warm, max(n, 1)), color="0.9", zorder=0, label="soft warm-up")
-        ax.set_yticks(range(M), names, fontsize=8)
-        ax.set_xlim(0, max(it_now, 1))
-        ax.set_title(f"layer {l}: sampled block per iteration\n(low = block 0, high = block {H - 1})", fontsize=9)
-        bx = axes[1, l]
-        bottom = np.zeros(H)
-        for m in range(M):
-            bx.bar(range(H), data["selected"][m, l], bottom=bottom, color=colors[m % len(colors)], label=names[m])
-            bottom += data["selected"][m, l]
-        for h in range(H):
-            bx.plot([h - 0.4, h + 0.4], [data["updates"][l, h]] * 2, color="k", lw=1.5)
-        bx.set_xticks(range(H), [f"block {h}" for h in range(H)], fontsize=8)
-        bx.set_title("iterations through each block (bars, by task);\nupdates incl. warm-up (black)", fontsize=9)
-        gx = axes[2, l]
-        for m in range(M):
-            gx.plot(data["iters"], data["gap"][:, m, l], color=colors[m % len(colors)], lw=1.3, label=names[m])
-        gx.set_ylim(-0.03, 1.03)
-        gx.set_xlabel("training iteration", fontsize=8)
-        gx.set_ylabel("p(1st) - p(2nd)", fontsize=8)
-        gx.set_title("routing gap (0: coin flip, 1: settled)", fontsize=9)
-        if l == 0:
-            bx.legend(fontsize=7)
-    fig.suptitle(f"routing during training, iterations 0-{it_now}", fontsize=10)
-    fig.tight_layout()
+    view = data["view"]
+    names = tuple(str(n) for n in data["task_names"])
+    it_range = data.get("iter_range") or (int(data["iters"][0]), int(data["iters"][-1]))
+    shape = (view, M, L, H, names, tuple(int(v) for v in it_range))
+    if view == "training":
+        shape += (int(data.get("count_max", np.max(data["updates"]))), int(data["warmup_iters"]))
+    reused, family = _family(fig, "_ups_routing", shape)
+    if reused is None:
+        reused = _routing_figure(shape)
+        family[shape] = reused
+        reused._ups_routing["family"] = family
+    fig, art = reused, reused._ups_routing
+    it = data["iteration"]
+    if view == "routes":
+        for l in range(L):
+            mat = data["probs"][:, l, :]
+            art["ims"][l].set_data(mat)
+            for m in range(M):
+                for h in range(H):
+                    t = art["texts"][l][m][h]
+                    t.set_text(f"{mat[m, h]:.2f}")
+                    t.set_color("w" if mat[m, h] > 0.6 else "k")
+                art["boxes"][l][m].set_xy((data["choice"][m, l] - 0.5, m - 0.5))
+                art["curves"][l][m].set_data(data["iters"], data["history"][:, m, l, -1])
+            art["marks"][l].set_xdata([it, it])
+        art["title"].set_text(f"dynamic routing at iteration {it}")
+    elif view == "sharing":
+        for l in range(L):
+            mat = data["share"][l]
+            art["ims"][l].set_data(mat)
+            for i in range(M):
+                for j in range(M):
+                    t = art["texts"][l][i][j]
+                    t.set_text(f"{mat[i, j]:.2f}" + ("*" if data["same_block"][l, i, j] else ""))
+                    t.set_color("w" if mat[i, j] > 0.6 else "k")
+        art["title"].set_text(f"dynamic routing at iteration {it}  (* = same block at inference)")
+    else:
+        its = np.arange(len(data["sampled"]))
+        task = np.asarray(data["sampled_task"])
+        for l in range(L):
+            for m in range(M):
+                mine = task == m
+                y = m + 0.7 * (data["sampled"][mine, l] / max(H - 1, 1) - 0.5) if H > 1 else np.full(mine.sum(), m)
+                art["dots"][l][m].set_offsets(np.column_stack([its[mine], y]))
+            bottom = np.zeros(H)
+            for m in range(M):
+                for h, b in enumerate(art["bars"][l][m]):
+                    b.set_y(bottom[h])
+                    b.set_height(data["selected"][m, l, h])
+                bottom += data["selected"][m, l]
+            for h, u in enumerate(art["upd"][l]):
+                u.set_ydata([data["updates"][l, h]] * 2)
+            for m in range(M):
+                art["gaps"][l][m].set_data(data["iters"], data["gap"][:, m, l])
+            for mark in art["marks"][l]:
+                mark.set_xdata([it, it])
+        art["title"].set_text(f"routing during training, iterations 0-{it}")
     return fig
 
 
@@ -278,11 +481,15 @@ def routing_explorer(record: dict, step: int | None = None, view: str = "routes"
 
     Controls: ``step`` (slider over the snapshots; default the last) and ``view``
     (``routes`` / ``sharing``, and ``training`` when the record has ``iter_route``).
-    Raises ``ValueError`` for a view the record cannot show.
+    What the record holds for every snapshot (probabilities, gaps, cumulative block counts) is computed once;
+    the figure of every view is built when the explorer is (one figure per view, its fixed part drawn once),
+    and every control change updates one of them in place (``routing_render(data, fig=previous)``).
+    Raises ``ValueError`` for a view the record cannot show or a ``probs`` array that is not 4-D.
     """
     import ipywidgets as w
 
-    S = np.asarray(record["probs"]).shape[0]
+    tables = _routing_tables(record)
+    S = tables["probs"].shape[0]
     views = list(_VIEWS) if "iter_route" in record else [v for v in _VIEWS if v != "training"]
     if view not in views:
         raise ValueError(f"routing_explorer: view must be one of {views} for this record, got {view!r}")
@@ -290,8 +497,10 @@ def routing_explorer(record: dict, step: int | None = None, view: str = "routes"
         "step": w.IntSlider(value=S - 1 if step is None else step, min=0, max=S - 1, description="snapshot"),
         "view": w.ToggleButtons(options=views, value=view, description="view"),
     }
-    return Explorer(controls, lambda step, view: routing_compute(record, step, view), routing_render,
-                    title="UPS dynamic routing explorer")
+    ex = Explorer(controls, lambda step, view: routing_compute(record, step, view, tables), routing_render,
+                  title="UPS dynamic routing explorer")
+    _warm(ex, [routing_compute(record, controls["step"].value, v, tables) for v in views if v != view])
+    return ex
 
 
 # ------------------------------------------------------------------------ decoding step-through
@@ -323,7 +532,8 @@ def decoding_compute(record: dict, task: str, sample: int, step: int) -> dict:
     -1 past the target's end), ``topk_ids``, ``topk_probs``, ``topk_text``, ``sequence`` (the
     prompts generated up to ``step``), ``correct`` (bool per generated token, against the
     target), ``title``, ``task``; for pose tasks also ``pred_joints`` and ``gt_joints``
-    ``(J, 3)`` (joints not complete yet are NaN), ``joints_done`` and ``skeleton``.
+    ``(J, 3)`` (joints not complete yet are NaN), ``joints_done``, ``skeleton`` and ``pose_limit``
+    (metres: the largest ground-truth coordinate of the task's samples + 0.1, the 3D box's half side).
 
     Raises ``ValueError`` for an unknown task.
     """
@@ -340,69 +550,69 @@ def decoding_compute(record: dict, task: str, sample: int, step: int) -> dict:
     ids = np.asarray(rec["topk_ids"])[s, k]
     probs = np.asarray(rec["topk_probs"])[s, k]
     gen = seq[: k + 1]
-    tgt = np.array([target[i] if i < len(target) else -1 for i in range(k + 1)])
+    tgt = np.full(k + 1, -1, dtype=np.int64)
+    tgt[: min(len(target), k + 1)] = target[: k + 1]
     out = {"task": task, "title": rec["titles"][s], "step": k, "num_steps": n, "token": int(seq[k]),
            "target_token": int(tgt[k]), "topk_ids": ids, "topk_probs": probs,
            "topk_text": [vocab[i] for i in ids], "sequence": [vocab[i] for i in gen], "correct": gen == tgt,
            "target_text": vocab[int(tgt[k])] if tgt[k] >= 0 else "(past the target's end)"}
     if "coords" in rec:
-        gt = np.asarray(rec["gt"], dtype=np.float64)[s]
+        gt_all = np.asarray(rec["gt"], dtype=np.float64)
+        gt = gt_all[s]
         J = gt.shape[0]
         pred = _assemble(np.asarray(rec["coords"])[s], k + 1, J)
         done = np.isfinite(pred).all(1)
-        gt_shown = gt.copy()
-        out.update(pred_joints=pred, gt_joints=gt_shown, joints_done=done, skeleton=rec.get("skeleton", "h36m17"))
+        out.update(pred_joints=pred, gt_joints=gt.copy(), joints_done=done, skeleton=rec.get("skeleton", "h36m17"),
+                   pose_limit=float(np.nanmax(np.abs(gt_all))) + 0.1)
     return out
 
 
-def _draw_pose_3d(ax, joints, skeleton, color, label, alpha=1.0):
-    """Bones of ``joints (J, 3)`` (camera frame: x to the image's left, y up, z depth) on a 3D
-    axis, drawn with matplotlib's z as the vertical; bones with a NaN end are skipped."""
-    lines = []
-    for child, parent in skeleton.bones:
-        a, b = joints[child], joints[parent]
-        if np.isfinite(a).all() and np.isfinite(b).all():
-            lines += ax.plot([-a[0], -b[0]], [a[2], b[2]], [a[1], b[1]], color=color, lw=2, alpha=alpha)
-    ok = np.isfinite(joints).all(1)
-    ax.scatter(-joints[ok, 0], joints[ok, 2], joints[ok, 1], color=color, s=8, alpha=alpha, label=label)
-    return lines
+_SEQ_LINES = 12     # generated tokens listed in the decoding step-through (the last ones)
 
 
-def decoding_render(data: dict):
-    """A matplotlib figure of :func:`decoding_compute`'s data: top-k bars, the sequence so far,
-    and for pose tasks the skeleton being assembled beside the ground truth (3D)."""
+def _decoding_figure(shape):
+    """Build the decoding step-through's figure for ``shape`` (see :func:`decoding_render`) with empty
+    artists; return it."""
     import matplotlib.pyplot as plt
 
-    pose = "pred_joints" in data
-    fig = plt.figure(figsize=(12.5 if pose else 8.5, 4.0))
-    gs = fig.add_gridspec(1, 3 if pose else 2, width_ratios=(1.2, 1, 1.5) if pose else (1.3, 1))
-    ax = fig.add_subplot(gs[0, 0])
-    k = len(data["topk_ids"])
-    colors = ["#d62728" if i == data["token"] else "#9ecae1" for i in data["topk_ids"]]
-    ax.barh(np.arange(k)[::-1], data["topk_probs"], color=colors)
-    labels = [t + ("  (target)" if i == data["target_token"] else "") for t, i in
-              zip(data["topk_text"], data["topk_ids"])]
-    ax.set_yticks(np.arange(k)[::-1], labels, fontsize=8)
+    pose, k = shape[0] == "pose", shape[1]
+    W, Hf = (12.5 if pose else 8.5), 4.0
+    fig = plt.figure(figsize=(W, Hf))
+    bw, tw = (3.7, 3.3) if pose else (4.4, 3.6)
+    ax = fig.add_axes((0.15 / W, 0.55 / Hf, bw / W, 3.1 / Hf))
+    bars = ax.barh(np.arange(k)[::-1], np.zeros(k), color="#9ecae1").patches
+    labels = [ax.text(0.01, k - 1 - i, "", va="center", ha="left", fontsize=8, clip_on=True, animated=True)
+              for i in range(k)]
+    for b in bars:
+        b.set_animated(True)
+    for sp in ax.spines.values():                               # the bars start on the frame
+        sp.set_animated(True)
+    ax.set_title(" ", fontsize=9)                              # the text changes with the view (title.set_text)
+    ax.title.set_animated(True)
+    ax.set_yticks([])
     ax.set_xlim(0, 1)
+    ax.set_ylim(-0.6, k - 0.4)
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("p(token | prefix, input)", fontsize=8)
-    ax.set_title(f"{data['task']}: step {data['step'] + 1} of {data['num_steps']}", fontsize=9)
-    tx = fig.add_subplot(gs[0, 1])
+    tx = fig.add_axes(((0.4 + bw) / W, 0.3 / Hf, tw / W, 3.4 / Hf))
     tx.axis("off")
-    seq = data["sequence"][-12:]
-    ok = data["correct"][-12:]
-    first = len(data["sequence"]) - len(seq)
-    tx.text(0, 1, data["title"], fontsize=9, weight="bold", va="top", transform=tx.transAxes)
-    tx.text(0, 0.92, f"target now: {data['target_text']}", fontsize=8, va="top", transform=tx.transAxes,
-            color="0.3", style="italic")
-    for i, (t, c) in enumerate(zip(seq, ok)):
-        tx.text(0, 0.83 - 0.066 * i, f"{first + i + 1:2d}. {t}", fontsize=8, va="top", transform=tx.transAxes,
-                color="#2ca02c" if c else "#d62728", family="monospace")
+    head = tx.text(0, 1, "", fontsize=9, weight="bold", va="top", transform=tx.transAxes, animated=True)
+    now = tx.text(0, 0.92, "", fontsize=8, va="top", transform=tx.transAxes, color="0.3", style="italic",
+                  animated=True)
+    lines = [tx.text(0, 0.83 - 0.066 * i, "", fontsize=8, va="top", transform=tx.transAxes, family="monospace",
+                     animated=True) for i in range(_SEQ_LINES)]
+    art = {"shape": shape, "ax": ax, "bars": bars, "labels": labels, "head": head, "now": now, "lines": lines}
     if pose:
-        skel = get_skeleton(data["skeleton"])
-        px = fig.add_subplot(gs[0, 2], projection="3d")
-        _draw_pose_3d(px, data["gt_joints"], skel, "0.6", "ground truth", alpha=0.7)
-        _draw_pose_3d(px, data["pred_joints"], skel, "#d62728", "decoded so far")
-        lim = np.nanmax(np.abs(data["gt_joints"])) + 0.1
+        lim = shape[4]
+        x0 = 0.5 + bw + tw
+        px = fig.add_axes((x0 / W, 0.05 / Hf, (W - x0 - 0.05) / W, 3.6 / Hf), projection="3d")
+        for name, color, alpha, label in (("gt", "0.6", 0.7, "ground truth"),
+                                          ("pred", "#d62728", 1.0, "decoded so far")):
+            art[name + "_bones"] = px.plot(np.zeros(0), np.zeros(0), np.zeros(0), color=color, lw=2, alpha=alpha,
+                                           animated=True)[0]
+            art[name + "_joints"] = px.plot(np.zeros(0), np.zeros(0), np.zeros(0), ls="", marker="o", ms=8 ** 0.5,
+                                            color=color, alpha=alpha, label=label, animated=True)[0]
+            art[name + "_bones"].set_gid(f"bones: {label}")
         px.set_xlim(-lim, lim)
         px.set_ylim(-lim, lim)
         px.set_zlim(-lim, lim)
@@ -410,9 +620,80 @@ def decoding_render(data: dict):
         px.set_xticks([])
         px.set_yticks([])
         px.set_zticks([])
-        px.set_title(f"{int(data['joints_done'].sum())} of {len(data['joints_done'])} joints", fontsize=9)
+        px.set_title(" ", fontsize=9)       # Axes3D.set_title lowers the title until the axes' next layout: set once
+        px.title.set_animated(True)
         px.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+        art["px"] = px
+    fig._ups_decoding = art
+    return fig
+
+
+def _set_pose(bones, joints, pose, edges):
+    """Put ``pose (J, 3)`` (camera frame: x to the image's left, y up, z depth; NaN where unknown) into a bones
+    line (one segment per bone with both ends known, NaN-separated) and a joints line, with matplotlib's z as
+    the vertical."""
+    seg = pose[edges]                                                   # (E, 2, 3)
+    seg[~np.isfinite(seg).all((1, 2))] = np.nan                          # a bone needs both ends
+    pts = np.concatenate([seg, np.full((len(edges), 1, 3), np.nan)], 1).reshape(-1, 3)
+    bones.set_data_3d(-pts[:, 0], pts[:, 2], pts[:, 1])
+    ok = np.isfinite(pose).all(1)
+    joints.set_data_3d(-pose[ok, 0], pose[ok, 2], pose[ok, 1])
+
+
+def decoding_render(data: dict, fig=None):
+    """A matplotlib figure of :func:`decoding_compute`'s data: the top-k bars (each labelled with its prompt;
+    red: the generated token, ``(target)``: the target's), the sequence so far (green: right, red: wrong),
+    and for pose tasks the skeleton being assembled beside the ground truth (3D, in a box of half side
+    ``data["pose_limit"]`` metres). The layout is fixed (placed in inches, no ``tight_layout``).
+
+    ``fig``: a figure this function drew before (as :class:`~paperlib.viz.widgets.Explorer` passes on a control
+    change). The figures drawn with it form a family, one per layout (pose or not; ``k``; for pose the skeleton
+    and ``pose_limit``): the family's figure of this layout is updated in place and returned (a new one is built
+    and joins the family when there is none). What a step changes is marked animated (bars, labels, texts,
+    skeletons, titles), so that :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with
+    it (a plain ``savefig`` leaves animated artists out).
+
+    Returns the Figure. Raises ``ValueError`` if the pose's joint count is not its skeleton's."""
+    pose = "pred_joints" in data
+    k = len(data["topk_ids"])
+    if pose:
+        skel = get_skeleton(data["skeleton"])
+        J = np.shape(data["gt_joints"])[0]
+        if J != skel.num_joints or np.shape(data["pred_joints"])[0] != J:
+            raise ValueError(f"decoding_render: {data['skeleton']!r} has {skel.num_joints} joints, the pose "
+                             f"{np.shape(data['pred_joints'])[0]} and the ground truth {J}")
+        lim = float(data.get("pose_limit", np.nanmax(np.abs(data["gt_joints"])) + 0.1))
+        shape = ("pose", k, data["skeleton"], J, lim)
+    else:
+        shape = ("text", k)
+    reused, family = _family(fig, "_ups_decoding", shape)
+    if reused is None:
+        reused = _decoding_figure(shape)
+        family[shape] = reused
+        reused._ups_decoding["family"] = family
+    fig, art = reused, reused._ups_decoding
+    for i, (b, lab, p, tid, text) in enumerate(zip(art["bars"], art["labels"], data["topk_probs"], data["topk_ids"],
+                                                   data["topk_text"])):
+        b.set_width(float(p))
+        b.set_facecolor("#d62728" if tid == data["token"] else "#9ecae1")
+        lab.set_text(text + ("  (target)" if tid == data["target_token"] else ""))
+    art["ax"].title.set_text(f"{data['task']}: step {data['step'] + 1} of {data['num_steps']}")
+    art["head"].set_text(data["title"])
+    art["now"].set_text(f"target now: {data['target_text']}")
+    seq = data["sequence"][-_SEQ_LINES:]
+    ok = data["correct"][-_SEQ_LINES:]
+    first = len(data["sequence"]) - len(seq)
+    for i, line in enumerate(art["lines"]):
+        if i < len(seq):
+            line.set_text(f"{first + i + 1:2d}. {seq[i]}")
+            line.set_color("#2ca02c" if ok[i] else "#d62728")
+        else:
+            line.set_text("")
+    if pose:
+        edges = np.asarray(skel.bones, dtype=np.intp).reshape(-1, 2)
+        _set_pose(art["gt_bones"], art["gt_joints"], np.asarray(data["gt_joints"], dtype=np.float64), edges)
+        _set_pose(art["pred_bones"], art["pred_joints"], np.asarray(data["pred_joints"], dtype=np.float64), edges)
+        art["px"].title.set_text(f"{int(data['joints_done'].sum())} of {len(data['joints_done'])} joints")
     return fig
 
 
@@ -420,26 +701,35 @@ def decoding_explorer(record: dict, task: str | None = None, sample: int = 0, st
     """The decoding step-through (an :class:`~paperlib.viz.widgets.Explorer`).
 
     Controls: ``task`` (dropdown), ``sample`` (recorded test sample), ``step`` (decoding step;
-    its maximum follows the selected task's sequence length).
+    its maximum follows the selected task's sequence length, without a second update when that clamps the
+    step). The figures of both layouts (pose tasks, the other tasks) are built when the explorer is, and every
+    control change updates one of them in place (``decoding_render(data, fig=previous)``).
     """
     import ipywidgets as w
 
     tasks = list(record["tasks"])
     task = task or tasks[0]
-    longest = max(np.asarray(r["tokens"]).shape[1] for r in record["tasks"].values())
-    n_samples = np.asarray(record["tasks"][task]["tokens"]).shape[0]
+    n_samples, K = np.asarray(record["tasks"][task]["tokens"]).shape[:2]
     controls = {
         "task": w.Dropdown(options=tasks, value=task, description="task"),
         "sample": w.IntSlider(value=sample, min=0, max=n_samples - 1, description="sample"),
-        "step": w.IntSlider(value=step, min=0, max=longest - 1, description="step"),
+        "step": w.IntSlider(value=min(max(step, 0), K - 1), min=0, max=K - 1, description="step"),
     }
     ex = Explorer(controls, lambda task, sample, step: decoding_compute(record, task, sample, step),
                   decoding_render, title="UPS decoding step-through")
 
     def follow(change):  # the step slider spans the selected task's output length
         K = np.asarray(record["tasks"][change["new"]]["tokens"]).shape[1]
-        controls["step"].max = K - 1
+        # Explorer has already drawn the task, its step clamped by decoding_compute to what the sample generated
+        # (at most K - 1): a value the new maximum clamps needs no second update
+        controls["step"].unobserve(ex._on_change, names="value")
+        try:
+            controls["step"].max = K - 1
+        finally:
+            controls["step"].observe(ex._on_change, names="value")
 
     controls["task"].observe(follow, names="value")
-    controls["step"].max = np.asarray(record["tasks"][task]["tokens"]).shape[1] - 1
+    pose = "coords" in record["tasks"][task]
+    other = [t for t in tasks if ("coords" in record["tasks"][t]) != pose][:1]
+    _warm(ex, [decoding_compute(record, t, 0, 0) for t in other])
     return ex
