@@ -176,3 +176,100 @@ def test_counterfactual_rendered_and_checked():
     bad["counterfactual"]["logits"] = bad["counterfactual"]["logits"][:1]
     with pytest.raises(ValueError):
         check_record(bad)
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+@pytest.mark.parametrize("make", [_record, _cf_record], ids=["no counterfactual", "counterfactual"])
+def test_in_place_updates_draw_what_a_fresh_render_draws(make):
+    """Explorer passes the previous figure (``render(data, fig=...)``): after control changes that move
+    every part of the view (a module with another number of banks, an expert with fewer retrieving samples
+    than thumbnails, samples with and without a recorded counterfactual), the reused figure must be pixel
+    for pixel a fresh render of the same data."""
+    from paperlib.viz.widgets import figure_png
+
+    rec = make()
+    # an expert of bank 2 of module 1 at ratio 0.8 that fewer than 6 test samples retrieve (hidden thumbnails)
+    counts = np.bincount(rec["scores"][1][:, 7, 2].argmax(-1), minlength=M)
+    few = int(np.argmin(counts))
+    assert counts[few] < 6
+    ex = era_explorer(rec, sample=7, ratio=0.2)
+    first = ex.figure
+    assert ex._reuses                                             # the render takes fig=: updates in place
+    changes = [("ratio", 0.5), ("bank", 3), ("module", 1), ("sample", 11), ("ratio", 0.8), ("bank", 2),
+               ("expert", few), ("sample", 3), ("expert", -1), ("module", 0), ("sample", 12), ("bank", 0)]
+    checked = 0
+    for i, (name, value) in enumerate(changes):
+        ex.controls[name].value = value
+        assert ex.figure is first                                 # the same figure, its artists updated
+        if i in (2, 6, 7, len(changes) - 1):
+            if i == 6:
+                assert len(ex.data["thumbs_idx"]) == counts[few] < 6
+            fresh = era_render(ex.data)
+            assert fresh is not first and len(fresh.axes) == len(first.axes)
+            a, b = _pixels(figure_png(ex.figure, 80)), _pixels(figure_png(fresh, 80))
+            assert a.shape == b.shape
+            assert np.array_equal(a, b), f"after {changes[:i + 1]}: {(a != b).any(-1).sum()} pixels differ"
+            plt.close(fresh)
+            checked += 1
+    assert checked == 4 and ex.updates == 1 + len(changes)
+    # what the last view shows (the artists are animated: read their data, not a plain draw)
+    d = ex.data
+    assert d["module"] == 0 and d["bank"] == 0 and d["sample"] == 12
+    np.testing.assert_allclose(first.axes[0].images[0].get_array(), d["scores"][0].T)
+    assert first.axes[2].images[0].get_array().shape == (4, R)    # the timeline of module 0's 4 banks
+    assert first._suptitle.get_text().startswith("sample #12 (c")
+    assert d["thumb_titles"][0] == first.axes[7].get_title()
+    plt.close("all")
+
+
+def test_render_reuses_only_a_figure_of_the_same_shapes():
+    rec = _record()
+    d = era_compute(rec, sample=5, ratio=0.2, module=0, bank=0)
+    fig = era_render(d)
+    d2 = era_compute(rec, sample=9, ratio=0.7, module=1, bank=2, expert=1)
+    assert era_render(d2, fig=fig) is fig                          # another view of the same record
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), d2["scores"][1].T)
+    np.testing.assert_array_equal(fig.axes[2].images[0].get_array(), d2["timeline"])
+    assert fig._suptitle.get_text().startswith("sample #9")
+    # other shapes: more thumbnails, no beta, other banks, counterfactuals: a new layout
+    more = era_render(era_compute(rec, sample=5, max_thumbs=4), fig=fig)
+    assert more is not fig and len(more.axes) == len(fig.axes) - 2
+    no_beta = era_render(era_compute(_record(beta=False), sample=5), fig=fig)
+    assert no_beta is not fig and len(no_beta.axes) == len(fig.axes) - 1
+    wide = dict(rec, scores=[rec["scores"][0], rec["scores"][0]], queries=[rec["queries"][0]] * 2,
+                keys=[rec["keys"][0]] * 2, usage=[rec["usage"][0]] * 2, beta=[rec["beta"][0]] * 2)
+    other = era_render(era_compute(wide, sample=5), fig=fig)
+    assert other is not fig
+    cf = era_render(era_compute(_cf_record(), sample=5), fig=fig)
+    assert cf is not fig and "if bank p had retrieved expert i" in " ".join(a.get_title() for a in cf.axes)
+    plt.close("all")
+    with pytest.raises(ValueError, match="25"):
+        era_render(dict(d, thumbs=np.zeros((3, 2, 17, 3))))
+
+
+def test_explorer_prepares_the_record_once():
+    from paperlib.viz.era import era_prepare, pose_half_size
+
+    rec = _record()
+    prep = era_prepare(rec)
+    a = era_compute(rec, sample=4, ratio=0.6, module=1, bank=1, prepared=prep)
+    b = era_compute(rec, sample=4, ratio=0.6, module=1, bank=1)
+    for k in ("proj", "key_proj", "members", "thumbs_idx", "thumbs", "usage", "usage_entropy", "timeline"):
+        np.testing.assert_array_equal(a[k], b[k])
+    assert (1, 5, 1) in prep["pca"] and a["thumb_half"] == b["thumb_half"] == pose_half_size(rec["poses"])
+    # the thumbnails' box holds the widest pose: half its projected extent plus the pad
+    poses = np.zeros((2, 1, 2, V, 3))
+    poses[0, 0, 0, :, 0] = np.linspace(-1, 1, V)                      # 2 m wide
+    poses[1, 0, 1, :, 1] = np.linspace(0, 0.5, V)                     # 0.5 m tall (second body only)
+    hx, hy = pose_half_size(poses, pad=0.0)
+    assert hx == pytest.approx(1.0) and hy == pytest.approx(0.25 * np.cos(np.deg2rad(10)))
+    assert pose_half_size(np.zeros((3, 2, V, 3))) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="missing"):
+        era_explorer({k: v for k, v in rec.items() if k != "keys"})

@@ -21,18 +21,19 @@ after training (queries, retrieval scores, keys, expert usage, ELRO learning rat
 
 :func:`era_compute` turns a record and the controls' values into the arrays of one view;
 :func:`era_render` draws them; :func:`era_explorer` wires both to ipywidgets controls through
-:class:`paperlib.viz.widgets.Explorer`.
+:class:`paperlib.viz.widgets.Explorer`, with what every view shares computed once (:func:`era_prepare`)
+and the figure updated in place on each control change.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..skeleton import NTU25
-from .skeleton import plot_skeleton
+from .skeleton import BODY_COLORS, view_project
 from .widgets import Explorer
 
-__all__ = ["check_record", "era_compute", "era_render", "era_explorer", "pca_2d", "usage_entropy", "module_diagram",
-           "counterfactual_view"]
+__all__ = ["check_record", "era_prepare", "era_compute", "era_render", "era_explorer", "pca_2d", "pose_half_size",
+           "usage_entropy", "module_diagram", "counterfactual_view"]
 
 _KEYS = ("modules", "scores", "queries", "keys", "usage", "labels", "class_names", "ratios", "poses")
 
@@ -131,8 +132,70 @@ def pca_2d(points: np.ndarray):
     return mu, U
 
 
+def pose_half_size(poses, pad: float = 0.1) -> tuple:
+    """Half the width and height of the largest recorded pose, in metres, in
+    :func:`paperlib.viz.skeleton.view_project`'s view, plus ``pad``.
+
+    ``poses``: ``(..., B, V, 3)`` metres (all-zero bodies, i.e. absent ones, are left out). Returns
+    ``(hx, hy)`` floats; ``(1.0, 1.0)`` when no body is present. The explorer's thumbnails centre each
+    pose in a box of this size: one box for every view of a record, so that a figure updated in place
+    (:func:`era_render`) keeps its axes' frames.
+    """
+    p = np.asarray(poses)
+    p = p.reshape(-1, *p.shape[-3:])                                      # [n, B, V, 3]
+    ext = None
+    for i in range(0, len(p), 4096):                                      # chunks: bounded memory on large records
+        c = p[i:i + 4096].astype(np.float64)
+        live = np.abs(c).reshape(*c.shape[:2], -1).any(-1)                # [n, B]
+        if not live.any():
+            continue
+        xy = view_project(c)                                              # [n, B, V, 2]
+        m = live[..., None, None]
+        lo = np.where(m, xy, np.inf).min((1, 2))                          # [n, 2]
+        hi = np.where(m, xy, -np.inf).max((1, 2))
+        e = (hi - lo)[live.any(1)].max(0)
+        ext = e if ext is None else np.maximum(ext, e)
+    if ext is None:
+        return (1.0, 1.0)
+    ext = ext / 2 + pad
+    return (float(ext[0]), float(ext[1]))
+
+
+_PCA_CACHE = 64   # projections kept by era_prepare's cache (each (N, 2) float64)
+
+
+def era_prepare(record: dict) -> dict:
+    """What every view of ``record`` shares, computed once (:func:`era_explorer` does it when it is
+    built, so that a control change only slices arrays).
+
+    Returns a dict: ``shape (N, R, M)`` (:func:`check_record`), the record's arrays as numpy arrays
+    (``scores``, ``queries``, ``keys``, ``usage``: lists of ``P`` arrays; ``beta``: a list or None;
+    ``labels (N,)`` ints, ``ratios (R,)`` float64, ``poses (N, R, B, V, 3)``), ``class_names``,
+    ``modules``, ``usage_entropy`` (list of ``P`` arrays ``(d_m,)``, bits), ``thumb_half`` (``(hx, hy)``
+    metres, :func:`pose_half_size` of every pose), ``record`` (the record itself) and ``pca``, a cache of
+    the projections per ``(module, ratio index, bank)`` that :func:`era_compute` fills (the latest 64).
+
+    Raises ``ValueError`` as :func:`check_record` does.
+    """
+    shape = check_record(record)
+    beta = record.get("beta")
+    poses = np.asarray(record["poses"])
+    return {
+        "record": record, "shape": shape, "modules": list(record["modules"]),
+        "scores": [np.asarray(s) for s in record["scores"]],
+        "queries": [np.asarray(q) for q in record["queries"]],
+        "keys": [np.asarray(k) for k in record["keys"]],
+        "usage": [np.asarray(u) for u in record["usage"]],
+        "beta": None if beta is None else [np.asarray(b) for b in beta],
+        "labels": np.asarray(record["labels"]), "class_names": list(record["class_names"]),
+        "ratios": np.asarray(record["ratios"], dtype=np.float64), "poses": poses,
+        "usage_entropy": [usage_entropy(u) for u in record["usage"]],
+        "thumb_half": pose_half_size(poses), "pca": {},
+    }
+
+
 def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int = 0, bank: int = 0,
-                expert: int = -1, max_thumbs: int = 6) -> dict:
+                expert: int = -1, max_thumbs: int = 6, prepared: dict | None = None) -> dict:
     """The arrays of one explorer view.
 
     Parameters
@@ -145,6 +208,8 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
     expert : the expert whose retrieving samples are shown; ``-1``: the one ``sample`` retrieved.
     max_thumbs : how many retrieving samples to show as skeleton thumbnails (the sample itself
         first when it is one of them, then the others closest to it in query space).
+    prepared : :func:`era_prepare` of this ``record`` (default: computed here; the explorer passes the
+        one it computed when it was built, which skips the validation and the record-wide passes).
 
     Returns
     -------
@@ -156,205 +221,419 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
     ``expert``, ``members`` (indices of the samples retrieving it at this ratio),
     ``thumbs (k, B, V, 3)``, ``thumb_titles``, ``member_class_counts (C,)``, ``usage (M,)``,
     ``usage_entropy (d,)`` of the chosen module's banks (bits), ``beta (M,)`` or None,
-    ``counterfactual`` (:func:`counterfactual_view`, or None), and the indices/names for titles.
+    ``counterfactual`` (:func:`counterfactual_view`, or None), and the indices/names for titles;
+    for the figure's layout: ``max_thumbs``, ``thumb_half`` (``(hx, hy)`` metres, the thumbnails'
+    half size, :func:`pose_half_size` of every recorded pose) and ``has_counterfactual`` (whether the
+    record holds counterfactuals at all).
+
+    Raises ``ValueError`` for an invalid record (:func:`check_record`) or a ``sample`` / ``module``
+    out of range.
     """
-    N, R, M = check_record(record)
+    prep = era_prepare(record) if prepared is None else prepared
+    N, R, M = prep["shape"]
+    P = len(prep["modules"])
     if not 0 <= sample < N:
         raise ValueError(f"era_compute: sample must be in [0, {N}), got {sample}")
-    if not 0 <= module < len(record["modules"]):
-        raise ValueError(f"era_compute: module must be in [0, {len(record['modules'])}), got {module}")
-    ratios = np.asarray(record["ratios"], dtype=np.float64)
+    if not 0 <= module < P:
+        raise ValueError(f"era_compute: module must be in [0, {P}), got {module}")
+    ratios = prep["ratios"]
     ri = int(np.argmin(np.abs(ratios - ratio)))
-    S = [np.asarray(s) for s in record["scores"]]
+    S = prep["scores"]
     d = S[module].shape[2]
     bank = int(np.clip(bank, 0, d - 1))
     scores = [s[sample, ri] for s in S]                                  # list of [d_m, M]
     retrieved = [s.argmax(-1) for s in scores]                           # Eq. 3
     timeline = S[module][sample].argmax(-1).T                            # [d, R]
     bank_scores = S[module][sample, :, bank]                             # [R, M]
-    Q = np.asarray(record["queries"][module])[:, ri, bank]               # [N, K]
-    keys = np.asarray(record["keys"][module])[bank]                      # [M, K]
-    mu, U = pca_2d(Q)
-    proj = (Q - mu) @ U
-    kp = keys @ U
-    spread = np.abs(proj).max() if proj.size else 1.0
-    key_proj = kp / max(np.abs(kp).max(), 1e-12) * spread
+    Q = prep["queries"][module][:, ri, bank]                             # [N, K]
+    keys = prep["keys"][module][bank]                                    # [M, K]
+    pca = prep["pca"].get((module, ri, bank))
+    if pca is None:                                                      # the PCA of a bank at a ratio, once
+        mu, U = pca_2d(Q)
+        proj = (Q - mu) @ U
+        kp = keys @ U
+        spread = np.abs(proj).max() if proj.size else 1.0
+        if len(prep["pca"]) >= _PCA_CACHE:                               # bounded: drop the oldest
+            prep["pca"].pop(next(iter(prep["pca"])))
+        pca = prep["pca"][(module, ri, bank)] = (proj, kp / max(np.abs(kp).max(), 1e-12) * spread)
+    proj, key_proj = pca
     e = int(retrieved[module][bank]) if expert < 0 else int(np.clip(expert, 0, M - 1))
     chosen = S[module][:, ri, bank].argmax(-1)                           # [N] every sample's expert
     members = np.flatnonzero(chosen == e)
     dist = np.linalg.norm(Q[members] - Q[sample], axis=1)
     order = members[np.argsort(dist, kind="stable")]
     thumbs_idx = order[:max_thumbs]
-    labels = np.asarray(record["labels"])
-    names = list(record["class_names"])
-    beta = record.get("beta")
+    labels = prep["labels"]
+    names = prep["class_names"]
+    beta = prep["beta"]
     return {
         "sample": sample, "ratio": float(ratios[ri]), "ratio_index": ri, "module": module, "bank": bank,
-        "module_names": list(record["modules"]), "ratios": ratios,
+        "module_names": list(prep["modules"]), "ratios": ratios,
         "label": int(labels[sample]), "class_name": names[int(labels[sample])], "class_names": names,
         "scores": scores, "retrieved": retrieved, "timeline": timeline, "bank_scores": bank_scores,
         "proj": proj, "key_proj": key_proj, "labels": labels,
         "expert": e, "members": members, "thumbs_idx": thumbs_idx,
-        "thumbs": np.asarray(record["poses"])[thumbs_idx, ri],
+        "thumbs": prep["poses"][thumbs_idx, ri],
         "thumb_titles": [f"#{int(i)} {names[int(labels[i])]}" for i in thumbs_idx],
         "member_class_counts": np.bincount(labels[members], minlength=len(names)),
-        "usage": np.asarray(record["usage"][module])[bank],
-        "usage_entropy": usage_entropy(record["usage"][module]),
-        "beta": None if beta is None else np.asarray(beta[module])[bank],
-        "counterfactual": counterfactual_view(record, sample, ri, module, bank),
+        "usage": prep["usage"][module][bank],
+        "usage_entropy": prep["usage_entropy"][module],
+        "beta": None if beta is None else beta[module][bank],
+        "counterfactual": counterfactual_view(prep["record"], sample, ri, module, bank),
+        "max_thumbs": int(max_thumbs), "thumb_half": prep["thumb_half"],
+        "has_counterfactual": prep["record"].get("counterfactual") is not None,
     }
 
 
-def era_render(data: dict, skeleton=NTU25):
+_NBINS = 6   # at most this many intervals on the axes redrawn at every update (each tick label costs a draw)
+
+
+def _limits(lo, hi, margin=0.05):
+    """``(lo, hi)`` widened by ``margin`` of the span on each side (matplotlib's default autoscale
+    margins); a zero span becomes ``lo - 0.5 .. lo + 0.5``."""
+    lo, hi = float(lo), float(hi)
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return -1.0, 1.0
+    span = hi - lo
+    if span <= 0:
+        return lo - 0.5, lo + 0.5
+    return lo - margin * span, hi + margin * span
+
+
+def _era_layout(shape: tuple):
+    """Build the explorer's figure for data of the shapes ``shape`` (see :func:`era_render`): every
+    axis, label and artist, empty; what a view changes is marked animated. Uses only what ``shape``
+    fixes, so that a figure built for one view draws the same background as one built for another."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from matplotlib.gridspec import GridSpec
+    from matplotlib.ticker import MaxNLocator
+
+    dims, M, names, ratios, n_th, _, _, (hx, hy), has_beta, has_cf = shape
+    P, R = len(dims), len(ratios)
+    if P > 8:
+        raise ValueError(f"era_render: at most 8 ERA modules can be shown, got {P}")
+    fig = plt.figure(figsize=(11.2, 10.8))
+    # a fixed layout: no tight_layout / constrained layout (an extra draw per update); margins just wide enough
+    # for the labels (fewer pixels to encode at every update)
+    gs = GridSpec(4, 12, figure=fig, height_ratios=[1.0, 1.25, 0.85, 1.1], hspace=0.6, wspace=0.9, left=0.085,
+                  right=0.94, bottom=0.06, top=0.905)
+    art = {"shape": shape}
+    # Row 1: scores of every module + timeline of the chosen module
+    widths = np.array(dims, dtype=float)
+    cols = np.maximum(3 if 3 * P <= 8 else 1, np.round(8 * widths / widths.sum()).astype(int))
+    cols[int(np.argmax(cols))] -= cols.sum() - 8   # the widest panel absorbs the rounding: 8 columns in all
+    c0 = 0
+    art["scores"] = []
+    for m in range(P):
+        ax = fig.add_subplot(gs[0, c0:c0 + cols[m]])
+        c0 += cols[m]
+        d = dims[m]
+        im = ax.imshow(np.zeros((M, d)), aspect="auto", cmap="viridis", origin="lower", animated=True)
+        ring = ax.scatter(np.arange(d), np.zeros(d), s=30, facecolors="none", edgecolors="w", lw=1.4, animated=True)
+        vline = ax.axvline(0, color="r", lw=1, ls=":", animated=True)
+        ax.set_xlim(-0.5, d - 0.5)
+        ax.set_ylim(-0.5, M - 0.5)
+        ax.set_title(f"{names[m]}: scores (Eq. 2)", fontsize=8)
+        ax.set_xlabel("bank p", fontsize=8)
+        ax.set_ylabel("expert i", fontsize=8)
+        ax.set_yticks(range(M))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+        art["scores"].append({"ax": ax, "im": im, "ring": ring, "vline": vline})
+    ax = fig.add_subplot(gs[0, 8:12])
+    art["tl_im"] = ax.imshow(np.zeros((1, R)), aspect="auto", cmap="tab10", vmin=0, vmax=9, origin="lower",
+                             interpolation="nearest", animated=True)
+    art["tl_line"] = ax.axvline(0, color="k", lw=1, animated=True)
+    ax.set_xlim(-0.5, R - 0.5)
+    ax.set_xticks(range(R))
+    ax.set_xticklabels([f"{r:.1f}" for r in ratios], fontsize=6)
+    ax.set_xlabel("observation ratio", fontsize=8)
+    ax.set_ylabel("bank p", fontsize=8)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=_NBINS, integer=True))
+    ax.set_title("retrieved expert vs observed ratio\n(colours as in the curves below)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.yaxis.set_animated(True)                                          # d of the chosen module
+    art["ax_tl"] = ax
+    # Row 2: projection, bank scores over ratio, usage vs beta
+    ax = fig.add_subplot(gs[1, 0:5])
+    art["pts"] = ax.scatter(np.zeros(0), np.zeros(0), c=np.zeros(0), cmap="tab20", s=7, alpha=0.7, animated=True)
+    art["here"] = ax.scatter([0.0], [0.0], s=120, facecolors="none", edgecolors="k", lw=1.5, animated=True)
+    art["stars"] = ax.scatter(np.zeros(M), np.zeros(M), marker="*", s=160, color="k", zorder=3, animated=True)
+    art["key_labels"] = [ax.annotate(f"k{i}", (0.0, 0.0), fontsize=8, xytext=(3, 3), textcoords="offset points",
+                                     animated=True) for i in range(M)]
+    ax.set_xticks([])                                                    # PCA coordinates: arbitrary units
+    ax.set_yticks([])
+    # static titles (the bank is named in the figure's title): a text drawn at every update costs ~1-4 ms
+    ax.set_title("queries q (Eq. 1) of the chosen bank, PCA 2D\nstars: keys; ringed: this sample", fontsize=8)
+    art["ax_pr"] = ax
+    ax = fig.add_subplot(gs[1, 5:8])
+    art["curves"] = [ax.plot(ratios, np.zeros(R), "-o", ms=3, lw=1, label=f"expert {i}", animated=True)[0]
+                     for i in range(M)]
+    art["bs_line"] = ax.axvline(ratios[0], color="k", lw=0.8, ls=":", animated=True)
+    ax.set_xlim(*_limits(min(ratios), max(ratios)))
+    ax.set_xlabel("observation ratio", fontsize=8)
+    ax.set_title("the chosen bank's scores vs ratio", fontsize=8)
+    leg = ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2, handlelength=1.2)
+    for h in leg.legend_handles:                                         # outside the axes: in the background
+        h.set_animated(False)
+    ax.tick_params(labelsize=7)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=_NBINS))
+    ax.yaxis.set_animated(True)
+    art["ax_bs"] = ax
+    ax = fig.add_subplot(gs[1, 9:12])
+    art["usage"] = ax.bar(np.arange(M), np.zeros(M), color="C0", animated=True).patches
+    ax.set_xlim(*_limits(-0.4, M - 0.6))
+    ax.set_ylim(0, 1)                                                    # shares: one scale for every bank
+    ax.set_xlabel("expert i", fontsize=8)
+    ax.set_ylabel("share of retrievals (training)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title("usage vs ELRO learning rate", fontsize=8)
+    art["ax_u"] = ax
+    art["ax_beta"] = None
+    if has_beta:
+        ax2 = ax.twinx()
+        art["beta"], = ax2.plot(np.arange(M), np.zeros(M), "ks--", ms=4, lw=1, animated=True)
+        ax2.set_ylabel("beta (ELRO)", fontsize=8)
+        ax2.tick_params(labelsize=7)
+        ax2.yaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax2.yaxis.set_animated(True)
+        art["ax_beta"] = ax2
+    # Row 3: thumbnails of the samples retrieving the chosen expert (a fixed box, centred on each pose)
+    art["thumbs"] = []
+    for j in range(n_th):
+        ax = fig.add_subplot(gs[2, 2 * j:2 * j + 2]) if n_th <= 6 else fig.add_subplot(3, n_th, 2 * n_th + j + 1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        bones = LineCollection([], linewidths=1.2, capstyle="projecting", zorder=2, animated=True)
+        ax.add_collection(bones, autolim=False)
+        joints = ax.scatter(np.zeros(0), np.zeros(0), s=2, zorder=3, animated=True)
+        ax.set_xlim(-hx, hx)
+        ax.set_ylim(-hy, hy)
+        ax.set_aspect("equal")
+        ax.set_title(" ", fontsize=7)
+        ax.title.set_animated(True)
+        for sp in ax.spines.values():                                    # no frame where no sample
+            sp.set_animated(True)
+        art["thumbs"].append({"ax": ax, "bones": bones, "joints": joints})
+    # Row 4: usage entropy per bank, and what each expert would have done (counterfactual)
+    ax = fig.add_subplot(gs[3, 0:3])
+    d_max = max(dims)
+    art["entropy"] = ax.bar(np.arange(d_max), np.zeros(d_max), color="C0", animated=True).patches
+    ax.axhline(np.log2(M), color="grey", ls=":", lw=1)
+    ax.set_ylim(0, 1.05 * np.log2(M) if M > 1 else 1.0)                 # entropies lie in [0, log2 M]
+    ax.set_xlabel("bank p", fontsize=8)
+    ax.set_ylabel("usage entropy (bits)", fontsize=8)
+    ax.set_title(f"training usage entropy per bank\n(dotted: uniform, log2 {M})", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=_NBINS, integer=True))
+    ax.xaxis.set_animated(True)                                          # d of the chosen module
+    art["ax_ent"] = ax
+    art["cf"] = None
+    if not has_cf:
+        ax = fig.add_subplot(gs[3, 4:12])
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no counterfactual recorded for this sample", ha="center", va="center", fontsize=9)
+    else:
+        # frames, colour bar, fixed axes and titles in the background; what a sample without a recorded
+        # counterfactual does not have is hidden
+        ax = fig.add_subplot(gs[3, 4:8])
+        im = ax.imshow(np.zeros((M, 1)), aspect="auto", cmap="magma", vmin=0, vmax=1, origin="lower", animated=True)
+        ring = ax.scatter([0.0], [0.0], s=30, facecolors="none", edgecolors="c", lw=1.4, animated=True)
+        vline = ax.axvline(0, color="r", lw=1, ls=":", animated=True)
+        # in the background, under the (opaque, axes-filling) image: seen only when the image is hidden
+        ax.text(0.5, 0.5, "no counterfactual recorded\nfor this sample", transform=ax.transAxes, ha="center",
+                va="center", fontsize=9)
+        ax.set_xlabel("bank p", fontsize=8)
+        ax.set_ylabel("expert i", fontsize=8)
+        ax.set_yticks(range(M))
+        ax.set_ylim(-0.5, M - 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=_NBINS, integer=True))
+        ax.tick_params(labelsize=7)
+        ax.set_title("P(true class) if bank p had retrieved expert i\n(ringed: retrieved)", fontsize=8)
+        ax.xaxis.set_animated(True)                                      # d of the chosen module
+        fig.colorbar(im, ax=ax, fraction=0.05)
+        ax_b = fig.add_subplot(gs[3, 9:12])
+        bars = ax_b.bar(np.arange(M), np.zeros(M), color="C0", animated=True).patches
+        notes = [ax_b.annotate("", (i, 0.0), fontsize=6, rotation=60, xytext=(0, 3), textcoords="offset points",
+                               ha="left", animated=True) for i in range(M)]
+        ax_b.set_xlim(*_limits(-0.4, M - 0.6))
+        ax_b.set_ylim(0, 1.25)
+        ax_b.set_xlabel("expert i", fontsize=8)
+        ax_b.set_ylabel("P(true class)", fontsize=8)
+        ax_b.set_title("the chosen bank: true-class probability\nand prediction per expert", fontsize=8)
+        ax_b.tick_params(labelsize=7)
+        art["cf"] = {"ax": ax, "im": im, "ring": ring, "vline": vline, "ax_b": ax_b, "bars": bars,
+                     "notes": notes}
+    art["title"] = fig.suptitle(" ", fontsize=10)
+    art["title"].set_animated(True)
+    fig._era_artists = art
+    return fig
+
+
+def _shape_key(data: dict, skeleton) -> tuple:
+    """What fixes :func:`era_render`'s layout (a figure is reused only for data with the same key)."""
+    th = np.asarray(data["thumbs"])
+    half = data.get("thumb_half")
+    if half is None:
+        half = pose_half_size(th) if th.size else (1.0, 1.0)
+    n_th = max(int(data.get("max_thumbs", len(data["thumbs_idx"]))), len(data["thumbs_idx"]), 1)
+    return (tuple(int(np.shape(s)[0]) for s in data["scores"]), int(np.shape(data["scores"][0])[1]),
+            tuple(data["module_names"]), tuple(float(r) for r in data["ratios"]), n_th,
+            tuple(int(x) for x in th.shape[1:3]), tuple(map(tuple, skeleton.bones)),
+            tuple(float(h) for h in half), data["beta"] is not None,
+            bool(data.get("has_counterfactual", data["counterfactual"] is not None)))
+
+
+def era_render(data: dict, skeleton=NTU25, fig=None):
     """A matplotlib figure of :func:`era_compute`'s data (see the notebook for a walk-through).
 
     Row 1: the Eq. 2 scores of every module (experts x banks, the retrieved expert ringed) and the
     retrieval timeline of the chosen module over the observation ratios. Row 2: the chosen bank's
     queries in 2D (coloured by class, keys as stars, the sample ringed), its scores against the
     ratio, expert usage in training next to the ELRO learning rates. Row 3: samples that retrieve
-    the chosen expert.
+    the chosen expert (``max_thumbs`` panels, each pose centred in a box of ``thumb_half``, the same
+    for every view of a record; panels without a sample are blank). Row 4: the usage entropy per bank
+    and, for samples with one recorded, the counterfactual.
+
+    The layout is fixed (explicit grid, no ``tight_layout``). ``fig``: a figure this function drew
+    before for data of the same shapes (the modules' ``d_m`` and names, ``M``, the ratios,
+    ``max_thumbs``, the poses' bodies and joints, ``skeleton``, ``thumb_half``, beta and counterfactuals
+    recorded or not), as :class:`~paperlib.viz.widgets.Explorer` passes on a control
+    change: its artists are updated in place and what a view changes is marked animated (images,
+    points, curves, bars, poses, titles, the axes whose range follows the data, the counterfactual
+    panels), so that :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with it
+    (a plain ``canvas.draw`` leaves animated artists out). Otherwise a new figure is built.
+
+    Returns the Figure. Raises ``ValueError`` for more than 8 modules or poses without ``skeleton``'s
+    joint count.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.gridspec import GridSpec
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.colors import to_rgba_array
 
-    P = len(data["scores"])
-    M = data["scores"][0].shape[1]
-    n_th = max(len(data["thumbs_idx"]), 1)
-    fig = plt.figure(figsize=(12.5, 12.0))
-    gs = GridSpec(4, 12, figure=fig, height_ratios=[1.0, 1.25, 0.85, 1.1], hspace=0.6, wspace=0.9)
-    # Row 1: scores of every module + timeline of the chosen module
-    widths = np.array([s.shape[0] for s in data["scores"]], dtype=float)
-    if P > 8:
-        raise ValueError(f"era_render: at most 8 ERA modules can be shown, got {P}")
-    cols = np.maximum(3 if 3 * P <= 8 else 1, np.round(8 * widths / widths.sum()).astype(int))
-    cols[int(np.argmax(cols))] -= cols.sum() - 8   # the widest panel absorbs the rounding: 8 columns in all
-    c0 = 0
-    for m in range(P):
-        ax = fig.add_subplot(gs[0, c0:c0 + cols[m]])
-        c0 += cols[m]
-        s = data["scores"][m]
-        ax.imshow(s.T, aspect="auto", cmap="viridis", origin="lower")
-        ax.scatter(np.arange(s.shape[0]), data["retrieved"][m], s=30, facecolors="none", edgecolors="w", lw=1.4)
-        if m == data["module"]:
-            ax.axvline(data["bank"], color="r", lw=1, ls=":")
-        ax.set_title(f"{data['module_names'][m]}: scores (Eq. 2)", fontsize=8)
-        ax.set_xlabel("bank p", fontsize=8)
-        ax.set_ylabel("expert i", fontsize=8)
-        ax.set_yticks(range(M))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
-    ax = fig.add_subplot(gs[0, 8:12])
+    th = np.asarray(data["thumbs"])
+    if th.ndim != 4 or th.shape[-2:] != (skeleton.num_joints, 3):
+        raise ValueError(f"era_render: expected thumbs (k, B, {skeleton.num_joints}, 3), got {th.shape}")
+    shape = _shape_key(data, skeleton)
+    art = getattr(fig, "_era_artists", None)
+    if art is None or art["shape"] != shape:
+        fig = _era_layout(shape)
+        art = fig._era_artists
+    module, bank, e = data["module"], data["bank"], data["expert"]
+    # Row 1
+    for m, (panel, s, r) in enumerate(zip(art["scores"], data["scores"], data["retrieved"])):
+        panel["im"].set_data(s.T)
+        panel["im"].set_clim(float(s.min()), float(s.max()))
+        panel["ring"].set_offsets(np.column_stack([np.arange(len(r)), r]))
+        panel["vline"].set_xdata([bank, bank])
+        panel["vline"].set_visible(m == module)
     tl = data["timeline"]
-    ax.imshow(tl, aspect="auto", cmap="tab10", vmin=0, vmax=9, origin="lower", interpolation="nearest")
-    ax.set_xticks(range(len(data["ratios"])))
-    ax.set_xticklabels([f"{r:.1f}" for r in data["ratios"]], fontsize=6)
-    ax.axvline(data["ratio_index"], color="k", lw=1)
-    ax.set_xlabel("observation ratio", fontsize=8)
-    ax.set_ylabel("bank p", fontsize=8)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("retrieved expert vs observed ratio\n(colours as in the curves below)", fontsize=8)
-    ax.tick_params(labelsize=7)
-    # Row 2: projection, bank scores over ratio, usage vs beta
-    ax = fig.add_subplot(gs[1, 0:5])
-    pr, lab = data["proj"], data["labels"]
-    ax.scatter(pr[:, 0], pr[:, 1], c=lab, cmap="tab20", vmin=0, vmax=max(19, lab.max()), s=7, alpha=0.7)
-    ax.scatter(*pr[data["sample"]], s=120, facecolors="none", edgecolors="k", lw=1.5, label="this sample")
-    for i, (x, y) in enumerate(data["key_proj"]):
-        ax.scatter(x, y, marker="*", s=160, color="k" if i != data["expert"] else "r", zorder=3)
-        ax.annotate(f"k{i}", (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
-    ax.set_title(f"queries q (Eq. 1) of bank {data['bank']}, PCA 2D; stars: keys", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, loc="lower right")
-    ax = fig.add_subplot(gs[1, 5:8])
-    for i in range(M):
-        ax.plot(data["ratios"], data["bank_scores"][:, i], "-o", ms=3, lw=1, label=f"expert {i}")
-    ax.axvline(data["ratio"], color="k", lw=0.8, ls=":")
-    ax.set_xlabel("observation ratio", fontsize=8)
-    ax.set_title(f"bank {data['bank']}: scores vs ratio", fontsize=8)
-    ax.legend(fontsize=6, ncol=1)
-    ax.tick_params(labelsize=7)
-    ax = fig.add_subplot(gs[1, 9:12])
+    art["tl_im"].set_data(tl)
+    art["tl_im"].set_extent((-0.5, tl.shape[1] - 0.5, -0.5, tl.shape[0] - 0.5))
+    art["ax_tl"].set_xlim(-0.5, tl.shape[1] - 0.5)
+    art["ax_tl"].set_ylim(-0.5, tl.shape[0] - 0.5)
+    art["tl_line"].set_xdata([data["ratio_index"]] * 2)
+    # Row 2
+    pr, lab, kp = data["proj"], data["labels"], data["key_proj"]
+    art["pts"].set_offsets(pr)
+    art["pts"].set_array(np.asarray(lab))
+    art["pts"].set_clim(0, max(19, int(lab.max()) if len(lab) else 0))
+    art["here"].set_offsets(pr[data["sample"]][None])
+    art["stars"].set_offsets(kp)
+    art["stars"].set_color(["r" if i == e else "k" for i in range(len(kp))])
+    for note, xy in zip(art["key_labels"], kp):
+        note.xy = (float(xy[0]), float(xy[1]))
+    every = np.concatenate([pr, kp]) if len(pr) else kp
+    ax = art["ax_pr"]
+    ax.set_xlim(*_limits(every[:, 0].min(), every[:, 0].max()))
+    ax.set_ylim(*_limits(every[:, 1].min(), every[:, 1].max()))
+    bs = data["bank_scores"]
+    for i, line in enumerate(art["curves"]):
+        line.set_ydata(bs[:, i])
+    art["bs_line"].set_xdata([data["ratio"]] * 2)
+    art["ax_bs"].set_ylim(*_limits(bs.min(), bs.max()))
     u = data["usage"] / max(data["usage"].sum(), 1)
-    ax.bar(np.arange(M), u, color=["r" if i == data["expert"] else "C0" for i in range(M)])
-    ax.set_xlabel("expert i", fontsize=8)
-    ax.set_ylabel("share of retrievals (training)", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.set_title("usage vs ELRO learning rate", fontsize=8)
-    if data["beta"] is not None:
-        ax2 = ax.twinx()
-        ax2.plot(np.arange(M), data["beta"], "ks--", ms=4, lw=1)
-        ax2.set_ylabel("beta (ELRO)", fontsize=8)
-        ax2.tick_params(labelsize=7)
-    # Row 3: thumbnails of the samples retrieving the chosen expert
-    for j in range(n_th):
-        ax = fig.add_subplot(gs[2, 2 * j:2 * j + 2]) if n_th <= 6 else fig.add_subplot(3, n_th, 2 * n_th + j + 1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if j < len(data["thumbs_idx"]):
-            plot_skeleton(ax, data["thumbs"][j], skeleton, lw=1.2, joint_size=2,
-                          color="r" if data["thumbs_idx"][j] == data["sample"] else None)
-            ax.set_title(data["thumb_titles"][j], fontsize=7)
-    _render_counterfactual(fig, gs, data)
-    fig.suptitle(f"sample #{data['sample']} ({data['class_name']}) at {data['ratio']:.0%} observed; "
-                 f"{data['module_names'][data['module']]}, bank {data['bank']}: expert {data['expert']} "
-                 f"retrieved by {len(data['members'])} test samples", fontsize=10)
-    return fig
-
-
-def _render_counterfactual(fig, gs, data):
-    """Row 4: usage entropy per bank, and what each expert would have done (counterfactual)."""
-    M = data["scores"][0].shape[1]
+    for i, b in enumerate(art["usage"]):
+        b.set_height(u[i])
+        b.set_facecolor("r" if i == e else "C0")
+    if art["ax_beta"] is not None:
+        art["beta"].set_ydata(data["beta"])
+        art["ax_beta"].set_ylim(*_limits(np.min(data["beta"]), np.max(data["beta"])))
+    # Row 3
+    edges = np.asarray(skeleton.bones, dtype=np.intp).reshape(-1, 2)
+    hx, hy = shape[7]
+    k = len(data["thumbs_idx"])
+    for j, panel in enumerate(art["thumbs"]):
+        shown = j < k
+        ax = panel["ax"]
+        for a in (panel["bones"], panel["joints"], *ax.spines.values()):
+            a.set_visible(shown)
+        ax.title.set_text(data["thumb_titles"][j] if shown else "")
+        if not shown:
+            continue
+        body = th[j]                                                     # [B, V, 3]
+        live = np.flatnonzero(np.abs(body).reshape(len(body), -1).any(1))
+        if data["thumbs_idx"][j] == data["sample"]:
+            colors = to_rgba_array(["r"] * len(live))
+        else:
+            colors = to_rgba_array([BODY_COLORS[b % len(BODY_COLORS)] for b in live]) if len(live) else np.zeros((0, 4))
+        xy = view_project(body[live])                                    # [b, V, 2]
+        panel["bones"].set_segments(xy[:, edges].reshape(-1, 2, 2))
+        panel["bones"].set_color(np.repeat(colors, len(edges), 0))
+        panel["joints"].set_offsets(xy.reshape(-1, 2))
+        panel["joints"].set_color(np.repeat(colors, xy.shape[1], 0))
+        c = (xy.reshape(-1, 2).min(0) + xy.reshape(-1, 2).max(0)) / 2 if len(live) else np.zeros(2)
+        ax.set_xlim(c[0] - hx, c[0] + hx)
+        ax.set_ylim(c[1] - hy, c[1] + hy)
+    # Row 4
     ent = data["usage_entropy"]
-    ax = fig.add_subplot(gs[3, 0:3])
-    ax.bar(np.arange(len(ent)), ent, color=["r" if p == data["bank"] else "C0" for p in range(len(ent))])
-    ax.axhline(np.log2(M), color="grey", ls=":", lw=1)
-    ax.set_xlabel("bank p", fontsize=8)
-    ax.set_ylabel("usage entropy (bits)", fontsize=8)
-    ax.set_title(f"training usage entropy per bank\n(dotted: uniform, log2 {M})", fontsize=8)
-    ax.tick_params(labelsize=7)
+    for p, b in enumerate(art["entropy"]):
+        b.set_visible(p < len(ent))
+        if p < len(ent):
+            b.set_height(ent[p])
+            b.set_facecolor("r" if p == bank else "C0")
+    art["ax_ent"].set_xlim(*_limits(-0.4, len(ent) - 0.6))
     cf = data["counterfactual"]
-    if cf is None:
-        ax = fig.add_subplot(gs[3, 4:12])
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no counterfactual recorded for this sample", ha="center", va="center", fontsize=9)
-        return
-    names, label = data["class_names"], data["label"]
-    ax = fig.add_subplot(gs[3, 4:8])
-    im = ax.imshow(cf["true_prob"].T, aspect="auto", cmap="magma", vmin=0, vmax=1, origin="lower")
-    ax.scatter(np.arange(len(cf["true_prob"])), data["retrieved"][data["module"]], s=30, facecolors="none",
-               edgecolors="c", lw=1.4)
-    ax.axvline(data["bank"], color="r", lw=1, ls=":")
-    ax.set_xlabel("bank p", fontsize=8)
-    ax.set_ylabel("expert i", fontsize=8)
-    ax.set_yticks(range(M))
-    ax.tick_params(labelsize=7)
-    ax.set_title(f"P({names[label]}) if bank p had retrieved expert i\n(ringed: retrieved)", fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.05)
-    ax = fig.add_subplot(gs[3, 9:12])
-    bp = cf["bank_prob"]
-    ax.bar(np.arange(M), bp[:, label], color=["c" if i == data["retrieved"][data["module"]][data["bank"]]
-                                               else "C0" for i in range(M)])
-    for i in range(M):
-        ax.annotate(names[int(bp[i].argmax())], (i, bp[i, label]), fontsize=6, rotation=60, xytext=(0, 3),
-                    textcoords="offset points", ha="left")
-    ax.set_ylim(0, 1.25)
-    ax.set_xlabel("expert i of bank %d" % data["bank"], fontsize=8)
-    ax.set_ylabel(f"P({names[label]})", fontsize=8)
-    ax.set_title(f"bank {data['bank']}: true-class probability and prediction per expert", fontsize=8)
-    ax.tick_params(labelsize=7)
+    if art["cf"] is not None:
+        c = art["cf"]
+        d = len(data["retrieved"][module])
+        c["ax"].set_xlim(-0.5, d - 0.5)
+        for a in (c["im"], c["ring"], c["vline"], *c["bars"], *c["notes"]):
+            a.set_visible(cf is not None)
+        if cf is not None:
+            names, label = data["class_names"], data["label"]
+            r = data["retrieved"][module]
+            tp = cf["true_prob"]                                         # [d, M]
+            c["im"].set_data(tp.T)
+            c["im"].set_extent((-0.5, tp.shape[0] - 0.5, -0.5, tp.shape[1] - 0.5))
+            c["ring"].set_offsets(np.column_stack([np.arange(len(tp)), r]))
+            c["vline"].set_xdata([bank, bank])
+            bp = cf["bank_prob"]                                         # [M, C]
+            for i, (b, note) in enumerate(zip(c["bars"], c["notes"])):
+                b.set_height(bp[i, label])
+                b.set_facecolor("c" if i == r[bank] else "C0")
+                note.set_text(names[int(bp[i].argmax())])
+                note.xy = (i, float(bp[i, label]))
+    art["title"].set_text(f"sample #{data['sample']} ({data['class_name']}) at {data['ratio']:.0%} observed; "
+                          f"{data['module_names'][module]}, bank {bank}: expert {e} "
+                          f"retrieved by {len(data['members'])} test samples")
+    return fig
 
 
 def era_explorer(record: dict, sample: int = 0, ratio: float = 0.2, module: int = 0, bank: int = 0):
     """The expert-retrieval explorer: an :class:`~paperlib.viz.widgets.Explorer` over a record.
 
     Controls: ``sample``, ``ratio``, ``module``, ``bank``, ``expert`` (-1: the retrieved one).
+
+    The record is validated and its shared arrays prepared once (:func:`era_prepare`), and every control
+    change updates the figure in place (``era_render(data, fig=previous)``). Raises ``ValueError`` for
+    an invalid record (:func:`check_record`).
     """
     import ipywidgets as w
 
-    N, R, M = check_record(record)
-    d_max = max(np.shape(s)[2] for s in record["scores"])
-    ratios = [float(r) for r in record["ratios"]]
+    prep = era_prepare(record)
+    N, R, M = prep["shape"]
+    d_max = max(np.shape(s)[2] for s in prep["scores"])
+    ratios = [float(r) for r in prep["ratios"]]
     r0 = ratios[int(np.argmin(np.abs(np.asarray(ratios) - ratio)))]
     controls = {
         "sample": w.IntSlider(value=sample, min=0, max=N - 1, description="sample"),
@@ -365,7 +644,14 @@ def era_explorer(record: dict, sample: int = 0, ratio: float = 0.2, module: int 
         "expert": w.Dropdown(options=[("retrieved", -1)] + [(f"expert {i}", i) for i in range(M)], value=-1,
                              description="expert"),
     }
-    return Explorer(controls, lambda **v: era_compute(record, **v), era_render, title="ERA expert-retrieval explorer")
+
+    def compute(**values):
+        return era_compute(record, **values, prepared=prep)
+
+    def render(data, fig=None):                                          # fig: the Explorer's previous figure
+        return era_render(data, fig=fig)
+
+    return Explorer(controls, compute, render, title="ERA expert-retrieval explorer")
 
 
 def module_diagram():
