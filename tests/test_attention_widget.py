@@ -99,8 +99,8 @@ def test_viewer_wiring(record):
     assert ex.data["attn_frame"][1, 1] == 1.0                  # frame T // 2 -> t' = 1
     ex.controls["frame"].value = 0
     assert ex.data["t_feat"] == 0 and ex.data["attn_frame"].sum() == 0
-    ex.controls["clip"].value = 1
-    assert "clip 1, person 0" in ex.data["title"]
+    ex.controls["clip"].value = 1                             # person 1 is clamped to clip 1's only person
+    assert "clip 1, person 0" in ex.data["title"] and ex.updates == 6   # one update, not one more for the clamp
     assert len(ex.figure.axes) == 3
 
 
@@ -128,12 +128,17 @@ def test_person_slider_spans_the_clips_people(record):
     ex = attention_viewer(record)                              # clip 0 has 2 valid people, clip 1 one
     assert ex.controls["person"].max == 1
     ex.controls["person"].value = 1
+    n = ex.updates
     ex.controls["clip"].value = 1
     assert ex.controls["person"].max == 0 and ex.controls["person"].value == 0
     assert "clip 1, person 0" in ex.data["title"]
+    assert ex.updates == n + 1                                 # the clamp of the person slider: no update of its own
+    assert ex.values() == {"clip": 1, "person": 0, "layer": 1, "head": "mean", "frame": T // 2}
     ex.controls["clip"].value = 0
-    assert ex.controls["person"].max == 1
+    assert ex.controls["person"].max == 1 and ex.updates == n + 2
     assert "shares" in ex.data and ex.data["shares"]["n_other"] == 1
+    ex.controls["person"].value = 1                             # the person slider still updates the view
+    assert ex.updates == n + 3 and "clip 0, person 1" in ex.data["title"]
 
 
 def test_watched_person_box_and_its_share(record):
@@ -167,3 +172,118 @@ def test_architecture_figure_names_the_pieces():
         assert piece in text
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def _moving_record(record):
+    """The fixture with a box per person and watched people (clip 0: 0 watches 1, 1 watches 0; clip 1: nobody)."""
+    rec = dict(record)
+    boxes = np.array(record["boxes"], dtype=np.float64)
+    boxes[:, 0] = [1.0, 1.0, 7.0, 9.0]
+    boxes[:, 1] = [8.0, 6.0, 15.0, 15.0]
+    rec["boxes"] = boxes
+    rec["targets"] = np.array([[1, 0, -1], [-1, -1, -1]])
+    return rec
+
+
+def test_in_place_updates_draw_what_a_fresh_render_draws(record):
+    """Explorer passes the previous figure (``render(data, fig=...)``): after control changes that move every
+    part of the view (the frame, the map, the boxes, the watched box shown and hidden, the titles of one and two
+    lines, the key colours, the bars and stars), the reused figure must be pixel for pixel a fresh render of
+    the same data."""
+    import matplotlib.pyplot as plt
+
+    from paperlib.viz.widgets import figure_png
+
+    rec = _moving_record(record)
+    ex = attention_viewer(rec)
+    first = ex.figure
+    assert ex._reuses                                             # the render takes fig=: updates in place
+    changes = [("frame", 0), ("head", 1), ("person", 1), ("layer", 0), ("clip", 1), ("head", "mean"),
+               ("frame", 3), ("clip", 0), ("person", 1), ("head", 0), ("person", 0)]
+    checked = 0
+    for i, (name, value) in enumerate(changes):
+        ex.controls[name].value = value
+        assert ex.figure is first                                 # the same figure, its artists updated
+        if i in (2, 4, 7, len(changes) - 1):
+            fresh = attention_render(ex.data)
+            assert fresh is not first and len(fresh.axes) == len(first.axes)
+            a, b = _pixels(figure_png(ex.figure, 80)), _pixels(figure_png(fresh, 80))
+            assert a.shape == b.shape
+            assert np.array_equal(a, b), f"after {changes[:i + 1]}: {(a != b).any(-1).sum()} pixels differ"
+            plt.close(fresh)
+            checked += 1
+    assert checked == 4 and ex.updates == 1 + len(changes)
+    # what the last view shows (the artists are animated: read their data, not a plain draw)
+    d = ex.data
+    assert d["title"].startswith("clip 0, person 0, layer 1/2, head 0, frame 3") and d["target"] == 1
+    ax0, ax1, ax2 = first.axes
+    np.testing.assert_array_equal(ax0.images[0].get_array(), rec["frames"][0, 3])
+    np.testing.assert_allclose(ax0.images[1].get_array(), d["overlay"])
+    np.testing.assert_allclose(ax1.images[0].get_array(), d["key_rgb"])
+    own, watched = ax0.patches
+    assert own.get_bbox().bounds == (1.0, 1.0, 6.0, 8.0) and watched.get_visible()
+    assert watched.get_bbox().bounds == (8.0, 6.0, 7.0, 9.0) and "watched (dashed)" in ax0.get_title()
+    assert np.allclose([b.get_width() for b in ax2.patches], rec["probs"][0, 0])
+    stars = ax2.collections[0].get_offsets()
+    assert np.array_equal(stars[:, 1], np.flatnonzero(rec["labels"][0, 0])) and np.all(stars[:, 0] == 1.02)
+    assert d["title"] in [t.get_text() for t in first.findobj(lambda a: hasattr(a, "get_text"))]
+    # a person who watches nobody: the dashed box is hidden again, in place
+    ex.controls["clip"].value = 1
+    assert ex.figure is first and not watched.get_visible() and "watched" not in ax0.get_title()
+    plt.close("all")
+
+
+def test_render_reuses_only_a_figure_of_the_same_shapes(record):
+    import matplotlib.pyplot as plt
+
+    d = attention_compute(record, clip=0, person=0, layer=0, head=0, frame=1)
+    fig = attention_render(d)
+    d2 = attention_compute(record, clip=1, person=0, layer=1, head="mean", frame=3)
+    assert attention_render(d2, fig=fig) is fig                   # another view of the same record
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), d2["image"])
+    assert fig.axes[1].get_title().startswith("keys of t'=1 (head 0)")
+    assert np.allclose([b.get_width() for b in fig.axes[2].patches], record["probs"][1, 0])
+    # other shapes: other class names, another frame size, another map size: a new layout
+    names = dict(record, class_names=["a", "b", "c", "d"])
+    other = attention_render(attention_compute(names, clip=0), fig=fig)
+    assert other is not fig and [t.get_text() for t in other.axes[2].get_yticklabels()] == ["a", "b", "c", "d"]
+    big = dict(record, frames=np.zeros((N, T, 32, 24, 3), np.uint8))
+    third = attention_render(attention_compute(big, clip=0), fig=other)
+    assert third is not other and third.axes[0].images[1].get_array().shape == (32, 24)
+    fewer = dict(record, attn=record["attn"][..., :2], keys=record["keys"][:, :, :, :, :, :2])
+    assert attention_render(attention_compute(fewer, clip=0), fig=third) is not third
+    with pytest.raises(ValueError, match="overlay"):
+        attention_render(dict(d, overlay=np.zeros((4, 4))))
+    with pytest.raises(ValueError, match="classes"):
+        attention_render(dict(d, probs=np.zeros(C + 1)))
+    plt.close("all")
+
+
+def test_prepared_record_gives_the_same_views(record):
+    from paperlib.viz.attention import attention_prepare
+
+    rec = _moving_record(record)
+    prep = attention_prepare(rec)
+    for kw in (dict(clip=0, person=1, layer=0, head=1, frame=2), dict(clip=1, person=0, head="mean", frame=0)):
+        a, b = attention_compute(rec, **kw, prepared=prep), attention_compute(rec, **kw)
+        assert a.keys() == b.keys() and a["title"] == b["title"] and a["shares"] == b["shares"]
+        for k in ("image", "attn", "attn_frame", "overlay", "box", "key_rgb", "probs", "true", "is_context"):
+            np.testing.assert_array_equal(a[k], b[k])
+        assert a["target"] == b["target"] and a["target_share"] == b["target_share"]
+    assert set(prep["key_rgb"]) == {(0, 0, 1), (1, 1, 0)}       # the keys' PCA colours, once per (clip, layer, head)
+    again = attention_compute(rec, clip=0, person=0, layer=0, head=1, frame=0, prepared=prep)
+    assert len(prep["key_rgb"]) == 2
+    again["key_rgb"][:] = 0                                      # the view holds a copy, not the cache
+    assert prep["key_rgb"][(0, 0, 1)].max() > 0
+    with pytest.raises(ValueError, match="disagree"):
+        attention_prepare(dict(record, keys=record["keys"][:, :, :, :1]))
+    with pytest.raises(ValueError, match="expected attn"):
+        attention_viewer(dict(record, attn=record["attn"][0]))
