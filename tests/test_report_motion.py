@@ -11,7 +11,9 @@ PAPER = {"baseline": ("Table 2: Baseline", (63.1, 66.5, 68.9, 83.3)),
          "+ decoding with bank": ("Table 2: + Decoding with Bank", (59.6, 61.9, 63.4, 77.1)),
          "+ action constraint (full)": ("Table 2: + Action Constraint", (59.6, 61.7, 62.5, 75.9)),
          "one-hot label (Table 3)": ("Table 3: Action Label", (61.8, 64.9, 66.5, 80.2)),
-         "action-agnostic bank": ("Table 4: Action-agnostic Bank", (61.4, 64.6, 66.3, 80.7))}
+         "action-agnostic bank": ("Table 4: Action-agnostic Bank", (61.4, 64.6, 66.3, 80.7)),
+         "Constant": ("Table 1: Constant", (71.4, 85.9, 101.4, 102.8)),
+         "best learned (val)": ("Table 1: Ours", (59.6, 61.7, 62.5, 75.9))}
 
 
 @pytest.fixture(scope="module")
@@ -19,37 +21,11 @@ def points():
     return repro.load_points(STEM)
 
 
-def _paired(points, metric, a, b, direction=-1):
-    pts = [p for p in points if p["knobs"]["structure"] == 1.0]
-    return repro.find_row(repro.summarize(pts, metric, baseline=b, direction=direction), a)
-
-
 @pytest.fixture(scope="module")
 def fam(points):
-    P = lambda *a: _paired(points, *a)
-    claims = {
-        "1 bank < baseline, 30": P("pa@30", "+ decoding with bank", "baseline"),
-        "2 bank < baseline, 10": P("pa@10", "+ decoding with bank", "baseline"),
-        "3 prediction read < baseline, 10": P("pa@10", "+ prediction with bank", "baseline"),
-        "4 gain grows with the horizon": mo.gain_diff(points, "+ decoding with bank", "baseline", "pa@30", "pa@5", 1.0, 1.0),
-        "5 specific < agnostic, 30": P("pa@30", "+ decoding with bank", "action-agnostic bank"),
-        "6 specific < agnostic, 10": P("pa@10", "+ decoding with bank", "action-agnostic bank"),
-        "7 bank < one-hot, 10": P("pa@10", "+ decoding with bank", "one-hot label (Table 3)"),
-        "7b full < one-hot, 30": P("pa@30", "+ action constraint (full)", "one-hot label (Table 3)"),
-        "8 gain grows with structure": mo.gain_diff(points, "+ decoding with bank", "baseline", "pa@10", "pa@10", 1.0, 0.0),
-        "9 bank < Constant": P("pa@30", "+ decoding with bank", "Constant"),
-        "10 60% labels raise the error": P("pa@30", "table6 60%", "table6 ground truth", +1),
-        "11 constraint < bank": P("pa@30", "+ action constraint (full)", "+ decoding with bank"),
-        "12 full < baseline": P("pa@30", "+ action constraint (full)", "baseline"),
-        "13 bank < baseline, DTW": P("dtw@30", "+ decoding with bank", "baseline"),
-    }
-    pe = lambda a, b: mo.paper_effect(PAPER, a, b, 30)
-    primary = {"1 bank < baseline, 30": pe("+ decoding with bank", "baseline"),
-               "5 specific < agnostic, 30": pe("+ decoding with bank", "action-agnostic bank"),
-               "7b full < one-hot, 30": pe("+ action constraint (full)", "one-hot label (Table 3)"),
-               "11 constraint < bank": pe("+ action constraint (full)", "+ decoding with bank")}
+    rows, primary = mo.claims(points, PAPER)
     return repro.decide([repro.claim(k, r, primary=k in primary, paper=primary.get(k), units="mm")
-                         for k, r in claims.items()])
+                         for k, r in rows.items()])
 
 
 def test_paper_effect_reads_the_table():
@@ -64,7 +40,7 @@ def test_paper_effect_reads_the_table():
 def test_reading_states_every_claim_with_its_verdict(fam):
     text = mo.reading(fam)
     prim = [r for r in fam if r["primary"]]
-    assert len(prim) == 4
+    assert len(prim) == 3
     for i, r in enumerate(prim):
         # each primary claim: its label, its name and its verdict with the MDE, in one bullet
         line = next(l for l in text.splitlines() if l.startswith(f"- **P{i + 1}**"))
@@ -82,6 +58,42 @@ def test_reading_refuses_an_unknown_or_missing_claim(fam):
         mo.reading(fam + [{**fam[-1], "name": "99 something else"}])
     with pytest.raises(ValueError, match="sentences without a claim"):
         mo.reading([r for r in fam if not r["name"].startswith("13 ")])
+
+
+def test_claims_name_three_primary_claims_with_the_papers_effects(points):
+    rows, primary = mo.claims(points, PAPER)
+    assert len(primary) == 3 and set(primary) <= set(rows)
+    assert sorted(k.split(" ", 1)[0] for k in primary) == ["1", "2", "3"]
+    assert primary["3 best learned (val) < Constant, 30 frames"] == pytest.approx(75.9 - 102.8)
+    r1 = rows["1 bank (+ decoding) < baseline, boundary-crossing windows, 30 frames"]
+    pts = [p for p in points if p["knobs"]["structure"] == 1.0]
+    want = [p["metrics"]["+ decoding with bank"]["pa_cross@30"] - p["metrics"]["baseline"]["pa_cross@30"] for p in pts]
+    assert sorted(r1["diffs"]) == pytest.approx(sorted(want))
+    with pytest.raises(KeyError):
+        mo.claims(points, {k: v for k, v in PAPER.items() if k != "Constant"})
+
+
+def test_regime_table_retrieval_headroom_and_best_epochs(points):
+    t = mo.regime_table(points)
+    lines = [l for l in t.splitlines() if l.startswith("| ")]
+    assert len(lines) == 1 + len(mo.REGIME_ROWS) and "nan" not in t.lower()
+    assert lines[0].startswith("| row | pa@30 at 0 |")
+    md, ret = mo.retrieval_table(points, 1.0)
+    assert ("+ decoding with bank", "dec_short") in ret and ret[("shuffled-label bank", "short")]["vs_control"] is None
+    r = ret[("+ decoding with bank", "short")]
+    assert r["choice"][0] == pytest.approx(r["hit"][0] - r["uniform"][0])
+    assert 0 <= r["hit"][0] <= 100 and "| + decoding with bank | short |" in md
+    h = mo.headroom(points, "oracle exemplar", 1.0)
+    assert h["mean"] == pytest.approx(1.0) and h["lo"] == pytest.approx(1.0)   # the oracle recovers all of its gain
+    assert mo.headroom(points, "baseline", 1.0)["mean"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="not below"):
+        mo.headroom(points, "baseline", 1.0, reference="oracle exemplar", oracle="Constant")
+    variants = ["baseline", "shuffled-label bank"]
+    be = mo.best_epochs(points, variants, 20)
+    assert be["trainings"] == 2 * len(points) == sum(be["best_epoch"].values()) == sum(be["epochs_run"].values())
+    fake = [{"metrics": {"v": {"best_epoch": 4, "epochs_run": 5}}}, {"metrics": {"v": {"best_epoch": 1, "epochs_run": 4}}}]
+    assert mo.best_epochs(fake, ["v"], 5) == {"trainings": 2, "best_is_last": 1, "hit_max": 1,
+                                              "best_epoch": {2: 1, 5: 1}, "epochs_run": {4: 1, 5: 1}}
 
 
 def test_grid_table_has_one_line_per_variant(points):

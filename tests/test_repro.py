@@ -381,8 +381,6 @@ AWAITING_FIRST_POINTS = {
     "00_skeleton_sequences": "grid 00's dirty points were removed (issue 24: the two probe references) and are "
                              "being re-run from a clean checkout; no point committed yet",
     "01b_era_probes": "grid 01b_era_probes is new and being run; no point committed yet",
-    "05_action_guided_motion_prediction": "grid 05 (the regime where the action tells the future) is being run from "
-                                          "a clean checkout; no point committed yet",
 }
 
 
