@@ -108,3 +108,22 @@ def test_fresh_table_formats_both_protocols():
     fm = {"a": {"pa@1": 1.04, "pa@5": 2.0, "dtw@1": 1.04, "dtw@5": 1.5}}
     t = mo.fresh_table(fm, ["a"], (1, 5), seed=0, structure=1.0)
     assert "| a | 1.0 | 2.0 | 1.0 | 1.5 |" in t and "seed 0, structure 1" in t
+
+
+def test_mechanism_reading_follows_the_intervals(fam, points):
+    _, ret = mo.retrieval_table(points, 1.0)
+    row = ret[("+ decoding with bank", "short")]
+    head = mo.headroom(points, "+ decoding with bank", 1.0)
+    text = mo.mechanism_reading(fam, row, head)
+    assert text.startswith("**What the controls say.**") and "claim 15" in text and "nan" not in text.lower()
+    c1 = next(r for r in fam if r["name"].startswith("1 "))
+    assert f"{c1['diff']:+.1f} [{c1['lo']:+.1f}, {c1['hi']:+.1f}] mm" in text
+    # the conclusion follows the intervals: a read that chooses and a bank that beats the shuffled one
+    chooses = {**row, "choice": (5.0, 2.0, 8.0)}
+    better = [{**r, "diff": -3.0, "lo": -5.0, "hi": -1.0} if r["name"].startswith("15 ") else r for r in fam]
+    assert "memory of the action's futures" in mo.mechanism_reading(better, chooses, head)
+    label = [{**r, "diff": 1.0, "lo": -1.0, "hi": 3.0} if r["name"].startswith(("9 ", "15 ")) else r for r in fam]
+    assert "carrier of the action label" in mo.mechanism_reading(label, {**row, "choice": (-0.5, -1.0, 0.2)}, head)
+    assert "do not separate" in mo.mechanism_reading(better, {**row, "choice": (-0.5, -1.0, 0.2)}, head)
+    with pytest.raises(KeyError):
+        mo.mechanism_reading([r for r in fam if not r["name"].startswith("15 ")], row, head)
