@@ -11,6 +11,7 @@ import pytest  # noqa: E402
 
 from paperlib.viz.attention import (attention_compute, attention_render, attention_viewer, pca_rgb,  # noqa: E402
                                     upsample_nearest)
+from tests.widget_support import check_in_place_updates  # noqa: E402
 
 N, T, H, W, R, L, HD, TP, HP, WP, D, C = 2, 4, 16, 16, 3, 2, 2, 2, 4, 4, 5, 4
 
@@ -174,14 +175,6 @@ def test_architecture_figure_names_the_pieces():
     plt.close(fig)
 
 
-def _pixels(png: bytes) -> np.ndarray:
-    import io
-
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
-
-
 def _moving_record(record):
     """The fixture with a box per person and watched people (clip 0: 0 watches 1, 1 watches 0; clip 1: nobody)."""
     rec = dict(record)
@@ -200,26 +193,13 @@ def test_in_place_updates_draw_what_a_fresh_render_draws(record):
     the same data."""
     import matplotlib.pyplot as plt
 
-    from paperlib.viz.widgets import figure_png
-
     rec = _moving_record(record)
     ex = attention_viewer(rec)
     first = ex.figure
     assert ex._reuses                                             # the render takes fig=: updates in place
     changes = [("frame", 0), ("head", 1), ("person", 1), ("layer", 0), ("clip", 1), ("head", "mean"),
                ("frame", 3), ("clip", 0), ("person", 1), ("head", 0), ("person", 0)]
-    checked = 0
-    for i, (name, value) in enumerate(changes):
-        ex.controls[name].value = value
-        assert ex.figure is first                                 # the same figure, its artists updated
-        if i in (2, 4, 7, len(changes) - 1):
-            fresh = attention_render(ex.data)
-            assert fresh is not first and len(fresh.axes) == len(first.axes)
-            a, b = _pixels(figure_png(ex.figure, 80)), _pixels(figure_png(fresh, 80))
-            assert a.shape == b.shape
-            assert np.array_equal(a, b), f"after {changes[:i + 1]}: {(a != b).any(-1).sum()} pixels differ"
-            plt.close(fresh)
-            checked += 1
+    checked = check_in_place_updates(ex, changes, attention_render, at=(2, 4, 7, len(changes) - 1))
     assert checked == 4 and ex.updates == 1 + len(changes)
     # what the last view shows (the artists are animated: read their data, not a plain draw)
     d = ex.data

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from paperlib.viz.era import check_record, era_compute, era_explorer, era_render, pca_2d
+from tests.widget_support import check_in_place_updates
 
 N, R, M, K, V = 40, 10, 5, 8, 25
 
@@ -178,22 +179,12 @@ def test_counterfactual_rendered_and_checked():
         check_record(bad)
 
 
-def _pixels(png: bytes) -> np.ndarray:
-    import io
-
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
-
-
 @pytest.mark.parametrize("make", [_record, _cf_record], ids=["no counterfactual", "counterfactual"])
 def test_in_place_updates_draw_what_a_fresh_render_draws(make):
     """Explorer passes the previous figure (``render(data, fig=...)``): after control changes that move
     every part of the view (a module with another number of banks, an expert with fewer retrieving samples
     than thumbnails, samples with and without a recorded counterfactual), the reused figure must be pixel
     for pixel a fresh render of the same data."""
-    from paperlib.viz.widgets import figure_png
-
     rec = make()
     # an expert of bank 2 of module 1 at ratio 0.8 that fewer than 6 test samples retrieve (hidden thumbnails)
     counts = np.bincount(rec["scores"][1][:, 7, 2].argmax(-1), minlength=M)
@@ -204,20 +195,13 @@ def test_in_place_updates_draw_what_a_fresh_render_draws(make):
     assert ex._reuses                                             # the render takes fig=: updates in place
     changes = [("ratio", 0.5), ("bank", 3), ("module", 1), ("sample", 11), ("ratio", 0.8), ("bank", 2),
                ("expert", few), ("sample", 3), ("expert", -1), ("module", 0), ("sample", 12), ("bank", 0)]
-    checked = 0
-    for i, (name, value) in enumerate(changes):
-        ex.controls[name].value = value
-        assert ex.figure is first                                 # the same figure, its artists updated
-        if i in (2, 6, 7, len(changes) - 1):
-            if i == 6:
-                assert len(ex.data["thumbs_idx"]) == counts[few] < 6
-            fresh = era_render(ex.data)
-            assert fresh is not first and len(fresh.axes) == len(first.axes)
-            a, b = _pixels(figure_png(ex.figure, 80)), _pixels(figure_png(fresh, 80))
-            assert a.shape == b.shape
-            assert np.array_equal(a, b), f"after {changes[:i + 1]}: {(a != b).any(-1).sum()} pixels differ"
-            plt.close(fresh)
-            checked += 1
+
+    def hidden_thumbnails(i, data):
+        if i == 6:
+            assert len(data["thumbs_idx"]) == counts[few] < 6
+
+    checked = check_in_place_updates(ex, changes, era_render, at=(2, 6, 7, len(changes) - 1),
+                                     on_check=hidden_thumbnails)
     assert checked == 4 and ex.updates == 1 + len(changes)
     # what the last view shows (the artists are animated: read their data, not a plain draw)
     d = ex.data

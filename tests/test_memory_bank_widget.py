@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 from paperlib.skeleton import H36M17, NTU25  # noqa: E402
 from paperlib.viz.gallery import memory_bank_record  # noqa: E402
 from paperlib.viz.memory_bank import bank_compute, bank_render, memory_bank_browser  # noqa: E402
+from tests.widget_support import check_in_place_updates  # noqa: E402
 
 DT, P, V = 4, 6, NTU25.num_joints
 
@@ -93,37 +94,19 @@ def test_widget_wiring_updates_on_control_changes(record):
     assert ex.figure is not None and ex.updates == 8
 
 
-def _pixels(png: bytes) -> np.ndarray:
-    import io
-
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
-
-
 def test_in_place_updates_draw_what_a_fresh_render_draws(record):
     """Explorer passes the previous figure (``render(data, fig=...)``): after control changes that move
     every part of the view (the bank's size, a class with fewer items than ``max_items``, the query
     frames, the colour scale), the reused figure must be pixel for pixel a fresh render of the same data."""
     import matplotlib.pyplot as plt
 
-    from paperlib.viz.widgets import figure_png
-
     ex = memory_bank_browser(record, NTU25)
     first = ex.figure
     assert ex._reuses                                             # the render takes fig=: updates in place
     changes = [("step", 3), ("bank", "wrong"), ("memory", "long"), ("action", 1), ("item_frame", 3),
                ("temperature", 0.3), ("sequence", 1), ("action", 0), ("memory", "short"), ("step", 6)]
-    for i, (name, value) in enumerate(changes):
-        ex.controls[name].value = value
-        assert ex.figure is first                                 # the same figure, its artists updated
-        if i in (3, 7, len(changes) - 1):                        # 4 items, then 2 of max_items=6, then 3
-            fresh = bank_render(ex.data, NTU25)
-            assert fresh is not first and len(fresh.axes) == len(first.axes)
-            a, b = _pixels(figure_png(ex.figure, 80)), _pixels(figure_png(fresh, 80))
-            assert a.shape == b.shape
-            assert np.array_equal(a, b), f"after {changes[:i + 1]}: {(a != b).any(-1).sum()} pixels differ"
-            plt.close(fresh)
+    check_in_place_updates(ex, changes, lambda d: bank_render(d, NTU25),
+                           at=(3, 7, len(changes) - 1))          # 4 items, then 2 of max_items=6, then 3
     assert ex.updates == 1 + len(changes)
     # what the last view shows: the hidden item panels are blank, the titles are this view's
     titles = [ax.get_title() for ax in first.axes[:6]]

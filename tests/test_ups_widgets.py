@@ -14,6 +14,7 @@ from paperlib.skeleton import H36M17  # noqa: E402
 from paperlib.viz import gallery  # noqa: E402
 from paperlib.viz.ups import (decoding_compute, decoding_explorer, decoding_render,  # noqa: E402
                               routing_compute, routing_explorer, routing_render)
+from tests.widget_support import assert_same_pixels  # noqa: E402
 
 S, M, L, H = 5, 3, 2, 2
 
@@ -227,22 +228,6 @@ def test_architecture_figure_names_the_boxes():
 
 
 # ------------------------------------------------------------- in-place updates (Explorer passes fig=)
-def _pixels(png: bytes) -> np.ndarray:
-    import io
-
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
-
-
-def _same_pixels(fig, fresh, what):
-    from paperlib.viz.widgets import figure_png
-
-    a, b = _pixels(figure_png(fig, 80)), _pixels(figure_png(fresh, 80))
-    assert a.shape == b.shape, what
-    assert np.array_equal(a, b), f"{what}: {(a != b).any(-1).sum()} pixels differ"
-
-
 def test_routing_in_place_updates_draw_what_a_fresh_render_draws(training_record):
     """Every control change updates the figure of its view in place (one figure per view, all built with the
     explorer); after each, the figure is pixel for pixel a fresh render of the same data."""
@@ -257,7 +242,7 @@ def test_routing_in_place_updates_draw_what_a_fresh_render_draws(training_record
         assert ex.figure is figs.setdefault(view, ex.figure)       # the view's figure, its artists updated
         fresh = routing_render(ex.data)
         assert fresh is not ex.figure and len(fresh.axes) == len(ex.figure.axes)
-        _same_pixels(ex.figure, fresh, f"{view} at snapshot {ex.data['index']}")
+        assert_same_pixels(ex.figure, fresh, f"{view} at snapshot {ex.data['index']}")
         plt.close(fresh)
     assert ex.updates == 1 + len(changes) and len(figs) == 3
     # what the last view (routes, snapshot 4) holds: the probabilities, the framed choice, the history so far
@@ -307,7 +292,8 @@ def test_decoding_in_place_updates_draw_what_a_fresh_render_draws(decoding_recor
         assert ex.figure is figs.setdefault(ex.data["task"], ex.figure)
         fresh = decoding_render(ex.data)
         assert fresh is not ex.figure and len(fresh.axes) == len(ex.figure.axes)
-        _same_pixels(ex.figure, fresh, f"{ex.data['task']} sample {ex.values()['sample']} step {ex.data['step']}")
+        what = f"{ex.data['task']} sample {ex.values()['sample']} step {ex.data['step']}"
+        assert_same_pixels(ex.figure, fresh, what)
         plt.close(fresh)
     assert len(figs) == 2 and figs["ar3d"] is not figs["pose3d"]
     # the last view: step 4 of sample 1 of pose3d (5 coordinates: joint 1, then x and y of joint 2)

@@ -7,7 +7,10 @@ and of what the notebooks record from their trained models, but are drawn from a
 generator, so the gallery runs in seconds.
 
 ``build(name)`` returns the :class:`~paperlib.viz.widgets.Explorer` of one widget; ``WIDGETS``
-lists the names, in course order.
+lists the names, in course order. The records of the widgets that the unit tests and the widget
+benchmarks (``tests/benchmarks/bench_*_widget*.py``) reuse have builders of their own:
+:func:`era_record`, :func:`ups_routing_record`, :func:`decoding_record`, :func:`attention_record`,
+:func:`memory_bank_record`.
 """
 from __future__ import annotations
 
@@ -37,15 +40,15 @@ def _player():
     return skeleton_player([d.joints[i] for i in range(3)], [d.class_names[d.labels[i]] for i in range(3)])
 
 
-def _era():
-    from paperlib.viz.era import era_explorer
-
+def era_record() -> dict:
+    """A small recorded ERA run (40 samples, 10 ratios, modules of 4 and 3 banks of 5 experts, no
+    counterfactual) for the ERA explorer; also the widget benchmark's."""
     rng = np.random.default_rng(0)
     N, R, M, K, V = 40, 10, 5, 8, 25
     ds = (4, 3)
     queries = [rng.normal(size=(N, R, d, K)) for d in ds]
     keys = [rng.normal(size=(d, M, K)) for d in ds]
-    record = {
+    return {
         "modules": ["gcn 1x1", "tcn 5x1"], "queries": queries, "keys": keys,
         "scores": [np.einsum("nrpk,pmk->nrpm", q, k) for q, k in zip(queries, keys)],
         "usage": [rng.integers(0, 100, size=(d, M)).astype(float) for d in ds],
@@ -53,12 +56,17 @@ def _era():
         "labels": rng.integers(0, 6, N), "class_names": [f"c{i}" for i in range(6)],
         "ratios": np.round(np.arange(1, R + 1) / R, 1), "poses": rng.normal(size=(N, R, 2, V, 3)),
     }
-    return era_explorer(record, sample=1, ratio=0.2)
 
 
-def _ups_routing():
-    from paperlib.viz.ups import routing_explorer
+def _era():
+    from paperlib.viz.era import era_explorer
 
+    return era_explorer(era_record(), sample=1, ratio=0.2)
+
+
+def ups_routing_record() -> dict:
+    """A small recorded routing history (5 snapshots of 3 tasks, 2 layers of 2 blocks, 41 iterations) for the
+    UPS routing explorer; also the widget benchmark's."""
     S, M, L = 5, 3, 2
     probs = np.zeros((S, M, L, 2))
     for s in range(S):
@@ -70,8 +78,14 @@ def _ups_routing():
     task = np.arange(N) % M
     route = np.zeros((N, L, 2))
     route[np.arange(N)[:, None], np.arange(L)[None], (task[:, None] + np.arange(L)[None]) % 2] = 1.0
-    return routing_explorer({"task_names": ["pose", "ar2d", "ar3d"], "steps": np.arange(S) * 10, "probs": probs,
-                             "iter_task": task, "iter_route": route, "warmup_iters": 0})
+    return {"task_names": ["pose", "ar2d", "ar3d"], "steps": np.arange(S) * 10, "probs": probs,
+            "iter_task": task, "iter_route": route, "warmup_iters": 0}
+
+
+def _ups_routing():
+    from paperlib.viz.ups import routing_explorer
+
+    return routing_explorer(ups_routing_record())
 
 
 def decoding_record() -> dict:
@@ -138,9 +152,9 @@ def _glimpse_toy():
     return toy_explorer()
 
 
-def _attention():
-    from paperlib.viz.attention import attention_viewer
-
+def attention_record() -> dict:
+    """A small recorded attention run (2 clips of 4 frames of 16 x 16 px, 3 RoIs, 2 layers of 2 heads over
+    2 x 4 x 4 cells, 4 classes) for the attention viewer; also the widget benchmark's."""
     rng = np.random.default_rng(0)
     N, T, H, W, R, L, HD, TP, HP, WP, D, C = 2, 4, 16, 16, 3, 2, 2, 2, 4, 4, 5, 4
     attn = np.zeros((N, L, HD, R, TP, HP, WP))
@@ -149,7 +163,7 @@ def _attention():
             for r in range(R):
                 attn[:, l, h, r, h % TP, r, l + h] = 1.0
     attn += 0.05 * rng.uniform(size=attn.shape)  # every control moves the map a little
-    record = {
+    return {
         "frames": rng.integers(0, 255, (N, T, H, W, 3), dtype=np.uint8),
         "boxes": np.tile(np.array([2.0, 2.0, 8.0, 12.0]), (N, R, 1)),
         "valid": np.array([[True, True, True], [True, True, False]]), "attn": attn,
@@ -158,7 +172,12 @@ def _attention():
         "class_names": ["stand", "watch (a person)", "hold (an object)", "walk"],
         "context": ("watch (a person)", "hold (an object)"),
     }
-    return attention_viewer(record)
+
+
+def _attention():
+    from paperlib.viz.attention import attention_viewer
+
+    return attention_viewer(attention_record())
 
 
 def memory_bank_record() -> dict:

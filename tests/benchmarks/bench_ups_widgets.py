@@ -13,22 +13,20 @@ decoding step-through's step and sample sliders on pose estimation (``step@pose3
 skeletons), its step slider on 3D recognition (``step@ar3d``) and its task dropdown. It prints the time to
 build each explorer (its first view, and the figures of its other views drawn once), per control the median
 and the worst update, the split of the median update (compute / render / PNG and display), then a one-line
-summary per widget. Two records per widget: the widget gallery's (:mod:`paperlib.viz.gallery`: 5 snapshots of
-3 tasks, 2 layers of 2 blocks, 41 iterations; 2 tasks of 2 samples, 49 pose tokens) and one of notebook 02's
+summary per widget. Two records per widget: the widget gallery's
+(:func:`paperlib.viz.gallery.ups_routing_record` and :func:`~paperlib.viz.gallery.decoding_record`: 5 snapshots
+of 3 tasks, 2 layers of 2 blocks, 41 iterations; 2 tasks of 2 samples, 49 pose tokens) and one of notebook 02's
 shapes (4 tasks, 2 layers of 2 blocks, 640 iterations with 160 soft, every 4th of 640 snapshots, as
 ``routing_record(hist, TASKS, every=4)``; 4 tasks of 6 samples, the top-5 of a 212-prompt vocabulary, 49 pose
 tokens). ``--module PATH`` benchmarks another copy of ``paperlib/viz/ups.py`` (e.g. ``git show
-HEAD:paperlib/viz/ups.py > /tmp/ups_old.py``), imported as a module of :mod:`paperlib.viz`. The browser adds
-the widget round trip and the image's decoding: ``tests/test_browser_widgets.py`` measures that in JupyterLab.
-The machine is shared: rerun when the numbers look off.
+HEAD:paperlib/viz/ups.py > build/ups_old.py``), imported as a module of :mod:`paperlib.viz`. The timing and the
+table are :mod:`tests.benchmarks.widget_timing`'s. The browser adds the widget round trip and the image's
+decoding: ``tests/test_browser_widgets.py`` measures that in JupyterLab. The machine is shared: rerun when the
+numbers look off.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
-import io
-import time
 
 import matplotlib
 
@@ -36,26 +34,11 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from paperlib.viz.gallery import decoding_record as gallery_decoding_record  # noqa: E402
+from paperlib.viz.gallery import ups_routing_record as gallery_routing_record  # noqa: E402
+from tests.benchmarks import widget_timing as wt  # noqa: E402
 
 ROUTING_CONTROLS = ("step@routes", "step@sharing", "step@training", "view")
 DECODING_CONTROLS = ("step@pose3d", "sample@pose3d", "step@ar3d", "task")
-
-
-def gallery_routing_record() -> dict:
-    """The routing record of the widget gallery (``paperlib.viz.gallery._ups_routing``)."""
-    S, M, L = 5, 3, 2
-    probs = np.zeros((S, M, L, 2))
-    for s in range(S):
-        a = 0.5 + 0.1 * s
-        probs[s, 0, :, 1], probs[s, 1, :, 1], probs[s, 2, :, 1] = a, 1 - a, 0.5
-    probs[..., 0] = 1 - probs[..., 1]
-    probs[:, 2, 1] = [0.1, 0.9]
-    N = 10 * (S - 1) + 1
-    task = np.arange(N) % M
-    route = np.zeros((N, L, 2))
-    route[np.arange(N)[:, None], np.arange(L)[None], (task[:, None] + np.arange(L)[None]) % 2] = 1.0
-    return {"task_names": ["pose", "ar2d", "ar3d"], "steps": np.arange(S) * 10, "probs": probs,
-            "iter_task": task, "iter_route": route, "warmup_iters": 0}
 
 
 def lesson_routing_record(M=4, L=2, H=2, steps=160, warmup_frac=0.25, every=4, seed=0) -> dict:
@@ -118,88 +101,12 @@ def lesson_decoding_record(n=6, k=5, n_cls=17, n_bins=64, J=17, seed=0) -> dict:
     return {"vocab": vocab, "tasks": tasks}
 
 
-def load_module(path=None):
-    """``paperlib.viz.ups``, or the copy of it at ``path`` (imported as a module of ``paperlib.viz``)."""
-    if path is None:
-        from paperlib.viz import ups
-
-        return ups
-    spec = importlib.util.spec_from_file_location("paperlib.viz._ups_bench", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _next_value(ctrl):
-    """A value of ``ctrl`` other than its current one (the next option, the next slider position)."""
-    if hasattr(ctrl, "options"):
-        vals = [o[1] if isinstance(o, tuple) else o for o in ctrl.options]
-        return vals[(vals.index(ctrl.value) + 1) % len(vals)]
-    return ctrl.value + 1 if ctrl.value < ctrl.max else ctrl.min
-
-
-def _set(ctrl, value):
-    with contextlib.redirect_stdout(io.StringIO()):               # no front end: the Output prints a repr
-        ctrl.value = value
-
-
-def bench(ex, controls, repeats: int, mode: str) -> dict:
-    """``control -> list of (total, compute, render) seconds`` of ``repeats`` updates each. A control
-    ``"name@value"`` moves ``name`` with the control ``mode`` (the routing explorer's view, the decoding
-    step-through's task) set to ``value`` first (not timed)."""
-    split = {}
-    compute, render = ex.compute, ex.render
-
-    def timed_compute(**kw):
-        t0 = time.perf_counter()
-        out = compute(**kw)
-        split["compute"] = time.perf_counter() - t0
-        return out
-
-    def timed_render(d, **kw):                                     # Explorer passes fig= (decided at __init__)
-        t0 = time.perf_counter()
-        out = render(d, **kw)
-        split["render"] = time.perf_counter() - t0
-        return out
-
-    ex.compute, ex.render = timed_compute, timed_render
-    out = {c: [] for c in controls}
-    for _ in range(repeats):
-        for c in controls:
-            name, _, view = c.partition("@")
-            if view and ex.controls[mode].value != view:
-                _set(ex.controls[mode], view)
-            ctrl = ex.controls[name]
-            value = _next_value(ctrl)
-            t0 = time.perf_counter()
-            _set(ctrl, value)                                       # -> Explorer.update
-            out[c].append((time.perf_counter() - t0, split["compute"], split["render"]))
-    ex.compute, ex.render = compute, render
-    return out
-
-
-def report(name, first, res, repeats) -> str:
-    """Print one record's table; return its summary line."""
-    print(f"{name}: explorer built (every figure drawn once) in {first:.3f} s; per control change, median / worst of "
-          f"{repeats} (split of the median: compute + render + PNG & display):")
-    every = []
-    for c, rows in res.items():
-        tot = np.array([r[0] for r in rows])
-        med = rows[int(np.argsort(tot)[len(tot) // 2])]
-        every += tot.tolist()
-        print(f"  {c:14s} {np.median(tot):.3f} / {tot.max():.3f} s  ({med[1]:.3f} + {med[2]:.3f} + "
-              f"{med[0] - med[1] - med[2]:.3f})")
-    return f"{name} median {np.median(every):.3f} s, worst {np.max(every):.3f} s"
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--module", default=None, help="path of another copy of paperlib/viz/ups.py to benchmark")
     a = ap.parse_args(argv)
-    import matplotlib.pyplot as plt
-
-    ups = load_module(a.module)
+    ups = wt.load_module("paperlib.viz.ups", a.module)
     widgets = {
         "routing explorer": (lambda rec: ups.routing_explorer(rec, view="training"), ROUTING_CONTROLS, "view",
                              {"gallery record": gallery_routing_record, "notebook shapes": lesson_routing_record}),
@@ -212,14 +119,9 @@ def main(argv=None):
         summary = []
         for name, rec in records.items():
             rec = rec()
-            with contextlib.redirect_stdout(io.StringIO()):
-                t0 = time.perf_counter()
-                ex = make(rec)
-                first = time.perf_counter() - t0
-            bench(ex, controls, 1, mode)                            # warm-up (fonts, caches, the backgrounds)
-            res = bench(ex, controls, a.repeats, mode)
-            summary.append(report(f"{widget}, {name}", first, res, a.repeats).split(", ", 1)[1])
-            plt.close("all")
+            summary.append(wt.run_case(f"{widget}, {name}", lambda: make(rec), controls, a.repeats, mode=mode,
+                                       width=14, built="explorer built (every figure drawn once) in",
+                                       png_cpu=False).split(", ", 1)[1])
         lines.append(f"{widget}, Explorer.update per control change ({len(controls)} controls x {a.repeats}): "
                      + "; ".join(summary))
     print("\n".join(lines))
