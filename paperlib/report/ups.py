@@ -195,9 +195,11 @@ paired over seeds, 95% t-intervals. {repro.family_text(fam)}. The primary claims
 """
 
 
-_FRESH = {"repeats": "repeats its grid point", "no point": "has no grid point to compare with",
-          "within the seed envelope": "lies within the prediction interval of the grid's seeds and above its floors "
-                                      "(this CPU rounds differently)"}
+#: The fresh-run check in words. Both passing tiers read the same (which one holds depends on the CPU's
+#: numerics, not on the lesson; Section 5 prints which).
+_PASSES = ("passes its check against its grid point (the same numbers on the grid's numerics, else within the "
+           "prediction interval of the grid's seeds, and above its floors)")
+_FRESH = {"repeats": _PASSES, "within the seed envelope": _PASSES, "no point": "has no grid point to compare with"}
 
 
 def routing_pose_note(grid: dict, points: list[dict], fam: list[dict], budget_points: list[dict], rank: int,
