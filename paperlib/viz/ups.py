@@ -178,6 +178,17 @@ def _family(fig, attr: str, shape):
     return art["family"].get(shape), art["family"]
 
 
+def _family_figure(fig, attr: str, shape, build):
+    """The figure of ``shape`` in ``fig``'s family (:func:`_family`), built with ``build(shape)`` and added
+    to the family when it has none. Returns ``(figure, its artists' handles figure.<attr>)``."""
+    reused, family = _family(fig, attr, shape)
+    if reused is None:
+        reused = build(shape)
+        family[shape] = reused
+        getattr(reused, attr)["family"] = family
+    return reused, getattr(reused, attr)
+
+
 def _warm(ex, datas):
     """Draw the figures of the other layouts an explorer can show (``datas``: one compute result per layout)
     into the figures' family and cache their backgrounds at the explorer's dpi, so that switching layout is an
@@ -422,12 +433,7 @@ def routing_render(data: dict, fig=None):
     shape = (view, M, L, H, names, tuple(int(v) for v in it_range))
     if view == "training":
         shape += (int(data.get("count_max", np.max(data["updates"]))), int(data["warmup_iters"]))
-    reused, family = _family(fig, "_ups_routing", shape)
-    if reused is None:
-        reused = _routing_figure(shape)
-        family[shape] = reused
-        reused._ups_routing["family"] = family
-    fig, art = reused, reused._ups_routing
+    fig, art = _family_figure(fig, "_ups_routing", shape, _routing_figure)
     it = data["iteration"]
     if view == "routes":
         for l in range(L):
@@ -666,12 +672,7 @@ def decoding_render(data: dict, fig=None):
         shape = ("pose", k, data["skeleton"], J, lim)
     else:
         shape = ("text", k)
-    reused, family = _family(fig, "_ups_decoding", shape)
-    if reused is None:
-        reused = _decoding_figure(shape)
-        family[shape] = reused
-        reused._ups_decoding["family"] = family
-    fig, art = reused, reused._ups_decoding
+    fig, art = _family_figure(fig, "_ups_decoding", shape, _decoding_figure)
     for i, (b, lab, p, tid, text) in enumerate(zip(art["bars"], art["labels"], data["topk_probs"], data["topk_ids"],
                                                    data["topk_text"])):
         b.set_width(float(p))
