@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from paperlib.papers.era import ERAConv, era_modules, expert_similarity, similarity_loss, straight_through_gumbel
 from paperlib.nn.graph import SkeletonGCN
 from paperlib.skeleton import NTU25
+from paperlib.data import synthetic
 
 CASES = [  # dim, kernel, stride, padding, input shape (B, N_in, *spatial)
     (1, 5, 1, 2, (7, 6, 16)),
@@ -467,3 +468,46 @@ def test_era_modules_sit_in_the_last_block_for_any_widths():
     for ch in ((16, 32, 32), (64, 128, 256), (8, 8, 8)):
         m = E.build_model("era", channels=ch)
         assert [n for n, _ in E.era_modules(m)] == ["blocks.2.gcn.conv", "blocks.2.tcn.conv"], ch
+
+
+def test_routed_mode_takes_the_route_in_every_bank_and_needs_one():
+    layer = E.ERAConv(6, 10, 1, mode="routed", num_experts=5)
+    s = torch.randn(4, layer.d, 5)
+    with pytest.raises(ValueError, match="route"):
+        layer.retrieve(s)
+    layer.route = torch.tensor([0, 3, 3, 1])
+    r = layer.retrieve(s)
+    assert r.shape == s.shape and torch.equal(r.argmax(-1), layer.route[:, None].expand(4, layer.d))
+    assert torch.equal(r.sum(-1), torch.ones(4, layer.d))
+
+
+def test_group_information_reaches_the_group_entropy_for_an_oracle_and_its_floor_for_noise():
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 4, 400)
+    present = np.ones((400, 10, 2), bool)
+    oracle = {"m": {"index": np.repeat(g[:, None, None], 10, 1).repeat(3, 2), "present": present}}
+    noise = {"m": {"index": rng.integers(0, 5, (400, 10, 3)), "present": present}}
+    a, b = E.group_information(oracle, g), E.group_information(noise, g)
+    assert np.allclose(a["mi"], a["h_group"]) and 1.95 < a["h_group"] <= 2.0
+    assert a["mi_shuffled"].max() < 0.1
+    # noise: the estimate sits at its own shuffled floor, far below the oracle's
+    assert np.abs(b["mi"] - b["mi_shuffled"]).max() < 0.05 and b["mi"].max() < 0.1
+    with pytest.raises(ValueError, match="groups"):
+        E.group_information(oracle, g[:10])
+
+
+def test_routed_variants_train_and_evaluate_by_their_route():
+    data = synthetic.generate(num_samples=60, seed=0, cue_groups=4)
+    idx = np.arange(60)
+    views = E.ObservedViews(data, idx, frames=8, policy="resample")
+    assert torch.equal(views.groups, torch.from_numpy(data.cue_group))
+    assert sorted(views.shuffled_groups.tolist()) == sorted(views.groups.tolist())
+    model = E.build_model("oracle", num_classes=len(data.class_names), channels=(8, 8, 8))
+    hist = E.train_variant(model, views, epochs=1, batch_size=16, route="groups")
+    assert model.route is None
+    ev = E.evaluate(model, views, record=True, route="groups")
+    for rec in ev["record"].values():
+        assert (rec["index"][:, 1] == data.cue_group[:, None]).all()
+    assert sum(int(u.sum()) for u in hist["usage"].values()) > 0
+    with pytest.raises(ValueError, match="ELRO"):
+        E.train_variant(model, views, epochs=1, batch_size=16, route="groups", elro=True)

@@ -149,3 +149,27 @@ def test_early_cue_is_a_class_specific_elbow_flexion_inside_the_opening():
     assert np.array_equal(cue.rotations[i, 0, 0], base.rotations[i, 0, 0])  # none at u = 0
     with pytest.raises(KeyError):
         S.early_cue_codes(["no such class"])
+
+
+def test_cue_groups_move_the_cue_to_one_joint_group_per_sample():
+    """cue_groups = G: every sample's early cue sits in one of G joint groups; the other groups'
+    tracks are those of the cue-free data, and at early_cue = 0 the knob changes nothing."""
+    from paperlib.data.synthetic import CUE_GROUPS
+
+    one = S.generate(num_samples=170, seed=2, cue_groups=1)
+    four = S.generate(num_samples=170, seed=2, cue_groups=4)
+    free = S.generate(num_samples=170, seed=2, cue_groups=4, early_cue=0.0)
+    assert (one.cue_group == 0).all() and set(np.unique(four.cue_group)) == {0, 1, 2, 3}
+    assert np.array_equal(free.joints, S.generate(num_samples=170, seed=2, cue_groups=1, early_cue=0.0).joints)
+    code = S.early_cue_codes(four.class_names)[four.labels]
+    cued = np.abs(code) > 0
+    for g, (_, column, _, _) in enumerate(CUE_GROUPS):
+        joint = column // 3
+        moved = np.abs(four.rotations[:, 0, :, joint] - free.rotations[:, 0, :, joint]).max(axis=(1, 2)) > 1e-4
+        own = four.cue_group == g
+        # the group's joint moves exactly in the cued samples of that group (left-handed ones mirror it)
+        right = four.handedness > 0
+        assert moved[own & cued & right].all(), f"group {g}: the cue is missing"
+        assert not moved[~own & right].any(), f"group {g}: a sample of another group moved this joint"
+    with pytest.raises(ValueError, match="cue_groups"):
+        S.generate(num_samples=10, cue_groups=5)

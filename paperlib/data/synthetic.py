@@ -51,7 +51,7 @@ from ..skeleton import NTU25
 from .arrays import SkeletonArrays
 
 __all__ = ["ACTIONS", "CLASS_NAMES", "FAMILIES", "OPENING_END", "DEFAULT_EARLY_CUE", "SyntheticConfig",
-           "SyntheticSkeletons", "generate", "keyframe_curve", "early_cue_codes", "rest_offsets",
+           "SyntheticSkeletons", "generate", "keyframe_curve", "early_cue_codes", "rest_offsets", "CUE_GROUPS",
            "XSUB_TRAIN_SUBJECTS", "XVIEW_TRAIN_CAMERAS", "split_indices"]
 
 V = NTU25.num_joints
@@ -268,7 +268,15 @@ def _keyframe_tracks(keys):
 
 
 _NEUTRAL_VEC = _keyframe_tracks([(0.0, NEUTRAL), (1.0, NEUTRAL)])[1][0]
-_CUE_COLUMN = J["elbow_right"] * 3  # track column of the acting (right) elbow's flexion
+
+#: The joint groups that can carry the early cue (``cue_groups``): name, track column, sign of
+#: the flexion and the angle's scale. The scale makes the end of the moved segment travel about as
+#: far as the wrist does for the acting elbow (elbow-wrist 0.25 m; knee-ankle 0.42 m; spine_mid to
+#: the head about 0.45 m). Group 0 is the acting (right) elbow of ``cue_groups = 1``.
+CUE_GROUPS = (("acting arm", J["elbow_right"] * 3, -1.0, 1.0),
+              ("other arm", J["elbow_left"] * 3, -1.0, 1.0),
+              ("acting leg", J["knee_right"] * 3, 1.0, 0.6),
+              ("trunk", J["spine_mid"] * 3, 1.0, 0.55))
 
 
 def keyframe_curve(times, values):
@@ -334,6 +342,12 @@ class SyntheticConfig:
     early_cue : float
         Degrees of class-specific elbow flexion at the end of the shared opening (see the
         module docstring); 0 = no class information in the opening.
+    cue_groups : int
+        ``G`` in 1..4: the joint groups of :data:`CUE_GROUPS` that can carry the early cue. Every
+        sample draws its group uniformly (independently of its class, subject and camera) and
+        bends that group's joint by the class's cue: the same class, four different places.
+        ``G = 1``: always the acting elbow, the same arrays as before the knob existed (the
+        groups come from their own random stream).
     seed : int
     """
 
@@ -347,6 +361,7 @@ class SyntheticConfig:
     dropout_prob: float = 0.15
     classes: tuple | None = None
     early_cue: float = DEFAULT_EARLY_CUE
+    cue_groups: int = 1
     seed: int = 0
 
 
@@ -364,6 +379,8 @@ class SyntheticSkeletons(SkeletonArrays):
     opening_frames : ``(N,)`` int64, frames in which every person's action time is at most
         ``OPENING_END`` (lead-in included): the frames a family shares exactly at
         ``early_cue = 0``.
+    cue_group : ``(N,)`` int64, the index into :data:`CUE_GROUPS` of the joint group that carries
+        the sample's early cue (all 0 for ``cue_groups = 1``).
     glitches : dict, counts of injected jitter spikes and dropped-out joints.
     """
 
@@ -372,6 +389,7 @@ class SyntheticSkeletons(SkeletonArrays):
     family_names: tuple = ()
     handedness: np.ndarray = None
     opening_frames: np.ndarray = None
+    cue_group: np.ndarray = None
     glitches: dict = field(default_factory=dict)
 
 
@@ -454,6 +472,8 @@ def generate(config: SyntheticConfig | None = None, **overrides) -> SyntheticSke
         cfg = SyntheticConfig(**{**cfg.__dict__, **overrides})
     if cfg.min_valid > cfg.frames or cfg.min_valid < 8:
         raise ValueError(f"min_valid must be in [8, frames={cfg.frames}], got {cfg.min_valid}")
+    if not 1 <= int(cfg.cue_groups) <= len(CUE_GROUPS) or int(cfg.cue_groups) != cfg.cue_groups:
+        raise ValueError(f"cue_groups must be an integer in [1, {len(CUE_GROUPS)}], got {cfg.cue_groups!r}")
     names = tuple(cfg.classes) if cfg.classes else CLASS_NAMES
     unknown = [n for n in names if n not in ACTIONS]
     if unknown:
@@ -466,6 +486,8 @@ def generate(config: SyntheticConfig | None = None, **overrides) -> SyntheticSke
     per_class = np.full(C, N // C)
     per_class[: N % C] += 1
     labels = np.repeat(np.arange(C), per_class)
+    # the cue's joint group, from its own stream so that cue_groups = 1 leaves every other draw as it was
+    cue_group = np.random.default_rng([cfg.seed, 7919]).integers(0, int(cfg.cue_groups), N)
 
     subjects = rng.integers(1, cfg.num_subjects + 1, N)
     cameras = rng.integers(1, 4, N)
@@ -500,12 +522,19 @@ def generate(config: SyntheticConfig | None = None, **overrides) -> SyntheticSke
             people.append((partner[idx], _pushed_partner() if pair == "pushed" else keys))
         for m, (subj, pkeys) in enumerate(people):
             tt_m, tv_m = _keyframe_tracks(pkeys)
-            tv_m[np.isclose(tt_m, OPENING_END), _CUE_COLUMN] -= cue_rad[c]  # the early cue (flexion is -x)
             # the partner has its own small timing offset
             u_m = np.clip(u[idx] - (rng.uniform(-0.04, 0.04, (n, 1)) if m else 0.0), 0, 1)
             u_max[idx] = np.maximum(u_max[idx], u_m)
             posture = table["posture"][subj - 1] + rng.normal(0, 0.03, (n, V * 3 + 6)) * (np.arange(V * 3 + 6) < V * 3)
-            rot, root_t = _render_person(tt_m, tv_m, u_m, amp[idx, m], posture, mirror[idx], None)
+            rot = np.zeros((n, T, V, 3))
+            root_t = np.zeros((n, T, 3))
+            for g in np.unique(cue_group[idx]):            # one rendering per cue group present (at most 4)
+                sel = cue_group[idx] == g
+                _, column, sign, scale = CUE_GROUPS[g]
+                tv_g = tv_m.copy()
+                tv_g[np.isclose(tt_m, OPENING_END), column] += sign * scale * cue_rad[c]  # the early cue
+                rot[sel], root_t[sel] = _render_person(tt_m, tv_g, u_m[sel], amp[idx, m][sel], posture[sel],
+                                                       mirror[idx][sel], None)
             # body placement in the world: person A at the origin facing the camera side; in a
             # pair, the two stand 1.3 m apart facing each other.
             if pair:
@@ -564,6 +593,7 @@ def generate(config: SyntheticConfig | None = None, **overrides) -> SyntheticSke
         class_names=list(names), skeleton_name="ntu25",
         rotations=rots, families=families, family_names=fam_names,
         handedness=np.where(mirror, -1, 1).astype(np.int8), opening_frames=opening_frames.astype(np.int64),
+        cue_group=cue_group.astype(np.int64),
         glitches={"jitter_spikes": int(n_spikes), "dropped_extremity_events": int(drop.sum())},
     )
 

@@ -61,7 +61,7 @@ from .primer import make_data
 __all__ = ["ERAConv", "era_modules", "expert_similarity", "similarity_loss", "straight_through_gumbel",
            "observation_context", "ERABackbone", "build_model", "conv_filters", "matched_width",
            "expert_owners", "per_expert", "virtual_parameters", "ELRO", "ObservedViews", "objective",
-           "train_variant", "evaluate", "usage_stats", "counterfactual_logits", "explorer_record", "VARIANTS", "PAPER",
+           "train_variant", "evaluate", "usage_stats", "group_information", "counterfactual_logits", "explorer_record", "VARIANTS", "ROUTES", "PAPER",
            "run_experiment"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -136,8 +136,10 @@ class ERAConv(nn.Module):
         ``K_a * C`` channels that are read as ``K_a`` adjacency subsets of ``C`` channels; with
         ``expert_groups = K_a`` every subset gets expert channels. 1: Eq. 5's order (experts last).
     bias : a per-output-channel bias, shared by all samples (a non-expert parameter).
-    mode : ``"retrieve"`` (ERA) or ``"average"`` (the static Expert-Avg alternative: every sample
-        uses the mean of its bank's experts; keys and query maps unused).
+    mode : ``"retrieve"`` (ERA), ``"average"`` (the static Expert-Avg alternative: every sample
+        uses the mean of its bank's experts; keys and query maps unused) or ``"routed"`` (every
+        bank of row ``b`` takes expert ``route[b]``, set by the model before the forward pass: the
+        oracle retrieval by the latent cue group and its shuffled control; ours, not the paper's).
     impl : ``"gather"``, ``"grouped"`` or ``"matmul"``; same outputs and gradients.
     record : keep the last batch's queries, scores, retrieved indices and body presence in
         ``self.last`` (detached, for analysis and the explorer widget).
@@ -150,6 +152,8 @@ class ERAConv(nn.Module):
     context : set by the model before a forward pass (:func:`observation_context`):
         ``{"lengths": (B,) observed frames, "frames": T of the network input, "present": (B,)}``;
         ``None``: every frame is observed (a plain mean).
+    route : ``None`` or ``(B,)`` long tensor, the expert every bank of a row takes in ``"routed"``
+        mode (values in ``[0, M)``).
     force : ``None`` or ``(bank (B,), expert (B,))`` long tensors: in evaluation, row ``b`` retrieves
         expert ``expert[b]`` in bank ``bank[b]`` instead of its argmax (``-1``: no override); the
         counterfactual view of the explorer.
@@ -167,8 +171,8 @@ class ERAConv(nn.Module):
         super().__init__()
         if dim not in _CONV:
             raise ValueError(f"ERAConv: dim must be 1, 2 or 3, got {dim}")
-        if mode not in ("retrieve", "average"):
-            raise ValueError(f"ERAConv: mode must be 'retrieve' or 'average', got {mode!r}")
+        if mode not in ("retrieve", "average", "routed"):
+            raise ValueError(f"ERAConv: mode must be 'retrieve', 'average' or 'routed', got {mode!r}")
         if impl not in ("gather", "grouped", "matmul"):
             raise ValueError(f"ERAConv: impl must be 'gather', 'grouped' or 'matmul', got {impl!r}")
         if retrieval not in ("straight_through", "gumbel_hard"):
@@ -193,7 +197,7 @@ class ERAConv(nn.Module):
         self.query = nn.Linear(in_channels, self.d * key_dim)                               # f_p, p = 1..d
         self.query_norm = nn.BatchNorm1d(in_channels, affine=False) if query_norm else None  # centre the pooled input
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        self.last, self.context, self.force = {}, None, None
+        self.last, self.context, self.force, self.route = {}, None, None, None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -253,9 +257,15 @@ class ERAConv(nn.Module):
     def retrieve(self, s: torch.Tensor) -> torch.Tensor:
         """Eq. 3 as a one-hot ``(B, d, M)``: straight-through Gumbel-softmax in training
         (``retrieval="gumbel_hard"``: the one-hot of the noisy argmax), the plain one-hot of the
-        argmax in evaluation; uniform ``1/M`` for Expert-Avg."""
+        argmax in evaluation; uniform ``1/M`` for Expert-Avg; the one-hot of ``self.route`` in every
+        bank when ``"routed"`` (raises ``ValueError`` if no route of ``B`` rows is set)."""
         if self.mode == "average":
             return torch.full_like(s, 1.0 / self.M)
+        if self.mode == "routed":
+            if self.route is None or len(self.route) != len(s):
+                raise ValueError(f"ERAConv: routed mode needs a route of {len(s)} rows, got "
+                                 f"{None if self.route is None else len(self.route)}")
+            return F.one_hot(self.route.to(s.device), self.M).to(s.dtype)[:, None, :].expand_as(s)
         if self.training and torch.is_grad_enabled():
             if self.retrieval == "gumbel_hard":
                 return F.gumbel_softmax(s, tau=self.tau, hard=True, dim=-1)
@@ -443,12 +453,17 @@ def observation_context(x: torch.Tensor) -> dict:
 class ERABackbone(SkeletonGCN):
     """:class:`~paperlib.nn.graph.SkeletonGCN` that hands every ERA module the observation context
     of the batch (:func:`observation_context`) before the forward pass; identical to the plain
-    backbone when it holds no ERA module."""
+    backbone when it holds no ERA module. ``route``: ``None`` or a ``(B,)`` long tensor, the expert
+    of every sample for the ``"routed"`` modules (every body of a sample takes its sample's route)."""
+
+    route = None
 
     def forward(self, x):
         ctx = observation_context(x) if any(True for _ in era_modules(self)) else None
+        route = None if self.route is None else self.route.repeat_interleave(x.shape[-1])
         for _, m in era_modules(self):
             m.context = ctx
+            m.route = route
         return super().forward(x)
 
 
@@ -457,7 +472,13 @@ VARIANTS = {
     "baseline": ("baseline", False), "era_wo_elro": ("era", False), "era": ("era", True),
     "era_10a": ("era", True), "expert_avg": ("avg", False), "extra_channel": ("wide_params", False),
     "extra_filters": ("wide_filters", False),
+    "era_oracle": ("oracle", False), "era_shuffled": ("shuffled", False),
 }
+
+#: The ``"routed"`` architectures and the route each reads from :class:`ObservedViews`: the oracle
+#: retrieves expert ``g`` for a sample whose cue lies in joint group ``g``; its control retrieves by
+#: a shuffled copy of the groups (the same routing structure, no information about the cue).
+ROUTES = {"oracle": "groups", "shuffled": "shuffled_groups"}
 
 #: The paper's NTU60 numbers (Table 1: accuracy % at 20/40/60/80/100% and AUC %; Table 3(e): AUC %).
 PAPER = {
@@ -482,11 +503,11 @@ def conv_filters(model: nn.Module) -> int:
 
 def _make_factory(arch, era_layers, created, **era_kw):
     def make_conv(cin, cout, k, s, p):
-        if arch in ("era", "avg") and len(created) in era_layers:
+        if arch in ("era", "avg", "oracle", "shuffled") and len(created) in era_layers:
             groups = 3 if (era_kw.get("spread", True) and k == 1 and cout % 3 == 0) else 1  # a graph unit's K_a = 3
             kw = {k_: v for k_, v in era_kw.items() if k_ != "spread"}
             conv = ERAConv(cin, cout, k, s, p, dim=2, expert_groups=groups,
-                           mode="retrieve" if arch == "era" else "average", record=True, **kw)
+                           mode={"era": "retrieve", "avg": "average"}.get(arch, "routed"), record=True, **kw)
         else:
             conv = nn.Conv2d(cin, cout, k, s, p)
         created.append(conv)
@@ -517,7 +538,8 @@ def build_model(arch: str = "baseline", num_classes: int = 17, channels=(16, 32,
     residual convolution): (7, 8) for the default widths, (7, 9) for 64-128-256.
 
     ``arch``: ``"baseline"``, ``"era"``, ``"avg"`` (Expert-Avg: the same modules without
-    retrieval); ``last_width`` widens the last block (Extra-Channel). ``spread``: the graph
+    retrieval), ``"oracle"`` and ``"shuffled"`` (the same modules retrieving by a route the caller
+    sets, ``model.route``: see :data:`ROUTES`); ``last_width`` widens the last block (Extra-Channel). ``spread``: the graph
     unit's expert channels are spread over its three adjacency subsets. ``query_norm``,
     ``key_scale``, ``retrieval``: passed to every :class:`ERAConv` (the defaults are the
     experiment's; ``query_norm=False, key_scale=False`` remove the two guards against collapse).
@@ -527,8 +549,8 @@ def build_model(arch: str = "baseline", num_classes: int = 17, channels=(16, 32,
     non-expert kernels and bias start as the Baseline convolution's rows at the same output
     positions; the variants then differ at the start only where their architectures differ.
     """
-    if arch not in ("baseline", "era", "avg"):
-        raise ValueError(f"build_model: arch must be baseline, era or avg, got {arch!r}")
+    if arch not in ("baseline", "era", "avg", "oracle", "shuffled"):
+        raise ValueError(f"build_model: arch must be baseline, era, avg, oracle or shuffled, got {arch!r}")
     A = get_skeleton("ntu25").adjacency() if A is None else A
     channels = tuple(channels)
     widths = channels[:-1] + (last_width or channels[-1],)
@@ -688,6 +710,11 @@ class ObservedViews:
         idx = np.asarray(indices)
         self.policy, self.ratios, self.frames = policy, tuple(ratios), frames
         self.y = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
+        cue_group = getattr(data, "cue_group", None)             # the latent cue group (synthetic data)
+        self.groups = torch.from_numpy(np.asarray(cue_group[idx] if cue_group is not None else np.zeros(len(idx)),
+                                                  dtype=np.int64))
+        perm = torch.randperm(len(idx), generator=torch.Generator().manual_seed(len(idx)))
+        self.shuffled_groups = self.groups[perm]
         valid = np.asarray(data.valid_frames[idx])
         from ..data.arrays import is_memory_mapped
         from ..data.sequences import CHUNK_BYTES, observed_frames
@@ -801,18 +828,19 @@ class _LazyRatioViews:
 
 
 def objective(model, x, y, gamma_s: float = 0.1):
-    """``(L, L_CE)``: ``L = L_CE - gamma_s L_s`` for models with retrieving experts (Sec. 3.4),
+    """``(L, L_CE)``: ``L = L_CE - gamma_s L_s`` for models with retrieving (or routed) experts (Sec. 3.4),
     ``L_CE`` otherwise. The cross-entropy is returned apart: it is the number to compare across
     variants (``L`` of an ERA model is lowered by ``-gamma_s L_s``)."""
     ce = F.cross_entropy(model(x), y)
-    if gamma_s and any(m.mode == "retrieve" for _, m in era_modules(model)):
+    if gamma_s and any(m.mode in ("retrieve", "routed") for _, m in era_modules(model)):
         return ce - gamma_s * similarity_loss(model), ce
     return ce, ce
 
 
 def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int = 64, lr: float = 0.1,
                   seed: int = 0, gamma_s: float = 0.1, elro: bool = False, meta_lr: float = 1.0,
-                  device="cpu", progress: bool = False, desc: str = "train", amp: str | None = None) -> dict:
+                  device="cpu", progress: bool = False, desc: str = "train", amp: str | None = None,
+                  route: str | None = None) -> dict:
     """Train ``model`` on ``views`` (every sample at a random ratio in every step).
 
     SGD with Nesterov momentum 0.9, weight decay 1e-4, ``lr`` with a linear warm-up over the
@@ -823,7 +851,9 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
     retrieval counts add up on the device and are read once per epoch (no host synchronisation per
     step). ``amp`` (``None``, ``"bf16"``, ``"fp16"``): the forward passes (ELRO's virtual step
     included) in mixed precision (:func:`paperlib.train.autocast`); fp16 scales the final loss
-    (ELRO's inner gradients are taken unscaled).
+    (ELRO's inner gradients are taken unscaled). ``route``: ``None``, or the attribute of ``views``
+    (``"groups"``, ``"shuffled_groups"``; :data:`ROUTES`) whose rows become ``model.route`` before
+    every step, for the ``"routed"`` modules; raises ``ValueError`` together with ``elro``.
 
     Returns ``{"ce": [per epoch], "loss": [per epoch], "usage": {module: (d, M) retrievals of
     present bodies}, "elro": ELRO or None, "seconds": float}``.
@@ -856,8 +886,10 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
         rows = rows[torch.randperm(len(rows), generator=val_gen)[:batch_size]]
         return views.batch(rows, torch.randint(R, (len(rows),), generator=val_gen)), views.y[rows]
 
+    if elro and route:
+        raise ValueError("train_variant: ELRO with a fixed route is not defined (the route has no keys to learn)")
     el = ELRO(model, lr, draw_val, gamma_s, meta_lr) if elro else None
-    usage = {nm: torch.zeros(m.d, m.M, device=dev) for nm, m in era_modules(model) if m.mode == "retrieve"}
+    usage = {nm: torch.zeros(m.d, m.M, device=dev) for nm, m in era_modules(model) if m.mode in ("retrieve", "routed")}
     scaler = grad_scaler(dev, amp)
     hist = {"ce": [], "loss": []}
 
@@ -874,6 +906,8 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
             rows = perm[b * batch_size:(b + 1) * batch_size]
             ridx = torch.randint(R, (len(rows),), generator=gen)
             x, y = to_device(views.batch(rows, ridx), dev), to_device(views.y[rows], dev)
+            if route:
+                model.route = to_device(getattr(views, route)[rows], dev)
             opt.zero_grad(set_to_none=True)
             with autocast(dev, amp):
                 loss, ce = objective(model, x, y, gamma_s)
@@ -889,6 +923,7 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
             losses.append(loss.detach())
         hist["ce"].append(epoch_mean(ces))
         hist["loss"].append(epoch_mean(losses))
+    model.route = None
     hist.update(usage={nm: u.cpu() for nm, u in usage.items()}, elro=el, seconds=time.perf_counter() - t0)
     return hist
 
@@ -897,12 +932,12 @@ def train_variant(model, views: ObservedViews, epochs: int = 30, batch_size: int
 
 @torch.no_grad()
 def evaluate(model, views: ObservedViews, device=None, record: bool = False, batch: int = 256,
-             amp: str | None = None) -> dict:
+             amp: str | None = None, route: str | None = None) -> dict:
     """Accuracy at every ratio of ``views``: ``{"acc": {r: float}, "auc", "correct": (N, R) bool,
     "logits": (R, N, C)}``; with ``record``, ``"record": {module: {"index", "scores", "query":
     arrays (N, R, d[, ...]) of the first body, "present": (N, R, bodies)}}``. The model runs on
     ``device`` (default: where it is), with ``amp`` in mixed precision; the results are on the CPU
-    (floating point ones as float32)."""
+    (floating point ones as float32). ``route``: as for :func:`train_variant`."""
     dev = model_device(model, device)
     model.to(dev).eval()
     mods = era_modules(model) if record else []
@@ -912,6 +947,8 @@ def evaluate(model, views: ObservedViews, device=None, record: bool = False, bat
         xr = views.x(j)
         parts = []
         for i in range(0, len(xr), batch):
+            if route:
+                model.route = to_device(getattr(views, route)[i:i + batch], dev)
             with autocast(dev, amp):
                 parts.append(f32(model(to_device(xr[i:i + batch], dev))).cpu())
             for nm, m in mods:
@@ -924,6 +961,7 @@ def evaluate(model, views: ObservedViews, device=None, record: bool = False, bat
         acc[r] = float(c.mean())
         correct.append(c)
         logits_all.append(logits.numpy())
+    model.route = None
     out = {"acc": acc, "auc": auc_over_ratios(acc), "correct": np.stack(correct, 1), "logits": np.stack(logits_all)}
     if record:
         out["record"] = {nm: {key: torch.stack([torch.cat(rec[(nm, key, j)]) for j in range(len(views.ratios))],
@@ -959,6 +997,41 @@ def usage_stats(train_usage: dict, record: dict | None = None, ratio_index: int 
         out.update(max_share=float(sh.max()), banks_over_90=float((sh.max(1) > 0.9).mean()),
                    entropy=float(ent.mean()))
     return out
+
+
+def group_information(record: dict, groups, ratio_index: int = 1, shuffles: int = 20, seed: int = 0) -> dict:
+    """How much the retrieved experts tell about the latent cue group: the mutual information
+    ``I(I_p; g)`` between bank ``p``'s retrieved expert and the sample's cue group, in bits, for
+    every bank of every module (``sklearn.metrics.mutual_info_score``, the plug-in estimate), at
+    observation ratio ``ratio_index`` (1: 20%), over the test samples whose first body is present.
+
+    ``record``: :func:`evaluate`'s ``record``; ``groups``: ``(N,)`` the cue group of every test
+    sample (``ObservedViews.groups``). The plug-in estimate is biased upwards on finite samples, so
+    the control is the same estimate with the groups permuted (``shuffles`` permutations, from
+    ``seed``): what retrieval unrelated to the group would score. ``I <= H(g)`` (``log2 G`` for
+    balanced groups): an oracle that retrieves by the group reaches it.
+
+    Returns ``{"mi": (banks,), "mi_shuffled": (banks,), "h_group": float}`` (numpy, bits). Raises
+    ``ValueError`` when ``groups`` and the record disagree in length.
+    """
+    from sklearn.metrics import mutual_info_score
+
+    g = np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    perms = [rng.permutation(len(g)) for _ in range(shuffles)]
+    mi, null = [], []
+    for nm, rc in record.items():
+        idx = rc["index"][:, ratio_index]                                      # [N, d]
+        if len(idx) != len(g):
+            raise ValueError(f"group_information: {nm} holds {len(idx)} samples, groups {len(g)}")
+        keep = rc["present"][:, ratio_index, 0]
+        for p in range(idx.shape[1]):
+            a, b = idx[keep, p], g[keep]
+            mi.append(mutual_info_score(b, a) / math.log(2))
+            null.append(np.mean([mutual_info_score(g[q][keep], a) for q in perms]) / math.log(2))
+    share = np.bincount(g) / len(g)
+    share = share[share > 0]
+    return {"mi": np.array(mi), "mi_shuffled": np.array(null), "h_group": float(-(share * np.log2(share)).sum())}
 
 
 @torch.no_grad()
@@ -998,7 +1071,8 @@ def explorer_record(model, views: ObservedViews, ev: dict, hist: dict, class_nam
     ``ev``: :func:`evaluate` with ``record=True`` on ``views``; ``hist``: :func:`train_variant`'s
     history (training usage, ELRO). ``cf_samples``: test samples whose counterfactual logits
     (:func:`counterfactual_logits`, every module, bank, expert and ratio) are recorded, computed
-    on ``device`` (default: the model's).
+    on ``device`` (default: the model's). The record also holds every test sample's latent cue
+    group (``groups (N,)``, ``ObservedViews.groups``; all 0 for real data) and the groups' names.
     """
     device = model_device(model, device)
     mods = [n for n, _ in era_modules(model)]
@@ -1017,6 +1091,7 @@ def explorer_record(model, views: ObservedViews, ev: dict, hist: dict, class_nam
         "beta": None if el is None else [el.beta[n].cpu().numpy() for n in mods],
         "labels": views.y.numpy(), "class_names": list(class_names), "ratios": np.array(views.ratios),
         "poses": np.stack(poses, 1),
+        "groups": views.groups.numpy(), "group_names": [g[0] for g in synthetic.CUE_GROUPS],
     }
     if len(cf_samples):
         idx = torch.as_tensor(list(cf_samples))
@@ -1044,25 +1119,35 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
                                                 "extra_filters"),
                    elro_factor_cue: float | None = None, probe: bool = True, device: str = "cpu",
                    progress: bool = False, return_models: bool = False, query_norm: bool = True,
-                   key_scale: bool = True, retrieval: str = "straight_through", amp: str | None = None) -> dict:
+                   key_scale: bool = True, retrieval: str = "straight_through", amp: str | None = None,
+                   cue_groups: int = 1, width: int | None = None) -> dict:
     """ERA's experiment for one seed: data -> train the variants -> metrics.
 
     Variants (:data:`VARIANTS`): ``baseline``; ``era_wo_elro``, ``era`` (ELRO, Eq. 10's step
     ``alpha``), ``era_10a`` (ELRO with ``10 alpha``; also run when ``early_cue ==
     elro_factor_cue``); ``expert_avg`` (Table 3(e)); ``extra_channel`` (last block widened to
     ERA's parameter count, Table 3(e)); ``extra_filters`` (widened to ERA's count of real filter
-    weights: keys and query maps left out). Plus ``probe`` (the linear-probe reference, :func:`paperlib.probe.linear_probe_reference`) and
+    weights: keys and query maps left out); ``era_oracle`` (the same ERA modules retrieving expert
+    ``g`` for a sample whose cue lies in joint group ``g``: what retrieval could give) and
+    ``era_shuffled`` (retrieving by shuffled groups: the routing without the information). Plus ``probe`` (the linear-probe reference, :func:`paperlib.probe.linear_probe_reference`) and
     ``chance``.
 
     ``query_norm``, ``key_scale``, ``retrieval``: the options of every :class:`ERAConv` of the ERA
-    and Expert-Avg variants (defaults: the experiment's; see :class:`ERAConv`).
+    and Expert-Avg variants (defaults: the experiment's; see :class:`ERAConv`). ``cue_groups``: the
+    joint groups that can carry the early cue (:class:`paperlib.data.synthetic.SyntheticConfig`; 1:
+    always the acting elbow). ``width``: the channels of the last block, the one holding the ERA
+    modules (default ``channels[-1]``): the capacity knob.
 
     Metrics per variant: ``acc@r`` (r = 0.1 .. 1.0), ``auc``, ``ce_final`` (training
     cross-entropy of the last epoch, without the similarity term), ``params``, ``filters``,
     ``train_s``; for ERA variants ``unused_frac``, ``max_share@0.2``, ``banks_over_90@0.2``,
     ``entropy@0.2`` (:func:`usage_stats`); with ELRO ``spearman_usage_beta``, ``beta_min``,
-    ``beta_max`` (relative to alpha). Per item (paired over variants): ``correct@0.2``,
-    ``correct@0.5``, ``correct@1.0`` and ``auc`` (each test item's mean correctness over ratios).
+    ``beta_max`` (relative to alpha); for ERA and the routed variants ``mi_group@0.2`` (the mean over
+    banks of the mutual information between the retrieved expert and the cue group, bits,
+    :func:`group_information`), ``mi_group_max@0.2`` (its largest bank) and ``mi_shuffled@0.2``
+    (the same with the groups permuted: the estimate's floor). Per item (paired over variants): ``correct@0.2``,
+    ``correct@0.5``, ``correct@1.0`` and ``auc`` (each test item's mean correctness over ratios);
+    ``mi_bank@0.2`` lists every bank's mutual information (the ERA and routed variants).
     With ``return_models`` the result also holds ``"runs"`` (models, histories, evaluations) and
     ``"views"``, for the notebook. ``amp`` (``None``, ``"bf16"``, ``"fp16"``): training and evaluation
     in mixed precision (:func:`train_variant`); ``None`` is full precision.
@@ -1075,8 +1160,10 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"run_experiment: unknown variants {unknown}; known: {list(VARIANTS)}")
-    data, train_idx, test_idx = make_data(dataset, num_samples, seed, early_cue, benchmark, data_root)
+    data, train_idx, test_idx = make_data(dataset, num_samples, seed, early_cue, benchmark, data_root,
+                                          cue_groups=cue_groups)
     C = len(data.class_names)
+    channels = tuple(channels[:-1]) + (int(width or channels[-1]),)
     train_v = ObservedViews(data, train_idx, num_frames, policy)
     test_v = ObservedViews(data, test_idx, num_frames, policy)
     common = dict(num_classes=C, channels=channels, num_experts=num_experts, expert_ratio=expert_ratio,
@@ -1091,17 +1178,22 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
             model = build_model("baseline", last_width=widths[arch], **common)
         else:
             model = build_model(arch, **common)
+        route = ROUTES.get(arch)
         hist = train_variant(model, train_v, epochs, batch_size, lr, seed, gamma_s, elro=use_elro,
                              meta_lr=10.0 if v == "era_10a" else 1.0, device=device, progress=progress, desc=v,
-                             amp=amp)
-        ev = evaluate(model, test_v, device, record=arch == "era", amp=amp)
+                             amp=amp, route=route)
+        retrieves = arch == "era" or route is not None
+        ev = evaluate(model, test_v, device, record=retrieves, amp=amp, route=route)
         m = {f"acc@{r}": a for r, a in ev["acc"].items()}
         m.update(auc=ev["auc"], ce_final=hist["ce"][-1], params=_params(model), filters=conv_filters(model),
                  train_s=hist["seconds"])
-        if arch == "era":
+        if retrieves:
             us = usage_stats(hist["usage"], ev["record"], ratio_index=1)
             m.update(unused_frac=us["unused_frac"], **{f"{k}@0.2": us[k] for k in ("max_share", "banks_over_90",
                                                                                    "entropy")})
+            gi = group_information(ev["record"], test_v.groups.numpy(), ratio_index=1, seed=seed)
+            m.update({"mi_group@0.2": float(gi["mi"].mean()), "mi_group_max@0.2": float(gi["mi"].max()),
+                      "mi_shuffled@0.2": float(gi["mi_shuffled"].mean())})
         if hist["elro"] is not None:
             el = hist["elro"]
             usage = np.concatenate([hist["usage"][n].flatten().numpy() for n in el.beta])
@@ -1112,6 +1204,8 @@ def run_experiment(seed: int = 0, early_cue: float = synthetic.DEFAULT_EARLY_CUE
         c = ev["correct"]
         per_item[v] = {"correct@0.2": c[:, 1].astype(float).tolist(), "correct@0.5": c[:, 4].astype(float).tolist(),
                        "correct@1.0": c[:, 9].astype(float).tolist(), "auc": c.mean(1).tolist()}
+        if retrieves:
+            per_item[v]["mi_bank@0.2"] = gi["mi"].tolist()
         runs[v] = {"model": model, "hist": hist, "eval": ev}
     if probe:
         from ..probe import linear_probe_reference

@@ -32,10 +32,11 @@ __all__ = ["make_data", "build_baseline", "train_baseline", "evaluate_by_ratio",
 
 def make_data(dataset: str = "synthetic", num_samples: int = 3000, seed: int = 0,
               early_cue: float = synthetic.DEFAULT_EARLY_CUE, benchmark: str = "xsub", data_root=None,
-              cache_dir=None):
+              cache_dir=None, cue_groups: int = 1):
     """The data set and its split: ``(data, train_idx, test_idx)``.
 
-    ``dataset="synthetic"`` generates ``num_samples`` sequences (seeded, with ``early_cue``);
+    ``dataset="synthetic"`` generates ``num_samples`` sequences (seeded, with ``early_cue`` and
+    ``cue_groups``, the joint groups that can carry the cue; real data ignore both);
     ``"ntu60"``/``"ntu120"`` reads NTU RGB+D ``.skeleton`` files from ``data_root`` with the
     benchmark's split, through the memory-mapped cache of :mod:`paperlib.data.cache`: the first
     call parses every file once into ``cache_dir`` (default ``data_root/.paperlib_cache/ntu``, or
@@ -50,7 +51,7 @@ def make_data(dataset: str = "synthetic", num_samples: int = 3000, seed: int = 0
     Raises ``ValueError`` for an unknown dataset (and as :func:`paperlib.data.cache.build_cache`).
     """
     if dataset == "synthetic":
-        data = synthetic.generate(num_samples=num_samples, seed=seed, early_cue=early_cue)
+        data = synthetic.generate(num_samples=num_samples, seed=seed, early_cue=early_cue, cue_groups=cue_groups)
         train_idx, test_idx = synthetic.split_indices(data, benchmark)
         return data, train_idx, test_idx
     if dataset not in ("ntu60", "ntu120"):
