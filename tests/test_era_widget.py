@@ -257,3 +257,184 @@ def test_explorer_prepares_the_record_once():
     assert pose_half_size(np.zeros((3, 2, V, 3))) == (1.0, 1.0)
     with pytest.raises(ValueError, match="missing"):
         era_explorer({k: v for k, v in rec.items() if k != "keys"})
+
+
+# --- the latent cue group: is retrieval aligned with it? ---------------------------------------------------------
+
+GROUP_NAMES = ["acting arm", "other arm", "acting leg", "trunk"]
+
+
+def _with_groups(rec, seed=0, names=GROUP_NAMES):
+    """``rec`` with a cue group per sample (every group present) and the groups' names."""
+    n = len(rec["labels"])
+    groups = np.random.default_rng(seed + 7).permutation(np.arange(n) % len(names))
+    return dict(rec, groups=groups, group_names=list(names))
+
+
+def _group_record(n=400, aligned=True, seed=0):
+    """A record of ``n`` samples whose retrieval follows the cue group (``aligned``: the argmax over experts
+    is the group, at every ratio and bank) or is random."""
+    rng = np.random.default_rng(seed)
+    ds = (3, 2)
+    groups = np.arange(n) % 4
+    rng.shuffle(groups)
+    scores = [rng.normal(size=(n, R, d, M)) for d in ds]
+    if aligned:
+        for s in scores:
+            s[np.arange(n), :, :, groups] += 10.0                    # expert g wins for the samples of group g
+    return {
+        "modules": ["gcn", "tcn"], "scores": scores, "queries": [rng.normal(size=(n, R, d, K)) for d in ds],
+        "keys": [rng.normal(size=(d, M, K)) for d in ds], "usage": [np.ones((d, M)) for d in ds], "beta": None,
+        "labels": rng.integers(0, 6, n), "class_names": [f"c{i}" for i in range(6)],
+        "ratios": np.round(np.arange(1, R + 1) / R, 1), "poses": np.zeros((n, R, 1, V, 3)),
+        "groups": groups, "group_names": list(GROUP_NAMES),
+    }
+
+
+def test_group_alignment_reaches_the_group_entropy_when_retrieval_is_the_group():
+    from paperlib.viz.era import group_alignment
+
+    rec = _group_record(aligned=True)
+    al = group_alignment(rec)
+    share = np.bincount(rec["groups"]) / len(rec["groups"])
+    h = float(-(share * np.log2(share)).sum())
+    assert al["h_group"] == pytest.approx(h) and h == pytest.approx(2.0)
+    assert al["group_names"] == GROUP_NAMES
+    for m, s in enumerate(rec["scores"]):
+        d = s.shape[2]
+        assert al["mi"][m].shape == al["mi_shuffled"][m].shape == (R, d)
+        assert al["table"][m].shape == (R, d, 4, M)
+        np.testing.assert_allclose(al["mi"][m], h, rtol=1e-12)
+        assert (al["mi_shuffled"][m] < 0.1).all()                    # the permuted groups: (almost) nothing
+        np.testing.assert_array_equal(al["table"][m].sum((-2, -1)), len(rec["groups"]))
+        # the table: group g retrieves expert g (a diagonal), expert 4 never
+        t = al["table"][m][3, 1]
+        np.testing.assert_array_equal(t[:, :4], np.diag(np.bincount(rec["groups"])))
+        assert (t[:, 4] == 0).all()
+
+
+def test_group_alignment_is_sklearns_estimate_and_near_its_floor_for_random_retrieval():
+    import math
+
+    from sklearn.metrics import mutual_info_score
+
+    from paperlib.viz.era import group_alignment
+
+    rec = _group_record(aligned=False)
+    al = group_alignment(rec)
+    g = rec["groups"]
+    rng = np.random.default_rng(0)
+    perms = [rng.permutation(len(g)) for _ in range(20)]
+    for m, s in enumerate(rec["scores"]):
+        e = s.argmax(-1)                                              # [N, R, d]
+        for r in (0, 4, R - 1):
+            for p in range(e.shape[2]):
+                a = e[:, r, p]
+                assert al["mi"][m][r, p] == pytest.approx(mutual_info_score(g, a) / math.log(2), abs=1e-12)
+                null = np.mean([mutual_info_score(g[q], a) for q in perms]) / math.log(2)
+                assert al["mi_shuffled"][m][r, p] == pytest.approx(null, abs=1e-12)
+                table = np.zeros((4, M), int)
+                np.add.at(table, (g, a), 1)
+                np.testing.assert_array_equal(al["table"][m][r, p], table)
+    # random retrieval: the estimate is its (positive, finite-sample) floor, far below H(g) = 2 bits
+    mi, null = np.concatenate([x.ravel() for x in al["mi"]]), np.concatenate([x.ravel() for x in al["mi_shuffled"]])
+    assert 0 < null.mean() < 0.1 and abs(mi.mean() - null.mean()) < 0.02 and mi.max() < 0.15
+
+
+def test_group_alignment_prepared_once_and_only_with_several_groups(monkeypatch):
+    import paperlib.viz.era as era
+
+    calls = []
+    real = era.group_alignment
+    monkeypatch.setattr(era, "group_alignment", lambda rec: calls.append(1) or real(rec))
+    rec = _with_groups(_record())
+    ex = era_explorer(rec, sample=1, ratio=0.2)
+    for name, value in (("sample", 5), ("ratio", 0.6), ("module", 1), ("bank", 2), ("expert", 3)):
+        ex.controls[name].value = value
+    assert len(calls) == 1 and ex.updates == 6
+    d = ex.data
+    al = real(rec)
+    np.testing.assert_array_equal(d["alignment"]["table"], al["table"][1][5, 2])
+    assert d["alignment"]["mi"] == al["mi"][1][5, 2] and d["alignment"]["mi_shuffled"] == al["mi_shuffled"][1][5, 2]
+    assert d["group"] == rec["groups"][5] and d["group_name"] == GROUP_NAMES[rec["groups"][5]]
+    # no groups, or a single one (real data: all zeros): no alignment
+    assert era.era_prepare(_record())["alignment"] is None
+    one = dict(rec, groups=np.zeros(N, int))
+    assert era.era_prepare(one)["alignment"] is None and era_compute(one, sample=3)["group"] is None
+    assert len(calls) == 1
+    plt.close("all")
+
+
+def test_record_validation_of_the_groups():
+    rec = _with_groups(_record())
+    assert check_record(rec) == (N, R, M)
+    assert check_record({k: v for k, v in rec.items() if k != "group_names"}) == (N, R, M)
+    for bad in (dict(rec, groups=rec["groups"][:-1]),                    # not one per sample
+                dict(rec, groups=np.where(np.arange(N) == 3, 4, rec["groups"])),   # 4 groups named: 0..3
+                dict(rec, groups=np.where(np.arange(N) == 3, -1, rec["groups"])),
+                dict(rec, groups=rec["groups"] + 0.5)):
+        with pytest.raises(ValueError, match="groups"):
+            check_record(bad)
+    with pytest.raises(ValueError, match="groups"):
+        era_explorer(dict(rec, group_names=GROUP_NAMES[:2]))
+
+
+def test_render_shows_retrieval_against_the_cue_group():
+    rec = _with_groups(_record())
+    data = era_compute(rec, sample=5, ratio=0.3, module=1, bank=2)
+    fig = era_render(data)
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    assert "usage entropy" not in titles                               # the panel is replaced
+    ax = next(a for a in fig.axes if a.get_title().startswith("retrieved expert vs cue group"))
+    al = data["alignment"]
+    assert f"I(expert; group) = {al['mi']:.2f} bits" in ax.get_title()
+    assert f"(shuffled {al['mi_shuffled']:.2f}; max H(g) = {al['h_group']:.2f})" in ax.get_title()
+    np.testing.assert_array_equal(ax.images[0].get_array(), al["table"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == GROUP_NAMES
+    frame = ax.patches[0]
+    assert frame.get_xy() == (data["retrieved"][1][2] - 0.5, data["group"] - 0.5)
+    assert ax.images[0].get_clim() == (0, al["table"].max())
+    assert f"cue in the {GROUP_NAMES[rec['groups'][5]]}" in fig._suptitle.get_text()
+    assert len(fig.axes) == 2 + 1 + 1 + 1 + 1 + 1 + len(data["thumbs_idx"]) + 2   # as many axes as before
+    # the same figure serves the record's other views; a record without groups needs another layout
+    assert era_render(era_compute(rec, sample=9, module=0, bank=1), fig=fig) is fig
+    old = era_render(era_compute(_record(), sample=9, module=0, bank=1), fig=fig)
+    assert old is not fig
+    plt.close("all")
+
+
+def test_record_without_groups_keeps_the_usage_entropy_panel():
+    for rec in (_record(), dict(_with_groups(_record()), groups=np.zeros(N, int))):   # none, or a single group
+        data = era_compute(rec, sample=5, ratio=0.2, module=0, bank=0)
+        assert data["alignment"] is None and data["group"] is None and data["group_name"] is None
+        fig = era_render(data)
+        titles = " ".join(ax.get_title() for ax in fig.axes)
+        assert "training usage entropy per bank" in titles and "cue group" not in titles
+        assert "cue in" not in fig._suptitle.get_text()
+        np.testing.assert_allclose([p.get_height() for p in fig.axes[-2].patches], data["usage_entropy"])
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("make", [_record, _cf_record], ids=["no counterfactual", "counterfactual"])
+def test_in_place_updates_with_cue_groups_draw_what_a_fresh_render_draws(make):
+    """As :func:`test_in_place_updates_draw_what_a_fresh_render_draws`, with the cue-group panel: the table,
+    the framed cell (other groups, other retrieved experts), the MI in the title and the group in the figure's
+    title must be those of a fresh render."""
+    rec = _with_groups(make())
+    ex = era_explorer(rec, sample=7, ratio=0.2)
+    first = ex.figure
+    changes = [("ratio", 0.5), ("bank", 3), ("module", 1), ("sample", 11), ("ratio", 0.8), ("bank", 2),
+               ("sample", 3), ("expert", 1), ("module", 0), ("sample", 12), ("bank", 0)]
+    seen = set()
+
+    def record_cell(i, data):
+        seen.add((data["group"], int(data["retrieved"][data["module"]][data["bank"]])))
+
+    checked = check_in_place_updates(ex, changes, era_render, at=(0, 3, 6, 8, len(changes) - 1),
+                                     on_check=record_cell)
+    assert checked == 5 and len(seen) >= 3                             # the frame moved between checks
+    d = ex.data
+    ax = next(a for a in first.axes if a.get_title().startswith("retrieved expert vs cue group"))
+    np.testing.assert_array_equal(ax.images[0].get_array(), d["alignment"]["table"])
+    assert first._suptitle.get_text().startswith(f"sample #12 ({d['class_name']}, cue in the {d['group_name']})")
+    plt.close("all")

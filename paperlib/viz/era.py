@@ -18,6 +18,14 @@ after training (queries, retrieval scores, keys, expert usage, ELRO learning rat
                      (S, R, d_m, M, C): the network's logits for sample ``samples[s]`` at ratio ``r`` if
                      bank ``p`` of module ``m`` had retrieved expert ``i`` (everything else as retrieved),
                      "factual": (S, R, C) the logits as retrieved}``.
+    ``groups``       optional: ``(N,)`` ints, the latent cue group of each test sample (the joint group
+                     carrying the class cue, e.g. 0 "acting arm", 1 "other arm", 2 "acting leg",
+                     3 "trunk"; all zeros when the data have one group).
+    ``group_names``  optional: the groups' names, index = group (default ``"group g"``).
+
+With ``groups`` of at least two distinct values, the explorer shows whether retrieval is aligned with
+the cue group (:func:`group_alignment`: the mutual information between the retrieved expert and the
+group, against its shuffled control, and the groups x experts contingency table).
 
 :func:`era_compute` turns a record and the controls' values into the arrays of one view;
 :func:`era_render` draws them; :func:`era_explorer` wires both to ipywidgets controls through
@@ -33,14 +41,14 @@ from .skeleton import BODY_COLORS, view_project
 from .widgets import Explorer
 
 __all__ = ["check_record", "era_prepare", "era_compute", "era_render", "era_explorer", "pca_2d", "pose_half_size",
-           "usage_entropy", "module_diagram", "counterfactual_view"]
+           "usage_entropy", "module_diagram", "counterfactual_view", "group_alignment"]
 
 _KEYS = ("modules", "scores", "queries", "keys", "usage", "labels", "class_names", "ratios", "poses")
 
 
 def check_record(record: dict) -> tuple:
-    """Validate a record; return ``(N, R, M)``. Raises ``ValueError`` on missing keys or shapes
-    that do not agree."""
+    """Validate a record; return ``(N, R, M)``. Raises ``ValueError`` on missing keys, shapes
+    that do not agree, or ``groups`` that are not ``(N,)`` indices into ``group_names``."""
     missing = [k for k in _KEYS if k not in record]
     if missing:
         raise ValueError(f"ERA record: missing {missing}")
@@ -71,6 +79,20 @@ def check_record(record: dict) -> tuple:
             d = np.shape(record["scores"][m])[2]
             if np.shape(cf["logits"][m])[:4] != (S, R, d, M):
                 raise ValueError(f"ERA record: counterfactual logits of module {m} are not ({S}, {R}, {d}, {M}, C)")
+    groups = record.get("groups")
+    if groups is not None:
+        g = np.asarray(groups)
+        if g.shape != (N,):
+            raise ValueError(f"ERA record: groups must be ({N},) like the scores' samples, got {g.shape}")
+        if g.size and not (np.issubdtype(g.dtype, np.integer)
+                           or (np.issubdtype(g.dtype, np.floating) and np.array_equal(g, np.round(g)))):
+            raise ValueError(f"ERA record: groups must be integer group indices, got dtype {g.dtype}")
+        names = record.get("group_names")
+        if g.size and g.min() < 0:
+            raise ValueError(f"ERA record: groups must be >= 0, got {g.min()}")
+        if names is not None and g.size and g.max() >= len(names):
+            raise ValueError(f"ERA record: groups must lie in [0, {len(names)}) (group_names has {len(names)} "
+                             f"names), got {g.max()}")
     return N, R, M
 
 
@@ -111,6 +133,84 @@ def counterfactual_view(record: dict, sample: int, ratio_index: int, module: int
     return {"true_prob": prob[..., label], "pred": pred, "bank_prob": prob[bank],
             "factual_prob": fact, "factual_pred": int(fact.argmax()),
             "changes": (pred != int(fact.argmax())).sum(1)}
+
+
+def _group_names(record: dict) -> list:
+    """The names of ``record``'s cue groups: ``group_names``, or ``"group g"`` for ``g`` up to the largest
+    of ``groups`` (``[]`` when the record has no ``groups``)."""
+    names = record.get("group_names")
+    if names is not None:
+        return [str(n) for n in names]
+    g = record.get("groups")
+    if g is None:
+        return []
+    g = np.asarray(g)
+    return [f"group {i}" for i in range(int(g.max()) + 1 if g.size else 1)]
+
+
+def _mutual_info_bits(tables: np.ndarray) -> np.ndarray:
+    """The plug-in mutual information, in bits, of contingency tables ``(..., G, M)`` of counts: what
+    ``sklearn.metrics.mutual_info_score(contingency=table) / ln 2`` gives for each table, in one
+    vectorised pass (``(...)``; 0 for an empty table)."""
+    t = np.asarray(tables, dtype=np.float64)
+    n = t.sum((-2, -1), keepdims=True)
+    pi = t.sum(-1, keepdims=True)                                         # [..., G, 1]
+    pj = t.sum(-2, keepdims=True)                                         # [..., 1, M]
+    live = t > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(live, t / np.where(n > 0, n, 1.0) * (np.log(np.where(live, t, 1.0)) + np.log(
+            np.where(n > 0, n, 1.0)) - np.log(np.where(pi > 0, pi, 1.0)) - np.log(np.where(pj > 0, pj, 1.0))), 0.0)
+    return np.clip(terms.sum((-2, -1)), 0.0, None) / np.log(2.0)
+
+
+def group_alignment(record: dict, shuffles: int = 20, seed: int = 0) -> dict:
+    """Whether retrieval is aligned with the latent cue group: for every module ``m``, ratio index
+    ``r`` and bank ``p``, the mutual information between the retrieved expert (the argmax over experts
+    of ``scores[m][:, r, p, :]``, Eq. 3) and ``record["groups"]``, over the ``N`` test samples.
+
+    The estimate is the plug-in one of ``sklearn.metrics.mutual_info_score`` (computed from the
+    contingency tables in one vectorised pass: ``P * R * d_m * (1 + shuffles)`` tables, far too many
+    for one ``mutual_info_score`` call each; the same numbers to rounding), converted from nats to
+    bits. It is biased upwards on finite samples, so its control is the same estimate with the groups
+    permuted: the mean over ``shuffles`` permutations from ``np.random.default_rng(seed)``, the same
+    permutations for every bank (as :func:`paperlib.papers.era.group_information` does). ``I <= H(g)``:
+    a bank that retrieves one expert per group reaches it.
+
+    Returns a dict:
+
+    ``mi``           list of ``P`` arrays ``(R, d_m)``, bits.
+    ``mi_shuffled``  list of ``P`` arrays ``(R, d_m)``, bits (the shuffled control).
+    ``table``        list of ``P`` int arrays ``(R, d_m, G, M)``: how many test samples of group ``g``
+                     retrieve expert ``i`` (each ``(G, M)`` table sums to ``N``).
+    ``h_group``      float, the entropy of the groups in bits (the largest ``mi`` possible).
+    ``group_names``  the ``G`` names (``record["group_names"]``, else ``"group 0"``, ``"group 1"``...).
+
+    Raises ``ValueError`` for an invalid record (:func:`check_record`) or one without ``groups``.
+    """
+    N, R, M = check_record(record)
+    if record.get("groups") is None:
+        raise ValueError("group_alignment: the record has no 'groups'")
+    g = np.asarray(record["groups"]).astype(np.intp)
+    names = _group_names(record)
+    G = len(names)
+    rng = np.random.default_rng(seed)
+    labels = [g] + [g[rng.permutation(N)] for _ in range(shuffles)]      # observed, then the shuffled controls
+    mi, null, table = [], [], []
+    for s in record["scores"]:
+        e = np.asarray(s).argmax(-1)                                      # [N, R, d] the retrieved experts
+        d = e.shape[2]
+        # one bincount per labelling: cell ((r d + p) G + g) M + i of (R, d, G, M)
+        base = ((np.arange(R)[:, None] * d + np.arange(d)) * G)[None]     # [1, R, d]
+        tabs = np.stack([np.bincount(((base + lab[:, None, None]) * M + e).ravel(), minlength=R * d * G * M)
+                         for lab in labels]).reshape(len(labels), R, d, G, M)
+        bits = _mutual_info_bits(tabs)                                    # [1 + shuffles, R, d]
+        mi.append(bits[0])
+        null.append(bits[1:].mean(0) if shuffles else np.zeros((R, d)))
+        table.append(tabs[0])
+    share = np.bincount(g, minlength=G) / max(N, 1)
+    share = share[share > 0]
+    return {"mi": mi, "mi_shuffled": null, "table": table, "h_group": float(-(share * np.log2(share)).sum()),
+            "group_names": names}
 
 
 def pca_2d(points: np.ndarray):
@@ -172,14 +272,17 @@ def era_prepare(record: dict) -> dict:
     (``scores``, ``queries``, ``keys``, ``usage``: lists of ``P`` arrays; ``beta``: a list or None;
     ``labels (N,)`` ints, ``ratios (R,)`` float64, ``poses (N, R, B, V, 3)``), ``class_names``,
     ``modules``, ``usage_entropy`` (list of ``P`` arrays ``(d_m,)``, bits), ``thumb_half`` (``(hx, hy)``
-    metres, :func:`pose_half_size` of every pose), ``record`` (the record itself) and ``pca``, a cache of
-    the projections per ``(module, ratio index, bank)`` that :func:`era_compute` fills (the latest 64).
+    metres, :func:`pose_half_size` of every pose), ``record`` (the record itself), ``pca``, a cache of
+    the projections per ``(module, ratio index, bank)`` that :func:`era_compute` fills (the latest 64),
+    ``groups`` (``(N,)`` ints or None), ``group_names`` (list, ``[]`` without groups) and ``alignment``:
+    :func:`group_alignment` of the record, or None when it has no ``groups`` or only one distinct group.
 
     Raises ``ValueError`` as :func:`check_record` does.
     """
     shape = check_record(record)
     beta = record.get("beta")
     poses = np.asarray(record["poses"])
+    groups = None if record.get("groups") is None else np.asarray(record["groups"]).astype(np.intp)
     return {
         "record": record, "shape": shape, "modules": list(record["modules"]),
         "scores": [np.asarray(s) for s in record["scores"]],
@@ -191,6 +294,8 @@ def era_prepare(record: dict) -> dict:
         "ratios": np.asarray(record["ratios"], dtype=np.float64), "poses": poses,
         "usage_entropy": [usage_entropy(u) for u in record["usage"]],
         "thumb_half": pose_half_size(poses), "pca": {},
+        "groups": groups, "group_names": _group_names(record),
+        "alignment": group_alignment(record) if groups is not None and len(np.unique(groups)) > 1 else None,
     }
 
 
@@ -224,7 +329,11 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
     ``counterfactual`` (:func:`counterfactual_view`, or None), and the indices/names for titles;
     for the figure's layout: ``max_thumbs``, ``thumb_half`` (``(hx, hy)`` metres, the thumbnails'
     half size, :func:`pose_half_size` of every recorded pose) and ``has_counterfactual`` (whether the
-    record holds counterfactuals at all).
+    record holds counterfactuals at all). With the cue groups (:func:`era_prepare`'s ``alignment`` not
+    None): ``group`` (the sample's cue group), ``group_name`` and ``alignment``, ``{"table": (G, M)``
+    how many test samples of each group retrieve each expert with the chosen bank at this ratio,
+    ``"mi"``, ``"mi_shuffled"`` (bits, :func:`group_alignment`), ``"h_group"``, ``"group_names"}``;
+    otherwise these three are None.
 
     Raises ``ValueError`` for an invalid record (:func:`check_record`) or a ``sample`` / ``module``
     out of range.
@@ -266,6 +375,12 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
     labels = prep["labels"]
     names = prep["class_names"]
     beta = prep["beta"]
+    al = prep.get("alignment")
+    group = None if al is None else int(prep["groups"][sample])
+    alignment = None if al is None else {
+        "table": al["table"][module][ri, bank], "mi": float(al["mi"][module][ri, bank]),
+        "mi_shuffled": float(al["mi_shuffled"][module][ri, bank]), "h_group": al["h_group"],
+        "group_names": al["group_names"]}
     return {
         "sample": sample, "ratio": float(ratios[ri]), "ratio_index": ri, "module": module, "bank": bank,
         "module_names": list(prep["modules"]), "ratios": ratios,
@@ -282,6 +397,7 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
         "counterfactual": counterfactual_view(prep["record"], sample, ri, module, bank),
         "max_thumbs": int(max_thumbs), "thumb_half": prep["thumb_half"],
         "has_counterfactual": prep["record"].get("counterfactual") is not None,
+        "group": group, "group_name": None if group is None else al["group_names"][group], "alignment": alignment,
     }
 
 
@@ -307,9 +423,10 @@ def _era_layout(shape: tuple):
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
     from matplotlib.gridspec import GridSpec
+    from matplotlib.patches import Rectangle
     from matplotlib.ticker import MaxNLocator
 
-    dims, M, names, ratios, n_th, _, _, (hx, hy), has_beta, has_cf = shape
+    dims, M, names, ratios, n_th, _, _, (hx, hy), has_beta, has_cf, gnames = shape
     P, R = len(dims), len(ratios)
     if P > 8:
         raise ValueError(f"era_render: at most 8 ERA modules can be shown, got {P}")
@@ -416,19 +533,41 @@ def _era_layout(shape: tuple):
         for sp in ax.spines.values():                                    # no frame where no sample
             sp.set_animated(True)
         art["thumbs"].append({"ax": ax, "bones": bones, "joints": joints})
-    # Row 4: usage entropy per bank, and what each expert would have done (counterfactual)
+    # Row 4: retrieved expert vs cue group (records with cue groups) or usage entropy per bank, and what
+    # each expert would have done (counterfactual)
     ax = fig.add_subplot(gs[3, 0:3])
-    d_max = max(dims)
-    art["entropy"] = ax.bar(np.arange(d_max), np.zeros(d_max), color="C0", animated=True).patches
-    ax.axhline(np.log2(M), color="grey", ls=":", lw=1)
-    ax.set_ylim(0, 1.05 * np.log2(M) if M > 1 else 1.0)                 # entropies lie in [0, log2 M]
-    ax.set_xlabel("bank p", fontsize=8)
-    ax.set_ylabel("usage entropy (bits)", fontsize=8)
-    ax.set_title(f"training usage entropy per bank\n(dotted: uniform, log2 {M})", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=_NBINS, integer=True))
-    ax.xaxis.set_animated(True)                                          # d of the chosen module
-    art["ax_ent"] = ax
+    art["align"] = art["entropy"] = art["ax_ent"] = None
+    if gnames is not None:
+        # groups x experts counts of the chosen bank at the chosen ratio (colour: 0 .. the largest count); the
+        # sample's cell framed; the axes, ticks and group names fixed (the background), the image, frame and
+        # title (MI) animated. No count printed in the cells: G M texts drawn at every update cost ~25 ms
+        G = len(gnames)
+        im = ax.imshow(np.zeros((G, M)), aspect="auto", cmap="Blues", vmin=0, vmax=1, origin="upper",
+                       interpolation="nearest", animated=True)
+        cell = Rectangle((-0.5, -0.5), 1, 1, fill=False, ec="r", lw=1.8, zorder=3, animated=True)
+        ax.add_patch(cell)
+        ax.set_xlim(-0.5, M - 0.5)
+        ax.set_ylim(G - 0.5, -0.5)
+        ax.set_xticks(range(M))
+        ax.set_yticks(range(G))
+        ax.set_yticklabels(gnames)
+        ax.set_xlabel("retrieved expert i\n(colour: test samples; framed: this one)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_title(" ", fontsize=8)
+        ax.title.set_animated(True)                                      # the chosen bank's MI
+        art["align"] = {"ax": ax, "im": im, "cell": cell}
+    else:
+        d_max = max(dims)
+        art["entropy"] = ax.bar(np.arange(d_max), np.zeros(d_max), color="C0", animated=True).patches
+        ax.axhline(np.log2(M), color="grey", ls=":", lw=1)
+        ax.set_ylim(0, 1.05 * np.log2(M) if M > 1 else 1.0)             # entropies lie in [0, log2 M]
+        ax.set_xlabel("bank p", fontsize=8)
+        ax.set_ylabel("usage entropy (bits)", fontsize=8)
+        ax.set_title(f"training usage entropy per bank\n(dotted: uniform, log2 {M})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=_NBINS, integer=True))
+        ax.xaxis.set_animated(True)                                      # d of the chosen module
+        art["ax_ent"] = ax
     art["cf"] = None
     if not has_cf:
         ax = fig.add_subplot(gs[3, 4:12])
@@ -482,7 +621,8 @@ def _shape_key(data: dict, skeleton) -> tuple:
             tuple(data["module_names"]), tuple(float(r) for r in data["ratios"]), n_th,
             tuple(int(x) for x in th.shape[1:3]), tuple(map(tuple, skeleton.bones)),
             tuple(float(h) for h in half), data["beta"] is not None,
-            bool(data.get("has_counterfactual", data["counterfactual"] is not None)))
+            bool(data.get("has_counterfactual", data["counterfactual"] is not None)),
+            None if data.get("alignment") is None else tuple(data["alignment"]["group_names"]))
 
 
 def era_render(data: dict, skeleton=NTU25, fig=None):
@@ -493,13 +633,16 @@ def era_render(data: dict, skeleton=NTU25, fig=None):
     queries in 2D (coloured by class, keys as stars, the sample ringed), its scores against the
     ratio, expert usage in training next to the ELRO learning rates. Row 3: samples that retrieve
     the chosen expert (``max_thumbs`` panels, each pose centred in a box of ``thumb_half``, the same
-    for every view of a record; panels without a sample are blank). Row 4: the usage entropy per bank
-    and, for samples with one recorded, the counterfactual.
+    for every view of a record; panels without a sample are blank). Row 4: for a record with cue
+    groups (``data["alignment"]``), the chosen bank's groups x experts table of retrievals at this ratio
+    (the sample's group and retrieved expert framed) with the mutual information between expert and group
+    and its shuffled control in its title, otherwise the usage entropy per bank; and, for samples with one
+    recorded, the counterfactual. The sample's cue group is named in the figure's title.
 
     The layout is fixed (explicit grid, no ``tight_layout``). ``fig``: a figure this function drew
     before for data of the same shapes (the modules' ``d_m`` and names, ``M``, the ratios,
     ``max_thumbs``, the poses' bodies and joints, ``skeleton``, ``thumb_half``, beta and counterfactuals
-    recorded or not), as :class:`~paperlib.viz.widgets.Explorer` passes on a control
+    recorded or not, the cue groups' names or none), as :class:`~paperlib.viz.widgets.Explorer` passes on a control
     change: its artists are updated in place and what a view changes is marked animated (images,
     points, curves, bars, poses, titles, the axes whose range follows the data, the counterfactual
     panels), so that :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with it
@@ -585,13 +728,23 @@ def era_render(data: dict, skeleton=NTU25, fig=None):
         ax.set_xlim(c[0] - hx, c[0] + hx)
         ax.set_ylim(c[1] - hy, c[1] + hy)
     # Row 4
-    ent = data["usage_entropy"]
-    for p, b in enumerate(art["entropy"]):
-        b.set_visible(p < len(ent))
-        if p < len(ent):
-            b.set_height(ent[p])
-            b.set_facecolor("r" if p == bank else "C0")
-    art["ax_ent"].set_xlim(*_limits(-0.4, len(ent) - 0.6))
+    al = art["align"]
+    if al is not None:
+        a = data["alignment"]
+        tab = np.asarray(a["table"])                                     # [G, M]
+        al["im"].set_data(tab)
+        al["im"].set_clim(0, max(int(tab.max()), 1))
+        al["cell"].set_xy((data["retrieved"][module][bank] - 0.5, data["group"] - 0.5))
+        al["ax"].title.set_text(f"retrieved expert vs cue group\nI(expert; group) = {a['mi']:.2f} bits\n"
+                                f"(shuffled {a['mi_shuffled']:.2f}; max H(g) = {a['h_group']:.2f})")
+    else:
+        ent = data["usage_entropy"]
+        for p, b in enumerate(art["entropy"]):
+            b.set_visible(p < len(ent))
+            if p < len(ent):
+                b.set_height(ent[p])
+                b.set_facecolor("r" if p == bank else "C0")
+        art["ax_ent"].set_xlim(*_limits(-0.4, len(ent) - 0.6))
     cf = data["counterfactual"]
     if art["cf"] is not None:
         c = art["cf"]
@@ -613,7 +766,8 @@ def era_render(data: dict, skeleton=NTU25, fig=None):
                 b.set_facecolor("c" if i == r[bank] else "C0")
                 note.set_text(names[int(bp[i].argmax())])
                 note.xy = (i, float(bp[i, label]))
-    art["title"].set_text(f"sample #{data['sample']} ({data['class_name']}) at {data['ratio']:.0%} observed; "
+    cue = "" if data.get("group_name") is None else f", cue in the {data['group_name']}"
+    art["title"].set_text(f"sample #{data['sample']} ({data['class_name']}{cue}) at {data['ratio']:.0%} observed; "
                           f"{data['module_names'][module]}, bank {bank}: expert {e} "
                           f"retrieved by {len(data['members'])} test samples")
     return fig

@@ -11,9 +11,10 @@ bank, expert), each ``--repeats`` times, and prints per control the median and t
 the median update (compute + render + PNG + display) and the median CPU time of an update (less sensitive to a
 loaded machine than the wall-clock times), then a one-line summary. Two records: the widget gallery's
 (:func:`paperlib.viz.gallery.era_record`: 40 samples, 10 ratios, modules of 4 and 3 banks, 5 experts, no
-counterfactual) and one of the notebook's shapes (994 test samples, 10 ratios, modules of 19 and
-6 banks, 5 experts, ``K = 16``, 17 classes, 2 bodies of 25 joints, counterfactuals for 12 samples; the sample
-control then alternates between samples with and without a recorded counterfactual). ``--impl``: a copy of
+counterfactual, no cue groups: the usage-entropy panel) and one of the notebook's shapes (994 test samples,
+10 ratios, modules of 19 and 6 banks, 5 experts, ``K = 16``, 17 classes, 2 bodies of 25 joints, counterfactuals
+for 12 samples, 4 cue groups: the retrieved-expert-vs-cue-group panel; the sample control then alternates
+between samples with and without a recorded counterfactual). ``--impl``: a copy of
 ``paperlib/viz/era.py`` to time instead (e.g. the previous version: ``git show HEAD:paperlib/viz/era.py >
 build/era_old.py``), imported as a module of :mod:`paperlib.viz`. The timing and the table are
 :mod:`tests.benchmarks.widget_timing`'s. The browser adds the widget round trip and the image's decoding:
@@ -35,9 +36,13 @@ from tests.benchmarks import widget_timing as wt  # noqa: E402
 CONTROLS = ("sample", "ratio", "module", "bank", "expert")
 
 
+GROUP_NAMES = ("acting arm", "other arm", "acting leg", "trunk")
+
+
 def lesson_record(N=994, R=10, ds=(19, 6), M=5, K=16, C=17, S=12, V=25, seed=0):
     """A record with notebook 01's shapes (random content, float32 like the recorded tensors): ``N`` test
-    samples, modules of ``ds`` banks, ``M`` experts, counterfactuals for ``S`` samples."""
+    samples, modules of ``ds`` banks, ``M`` experts, counterfactuals for ``S`` samples, a cue group per sample
+    (4 groups, as :func:`paperlib.papers.era.explorer_record` writes them)."""
     rng = np.random.default_rng(seed)
     queries = [rng.normal(size=(N, R, d, K)).astype(np.float32) for d in ds]
     keys = [rng.normal(size=(d, M, K)).astype(np.float32) for d in ds]
@@ -53,6 +58,7 @@ def lesson_record(N=994, R=10, ds=(19, 6), M=5, K=16, C=17, S=12, V=25, seed=0):
         "counterfactual": {"samples": np.linspace(0, N - 1, S).astype(int),
                            "logits": [rng.normal(size=(S, R, d, M, C)).astype(np.float32) for d in ds],
                            "factual": rng.normal(size=(S, R, C)).astype(np.float32)},
+        "groups": rng.integers(0, len(GROUP_NAMES), N), "group_names": list(GROUP_NAMES),
     }
 
 
