@@ -41,14 +41,15 @@ def _player():
 
 
 def era_record() -> dict:
-    """A small recorded ERA run (40 samples, 10 ratios, modules of 4 and 3 banks of 5 experts, no
-    counterfactual) for the ERA explorer; also the widget benchmark's."""
+    """A small recorded ERA run (40 samples, 10 ratios, modules of 4 and 3 banks of 5 experts, four
+    latent cue groups, no counterfactual) for the ERA explorer; also the widget benchmark's."""
     rng = np.random.default_rng(0)
     N, R, M, K, V = 40, 10, 5, 8, 25
     ds = (4, 3)
     queries = [rng.normal(size=(N, R, d, K)) for d in ds]
     keys = [rng.normal(size=(d, M, K)) for d in ds]
-    return {
+    groups = np.random.default_rng(1).integers(0, 4, N)
+    return {"groups": groups, "group_names": ["acting arm", "other arm", "acting leg", "trunk"],
         "modules": ["gcn 1x1", "tcn 5x1"], "queries": queries, "keys": keys,
         "scores": [np.einsum("nrpk,pmk->nrpm", q, k) for q, k in zip(queries, keys)],
         "usage": [rng.integers(0, 100, size=(d, M)).astype(float) for d in ds],
