@@ -294,3 +294,26 @@ def test_run_experiment_passes_both_knobs(monkeypatch):
     y = views.test["pose3d"][1]
     assert np.isclose(out["metrics"]["joint_h2"]["pose_mpjpe_mm"],
                       1000 * float(y.norm(dim=-1).sum(-1).mean()) / (U.NJ + 1), rtol=1e-5)
+
+
+def test_shuffled_route_ids_control_and_budget_matched_separate_models(vocab, train, monkeypatch):
+    # the router of the control reads a fresh permutation of the task ids every iteration, and none afterwards
+    model = U.UPS(vocab.omega, H=2, seed=0)
+    seen = []
+    real_routes = U.UPS.routes
+
+    def spy(self, task):
+        seen.append(None if self.route_ids is None else tuple(self.route_ids.tolist()))
+        return real_routes(self, task)
+
+    monkeypatch.setattr(U.UPS, "routes", spy)
+    U.train_ups(model, train, U.TASKS, steps=3, batch_size=8, warmup_frac=0.0, seed=0, permute_route_ids=True)
+    assert model.route_ids is None and None not in seen and len(set(seen)) > 1
+    assert all(sorted(p) == list(range(len(U.TASKS))) for p in seen)
+    monkeypatch.setattr(U.UPS, "routes", real_routes)
+    out = U.run_experiment(seed=0, steps=2, n_bins=16, embedding="random",
+                           variants=("separate", "separate_matched", "joint_h2_shuffled_ids"), **TINY)
+    m = out["metrics"]
+    assert m["separate"]["updates_per_model"] == 2 and m["separate_matched"]["updates_per_model"] == 2 * len(U.TASKS)
+    assert m["joint_h2_shuffled_ids"]["updates_per_model"] == 2 * len(U.TASKS)
+    assert m["joint_h2_shuffled_ids"]["shared_ar2d_ar3d"] in (0.0, 0.5, 1.0)

@@ -739,7 +739,11 @@ class UPS(nn.Module):
 
     Initialisation is paired: each part is drawn from its own seed (``seed`` and its name), so
     two models of one seed share the tokenizer, the decoder and block ``(l, h)`` whatever ``H``.
-    ``last_route`` holds the ``(L, H)`` weights of the last forward pass.
+    ``last_route`` holds the ``(L, H)`` weights of the last forward pass. ``route_ids``: ``None``, or
+    an ``(M,)`` permutation of the task ids that the *router* reads (task ``m`` is routed by
+    ``tau[route_ids[m]]``; the decoder, the BatchNorm statistics and the loss keep the true task):
+    set anew every iteration by :func:`train_ups` with ``permute_route_ids``, the control for route
+    separation (a router that cannot learn which task it routes).
     Raises ``ValueError`` if ``fixed_route`` has the wrong shape or names a missing block, or if
     ``route_init_std`` is not positive.
     """
@@ -791,6 +795,7 @@ class UPS(nn.Module):
             self.fixed_route = None
         self.gumbel = torch.Generator().manual_seed(_seed(seed, "gumbel"))
         self.last_route = None
+        self.route_ids = None
         self.lazy_unselected = True
         self._route_cache = None                 # (key, host block indices (M, L)) of the argmax routes
 
@@ -806,7 +811,7 @@ class UPS(nn.Module):
         """Eq. (1)-(2): the block weights ``m_l`` of every layer for ``task``, ``(L, H)``."""
         if self.fixed_route is not None:
             return F.one_hot(self.fixed_route[task], self.H).float()
-        s = route_scores(self.Bemb, self.tau)[task]
+        s = route_scores(self.Bemb, self.tau)[task if self.route_ids is None else int(self.route_ids[task])]
         if not self.training or self.routing == "fixed":
             return select_blocks(s, "argmax")
         return select_blocks(s, self.routing, self.temperature, self.gumbel)
@@ -950,7 +955,7 @@ class TaskRotation:
 
 def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float = 3e-3, batch_size: int = 32,
               warmup_frac: float = 0.0, seed: int = 0, weight_decay: float = 5e-4, grad_clip: float = 1.0,
-              device="cpu", record_every: int = 1, amp: str | None = None) -> dict:
+              device="cpu", record_every: int = 1, amp: str | None = None, permute_route_ids: bool = False) -> dict:
     """Train ``model`` on ``tasks`` rotated for ``steps`` iterations each (Sec. 3.5) with Eq. 3.
 
     AdamW (weight decay ``5e-4`` as in the paper), a cosine learning rate from ``lr`` to 0, gradient
@@ -969,7 +974,9 @@ def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float =
     the device until the end (no host synchronisation per iteration, except the one read of the
     sampled route that hard routing needs, :meth:`UPS.encode`). ``amp`` (``None``, ``"bf16"``,
     ``"fp16"``): the forward pass in mixed precision (:func:`paperlib.train.autocast`; fp16 with
-    loss scaling).
+    loss scaling). ``permute_route_ids``: every iteration the router reads a fresh random
+    permutation of the task ids (``model.route_ids``, from ``seed``), reset to ``None`` afterwards:
+    the router is trained without knowing which task it routes (the control of route separation).
     """
     device = resolve_device(device)
     model.to(device).train()
@@ -983,10 +990,13 @@ def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float =
     M = model.tau.shape[0]
     scaler = grad_scaler(device, amp)
     losses, routes, probs = [], [], []                 # device tensors, read once after the loop
+    ids_gen = torch.Generator().manual_seed(_seed(seed, "route ids"))
     t0 = time.process_time()
     for it, (x, y, task) in enumerate(TaskRotation(data, tasks, steps, batch_size, seed)):
         if mode in ("hard", "soft"):
             model.routing = "soft" if it < warm else "hard"
+        if permute_route_ids:
+            model.route_ids = torch.randperm(M, generator=ids_gen)
         x, y = to_device(x, device), to_device(y, device)
         with autocast(device, amp):
             loss = sequence_nll(model(x, task, y), y)
@@ -1001,6 +1011,7 @@ def train_ups(model: UPS, data: dict, tasks=TASKS, steps: int = 160, lr: float =
                 probs.append(route_scores(model.Bemb, model.tau).softmax(-1))
             hist["probs_iter"].append(it)
     model.routing = mode
+    model.route_ids = None
     R = torch.stack(routes).float().cpu().numpy()                                  # (iterations, L, H)
     updates = (R > 1e-6).sum(0).astype(np.int64)
     selected = np.zeros((M, model.L, model.H), np.int64)
@@ -1216,6 +1227,8 @@ VARIANTS = {
     "joint_h4": (4, "all", "learned"),       # H = 4, routes learned
     "fixed_h2": (2, "all", "fig4"),          # hand-assigned route after Fig. 4
     "own_h4": (4, "all", "own"),             # one block per task, fixed
+    "joint_h2_shuffled_ids": (2, "all", "shuffled_ids"),  # H = 2, the router reads random task ids (control)
+    "separate_matched": (1, "each_matched", "learned"),   # separate, each model as many updates as the joint one
     "mlp": (0, "pose", None),                # direct-regression MLP (pose estimation only)
 }
 
@@ -1226,6 +1239,10 @@ def _route_metrics(model: UPS, hist: dict | None) -> dict:
     routes = model.inference_routes()                              # (M, L)
     m = {f"route_{t}_l{l}": int(routes[k, l]) for k, t in enumerate(TASKS) for l in range(model.L)}
     m["distinct_routes"] = len({tuple(r) for r in routes.tolist()})
+    # route separation: the share of layers in which the two recognition tasks (in conflict when the 2D labels
+    # are permuted) take the same block at inference
+    a, b = TASKS.index("ar2d"), TASKS.index("ar3d")
+    m["shared_ar2d_ar3d"] = float(np.mean(routes[a] == routes[b]))
     if model.fixed_route is None:
         with torch.no_grad():
             p = route_scores(model.Bemb, model.tau).softmax(-1).cpu().numpy()
@@ -1259,7 +1276,10 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     (per-part seeds, :class:`UPS`), the same batches of each task (:class:`TaskRotation`) and its
     own Gumbel generator: the variants are paired. ``label_permute`` is the interference knob
     (:func:`permute_labels`). Variants (:data:`VARIANTS`) train ``steps`` iterations per task
-    (separate models: ``steps`` on their task alone; compute-matched per task); with
+    (separate models: ``steps`` on their task alone, compute-matched per task; ``separate_matched``:
+    ``steps x len(tasks)`` on their task, as many updates as the joint encoder gets;
+    ``joint_h2_shuffled_ids``: ``joint_h2`` whose router reads a random permutation of the task ids
+    every iteration, :func:`train_ups`); with
     ``finetune_steps > 0`` every joint variant also gets a fine-tuned row ``<variant>_ft``
     (routes fixed, ``lr / 3``). ``mlp`` trains ``mlp_steps`` (default ``steps``) batches.
     ``route_init_std`` is the std of the routing embeddings at initialisation (:class:`UPS`; default
@@ -1271,7 +1291,10 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     iterations); for routed variants the routes (``route_<task>_l<l>``), ``distinct_routes``,
     ``p_route_<task>_l<l>`` (learned routes), ``updates_l<l>_b<h>`` (iterations with a gradient to
     block ``h`` of layer ``l``), ``selected_<task>_l<l>_b<h>`` (the task's iterations through that
-    block), ``switch_frac`` (post-warm-up samples off the final route). Rows ``reference`` (mean pose,
+    block), ``switch_frac`` (post-warm-up samples off the final route), ``shared_ar2d_ar3d`` (the
+    share of layers in which 2D and 3D recognition take the same block at inference: route
+    separation); for every model variant ``updates_per_model`` (the iterations of each model's
+    encoder). Rows ``reference`` (mean pose,
     quantisation floor, the chance levels of the 3D and the 2D label sets) and ``data`` (sizes, ``label_permute``, moved classes).
     Per item: ``ar3d_correct``, ``ar2d_correct``, ``ep_correct@r``, ``pose_mpjpe_mm``.
     ``amp`` (``None``, ``"bf16"``, ``"fp16"``): training and decoding in mixed precision
@@ -1330,11 +1353,13 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
                           "train_s": m["train_s"]}
             per_item[v] = {"pose_mpjpe_mm": it["mpjpe_mm"]}
             continue
-        if who == "each":
+        if who in ("each", "each_matched"):
             by_task, m = {}, {"train_s": 0.0}
+            own_steps = steps * (len(tasks) if who == "each_matched" else 1)
+            m["updates_per_model"] = own_steps
             for t in tasks:
                 model = UPS(vocab.omega, H=H, **arch)
-                h = train_ups(model, train, (t,), steps, lr, batch_size, 0.0, seed, device=device, amp=amp)
+                h = train_ups(model, train, (t,), own_steps, lr, batch_size, 0.0, seed, device=device, amp=amp)
                 by_task[t] = model
                 m["train_s"] += h["seconds"]
                 m.update(losses(h, (t,)))
@@ -1350,9 +1375,10 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
             fixed = [[k] * enc_layers for k in range(len(TASKS))]
         model = UPS(vocab.omega, H=H, fixed_route=fixed, **arch)
         h = train_ups(model, train, tasks, steps, lr, batch_size, warmup_frac if H > 1 else 0.0, seed,
-                      device=device, amp=amp)
+                      device=device, amp=amp, permute_route_ids=route == "shuffled_ids")
         sm, it = score(v, {t: model for t in tasks})
-        metrics[v] = {**sm, "train_s": h["seconds"], **losses(h), **_route_metrics(model, h)}
+        metrics[v] = {**sm, "train_s": h["seconds"], **losses(h), **_route_metrics(model, h),
+                      "updates_per_model": steps * len(tasks)}
         per_item[v] = it
         models[v], hists[v] = model, h
         if finetune_steps > 0:
