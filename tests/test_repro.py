@@ -381,8 +381,6 @@ AWAITING_FIRST_POINTS = {
     "00_skeleton_sequences": "grid 00's dirty points were removed (issue 24: the two probe references) and are "
                              "being re-run from a clean checkout; no point committed yet",
     "01b_era_probes": "grid 01b_era_probes is new and being run; no point committed yet",
-    "01c_era_cue_location": "grid 01c_era_cue_location (notebook 01's cue-location regime) is new and being run; "
-                            "no point committed yet",
 }
 
 
