@@ -7,8 +7,8 @@ from paperlib.papers.era import PAPER
 from paperlib.report import era
 from paperlib.stats import mean_ci
 
-STEM, CUE = "01_era_early_action_prediction", 20.0
-PRIMARY = ("1 ERA > Baseline, acc@0.2", "2 ERA > Baseline, AUC", "4 ERA > ERA w/o ELRO, AUC", "5a ERA > Expert-Avg, AUC")
+STEM, CUE, CELL = "01_era_early_action_prediction", 20.0, (4, 8)
+PRIMARY = (era.REGIME_CLAIMS["acc20"], era.REGIME_CLAIMS["auc"], "2 ERA > Baseline, AUC", "5a ERA > Expert-Avg, AUC")
 ORDER = ["baseline", "era_wo_elro", "era", "expert_avg", "extra_channel", "extra_filters", "era_10a"]
 
 
@@ -40,8 +40,10 @@ def inputs():
                 for m in ("acc@0.2", "auc") for c in grid["grid"]["early_cue"]}
     for (m, c), v in best_net.items():
         claims[era.headroom_name(v, m, c)] = _paired(points, m, "mlp_probe", v, c)
+    grid_c, points_c = repro.load_grid("01c_era_cue_location"), repro.load_points("01c_era_cue_location")
+    claims.update(era.regime_claim_rows(points_c, CELL))
     pe = {k: paper[m][a] - paper[m][b] for k, (m, a, b) in zip(PRIMARY, (
-        ("acc@0.2", "era", "baseline"), ("auc", "era", "baseline"), ("auc", "era", "era_wo_elro"), ("auc", "era", "expert_avg")))}
+        ("acc@0.2", "era", "baseline"), ("auc", "era", "baseline"), ("auc", "era", "baseline"), ("auc", "era", "expert_avg")))}
     fam = repro.decide([repro.claim(k, r, primary=k in pe, paper=pe.get(k), scale=100, units="points")
                         for k, r in claims.items()])
     keys = ("unused_frac", "max_share@0.2", "banks_over_90@0.2", "spearman_usage_beta")
@@ -51,7 +53,7 @@ def inputs():
     targets = {"era": {"at most 20% of the experts unused": worst["era"]["unused_frac"] <= 0.2,
                        "no bank above 90% of the test sequences at 20%": worst["era"]["max_share@0.2"] <= 0.9}}
     return dict(grid=grid, points=points, fam=fam, paper=paper, usage_rows=usage_rows, worst=worst, targets=targets,
-                best_net=best_net, cue=CUE)
+                best_net=best_net, cue=CUE, regime={"grid": grid_c, "points": points_c, "cell": CELL})
 
 
 def test_note_names_every_primary_claim_with_its_computed_verdict(inputs):
@@ -61,8 +63,10 @@ def test_note_names_every_primary_claim_with_its_computed_verdict(inputs):
     for name in PRIMARY:
         assert D[name]["verdict"] in ("reproduces", "reversed", "within noise", "underpowered")
         assert f"**{D[name]['verdict']}, MDE {100 * D[name]['mde']:.1f}**" in note, name
-    assert note.startswith("### What reproduces and what does not") and "**Reading the result.**" in note
-    assert "{" not in note.replace("{0, 20, 40}", "") and "}" not in note.replace("{0, 20, 40}", "")
+    assert note.startswith("### Where retrieval has a job") and "### What reproduces and what does not" in note
+    assert "**Reading the result.**" in note
+    rest = note.replace("{0, 20, 40}", "").replace("{1, 4}", "").replace("{8, 32}", "")
+    assert "{" not in rest and "}" not in rest
     assert "nan" not in note.lower() and "None" not in note
 
 
@@ -80,3 +84,22 @@ def test_missing_claim_or_cue_is_an_error(inputs):
         era.closing_note(**{**inputs, "fam": fam})
     with pytest.raises(ValueError, match="knob value"):
         era.closing_note(**{**inputs, "cue": 30.0})
+
+
+def test_regime_findings_read_the_grid(inputs):
+    r = inputs["regime"]
+    note = era.regime_findings(r["grid"], r["points"], inputs["fam"], CELL)
+    mi = era.group_information_rows(r["points"], CELL)
+    assert f"ERA {mi['era']['mi'][0]:.3f} bits" in note and f"the oracle {mi['era_oracle']['mi'][0]:.2f} bits" in note
+    # the oracle reaches the groups' entropy (balanced groups: about 2 bits) on every seed
+    assert (mi["era_oracle"]["per_bank"] > 1.9).all()
+    rec = era.oracle_recovery(r["points"], CELL, "auc")
+    assert rec["era"]["variant"] == "era" and rec["oracle"]["variant"] == "era_oracle"
+    assert f"`cue_groups` {CELL[0]}, width {CELL[1]}" in note
+    row = [line for line in note.splitlines() if line.startswith("| era |")][0]
+    assert f"{era.diff_text(rec['era'])}" in row                  # the table's AUC gain of ERA at the primary cell
+    with pytest.raises(KeyError, match="lacks"):
+        era.regime_findings(r["grid"], r["points"], [x for x in inputs["fam"] if x["name"] != era.REGIME_CLAIMS["auc"]],
+                            CELL)
+    with pytest.raises(ValueError, match="not a cell"):
+        era.regime_findings(r["grid"], r["points"], inputs["fam"], (2, 8))
