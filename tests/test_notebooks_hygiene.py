@@ -38,7 +38,7 @@ def test_notebook_hygiene(path):
     assert all(isinstance(v, dict) for v in obj["metrics"].values())
 
 
-_TYPED_TIME = re.compile(r"about (\d+)(?:\s*-\s*(\d+))? (minutes?|s)\b")
+_TYPED_TIME = re.compile(r"about (\d+)(?:\s*-\s*(\d+))? (minutes?|min|s)\b(?= to run)")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -49,7 +49,7 @@ def test_opening_run_time_agrees_with_the_stored_run(path):
     m = _TYPED_TIME.search(nb.cells[0].source)
     if m is None:
         return
-    unit = 60.0 if m.group(3).startswith("minute") else 1.0
+    unit = 60.0 if m.group(3).startswith("min") else 1.0
     lo, hi = float(m.group(1)) * unit, float(m.group(2) or m.group(1)) * unit
     res = [c for c in nb.cells if c.cell_type == "code" and "results" in c.metadata.get("tags", [])][0]
     text = "".join(o.get("text", "") for o in res.outputs if o.output_type == "stream").strip().splitlines()[-1]

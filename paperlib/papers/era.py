@@ -697,6 +697,10 @@ class ObservedViews:
     bit for bit, as the tensors of in-memory data. (Pad views with ``"stride"`` sampling or
     ``frames >= T`` of memory-mapped data are still computed whole, chunk by chunk.)
 
+    ``groups`` ``(N,)`` int64: each sequence's latent cue group (``data.cue_group``; zeros for data
+    without one); ``shuffled_groups`` the same values in a fixed random order (seeded by ``N``), the
+    route of the ``era_shuffled`` control.
+
     ``x(ratio_index)`` -> ``(N, 3, frames, V, M)`` (a tensor, or :class:`LazyRows` that indexes
     like one); ``batch(rows, ratio_idx)`` -> the rows ``(B, 3, frames, V, M)`` tensor, each at its
     own ratio. ``views`` (resample): ``(R, N, 3, frames, V, M)``, ``views[j]`` and
