@@ -317,3 +317,17 @@ def test_shuffled_route_ids_control_and_budget_matched_separate_models(vocab, tr
     assert m["separate"]["updates_per_model"] == 2 and m["separate_matched"]["updates_per_model"] == 2 * len(U.TASKS)
     assert m["joint_h2_shuffled_ids"]["updates_per_model"] == 2 * len(U.TASKS)
     assert m["joint_h2_shuffled_ids"]["shared_ar2d_ar3d"] in (0.0, 0.5, 1.0)
+    # the routing gap: the final p_(1) - p_(2) of the router's softmax, mean over tasks and layers
+    assert 0.0 <= m["joint_h2_shuffled_ids"]["route_gap"] <= 1.0
+
+
+def test_route_gap_is_the_mean_top_two_difference(vocab):
+    model = U.UPS(vocab.omega, H=2, seed=0)
+    with torch.no_grad():
+        model.Bemb.zero_()                      # every task's scores equal: a coin flip, gap 0
+    assert U._route_metrics(model, None)["route_gap"] == 0.0
+    with torch.no_grad():
+        model.Bemb.normal_(0, 5.0)
+        p = U.route_scores(model.Bemb, model.tau).softmax(-1).numpy()
+    want = float(np.abs(p[..., 0] - p[..., 1]).mean())   # H = 2: the gap is |p_1 - p_2|
+    assert np.isclose(U._route_metrics(model, None)["route_gap"], want, atol=1e-6)

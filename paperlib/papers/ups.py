@@ -1247,6 +1247,9 @@ def _route_metrics(model: UPS, hist: dict | None) -> dict:
         with torch.no_grad():
             p = route_scores(model.Bemb, model.tau).softmax(-1).cpu().numpy()
         m.update({f"p_route_{t}_l{l}": float(p[k, l].max()) for k, t in enumerate(TASKS) for l in range(model.L)})
+        # the routing gap p_(1) - p_(2) at the end of training, mean over tasks and layers (0: a coin flip)
+        srt = np.sort(p, axis=-1)
+        m["route_gap"] = float((srt[..., -1] - srt[..., -2]).mean()) if model.H > 1 else 1.0
     if hist is not None:
         m.update({f"updates_l{l}_b{h}": int(hist["updates"][l, h]) for l in range(model.L) for h in range(model.H)})
         m.update({f"selected_{t}_l{l}_b{h}": int(hist["selected"][k, l, h]) for k, t in enumerate(TASKS)
@@ -1293,7 +1296,8 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     block ``h`` of layer ``l``), ``selected_<task>_l<l>_b<h>`` (the task's iterations through that
     block), ``switch_frac`` (post-warm-up samples off the final route), ``shared_ar2d_ar3d`` (the
     share of layers in which 2D and 3D recognition take the same block at inference: route
-    separation); for every model variant ``updates_per_model`` (the iterations of each model's
+    separation), ``route_gap`` (learned routes: the final ``p_(1) - p_(2)`` of Eq. 1's softmax, mean over
+    tasks and layers); for every model variant ``updates_per_model`` (the iterations of each model's
     encoder). Rows ``reference`` (mean pose,
     quantisation floor, the chance levels of the 3D and the 2D label sets) and ``data`` (sizes, ``label_permute``, moved classes).
     Per item: ``ar3d_correct``, ``ar2d_correct``, ``ep_correct@r``, ``pose_mpjpe_mm``.
