@@ -12,7 +12,7 @@ METRICS = {"ar3d_top1": +1, "ar2d_top1": +1, "ep_top1@0.2": +1, "ep_top1@0.4": +
            "pose_mpjpe_mm": -1}
 SHORT = {"ar3d_top1": "3D rec.", "ar2d_top1": "2D rec.", "ep_top1@0.2": "EP 20%", "ep_top1@0.4": "EP 40%",
          "ep_top1@0.6": "EP 60%", "pose_mpjpe_mm": "MPJPE mm"}
-PRIMARY = {"1 joint_h2 > separate, 3D rec.": 0.030, "1 joint_h2 > separate, MPJPE mm": -4.1,
+PAPER_EFFECT = {"1 joint_h2 > separate, 3D rec.": 0.030, "1 joint_h2 > separate, MPJPE mm": -4.1,
            "3 joint_h2 > joint_h1, 3D rec.": 0.007, "3 joint_h2 > joint_h1, EP 40%": 0.018}
 
 
@@ -52,10 +52,14 @@ def _claims(points, budget_pts):
 def lesson():
     grid, points = repro.load_grid("02_ups_unified_pose_sequence"), repro.load_points("02_ups_unified_pose_sequence")
     budget_pts = repro.load_points("02b_ups_pose_budget")
-    fam = repro.decide([repro.claim_from_diffs(k, d, s, primary=k in PRIMARY, paper=PRIMARY.get(k),
-                                               scale=1 if "MPJPE" in k else 100, units="mm" if "MPJPE" in k else "points")
-                        for k, (d, s) in _claims(points, budget_pts).items()])
-    return types.SimpleNamespace(grid=grid, points=points, budget_pts=budget_pts, fam=fam)
+    grid_c, points_c = repro.load_grid(UR.CONFLICT_GRID), repro.load_points(UR.CONFLICT_GRID)
+    # as the lesson decides them: explorations 1 and 3 with the paper's effects, the primary family from grid 02c
+    fam = repro.decide([repro.claim_from_diffs(k, d, s, paper=PAPER_EFFECT.get(k), scale=1 if "MPJPE" in k else 100,
+                                               units="mm" if "MPJPE" in k else "points")
+                        for k, (d, s) in _claims(points, budget_pts).items()]
+                       + UR.conflict_claims(points_c, METRICS, SHORT))
+    return types.SimpleNamespace(grid=grid, points=points, budget_pts=budget_pts, fam=fam, grid_c=grid_c,
+                                 points_c=points_c)
 
 
 def _notes(L, fam=None):
@@ -75,6 +79,11 @@ def test_every_primary_claim_appears_with_its_verdict(lesson):
     for d in prim:
         if d["verdict"] == "underpowered":
             assert str(d["n_needed"]) in note
+    assert [d["name"] for d in prim] == list(UR.CONFLICT_PRIMARY)
+    # the paper-setting claims report their power against the paper's effect
+    for d in lesson.fam:
+        if d["name"].startswith("3 ") and d["paper"] is not None:
+            assert f"MDE {d['mde'] * d['scale']:.1f} against the paper's {d['paper'] * d['scale']:+.1f}" in note
 
 
 def test_every_exploratory_reading_appears(lesson):
@@ -121,3 +130,33 @@ def test_this_run_line():
     assert line.startswith("**This run** (seed 0, label_permute 0, variants separate, joint_h2): separate 3D rec. 95.1, "
                            "MPJPE mm 92.1; joint_h2 3D rec. 85.9; routes of joint_h2 {'pose3d': (0, 0), 'ar2d': (0, 1)")
     assert "(2 distinct); fresh run 126 s CPU; notebook 137 s wall, 137 s kernel CPU" in line
+
+
+def test_conflict_note_tables_and_recovery(lesson):
+    import numpy as np
+    note = UR.conflict_note(lesson.grid_c, lesson.points_c, lesson.fam)
+    assert note.startswith("### Where the tasks conflict") and "{" not in note and not re.search(r"\bnan\b", note, re.I)
+    D = {d["name"]: d for d in lesson.fam}
+    for n in UR.CONFLICT_PRIMARY:
+        d = D[n]
+        assert f"{claim_text(d)} {d['units']} ({d['verdict']}, MDE {d['mde'] * d['scale']:.1f})" in note
+    for d in lesson.fam:
+        if d["name"].startswith(("B ", "O ")) and not d["primary"]:
+            assert f"{claim_text(d)} ({UR.reading(d)})" in note, d["name"]
+    # R1 by hand from the points: the mean of 2D and 3D top-1, joint_h2 minus joint_h1, where the tasks conflict
+    p1 = max(lesson.grid_c["grid"]["label_permute"])
+    qs = sorted([q for q in lesson.points_c if q["knobs"]["label_permute"] == p1], key=lambda q: q["seed"])
+    want = [((q["metrics"]["joint_h2"]["ar2d_top1"] + q["metrics"]["joint_h2"]["ar3d_top1"])
+             - (q["metrics"]["joint_h1"]["ar2d_top1"] + q["metrics"]["joint_h1"]["ar3d_top1"])) / 2 for q in qs]
+    assert np.allclose(D[list(UR.CONFLICT_PRIMARY)[0]]["diffs"], want)
+    t = UR.conflict_table(lesson.points_c)
+    assert len(t.rows) == 2 * len(UR.CONFLICT_VARIANTS)
+    b = UR.budget_table(lesson.points_c, METRICS, SHORT)
+    assert len(b.rows) == len(METRICS) and "(640)" in " ".join(b.columns)
+    rec = UR.recovery(lesson.points_c, "own_h4")
+    assert (rec["fraction"] != rec["fraction"]) == (rec["oracle"][1] <= 0)
+    # the fraction is defined only where the oracle's interval lies above 0: an oracle equal to joint_h1 has none
+    same = [{**q, "metrics": {**q["metrics"], "own_h4": q["metrics"]["joint_h1"]}} for q in lesson.points_c]
+    assert UR.recovery(same, "own_h4")["fraction"] != UR.recovery(same, "own_h4")["fraction"]
+    with pytest.raises(KeyError, match="lacks"):
+        UR.conflict_note(lesson.grid_c, lesson.points_c, [d for d in lesson.fam if not d["name"].startswith("R2 ")])

@@ -25,9 +25,6 @@ from .text import claim_text
 
 __all__ = ["reading", "closing_note", "routing_pose_note", "this_run"]
 
-# the paper's table for each metric of UPS against UPS_separate (Tables 1, 2, 5 and 3)
-_JOINT_TABLE = {"3D rec.": "Table 1", "2D rec.": "Table 2", "EP 20%": "Table 5", "EP 40%": "Table 5",
-                "EP 60%": "Table 5", "MPJPE mm": "Table 3"}
 _NUMBER = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten"}
 
 
@@ -71,6 +68,15 @@ def _line(fam: list[dict], prefix: str) -> str:
     return "; ".join(f"{d['name'].split(', ')[-1]} {claim_text(d)} ({reading(d)})" for d in _with_prefix(fam, prefix))
 
 
+def _power(fam: list[dict], prefix: str) -> str:
+    """Each claim's minimum detectable effect against the paper's effect, and whether the design could
+    have seen it (claims without a paper effect are left out)."""
+    return "; ".join(f"{d['name'].split(', ')[-1]}: MDE {d['mde'] * d['scale']:.1f} against the paper's "
+                     f"{d['paper'] * d['scale']:+.1f} "
+                     + ("(underpowered)" if d["mde"] > abs(d["paper"]) else "(powered for it)")
+                     for d in _with_prefix(fam, prefix) if d["paper"] is not None)
+
+
 def _at(points, p):
     return [q for q in points if q["knobs"]["label_permute"] == p]
 
@@ -105,22 +111,15 @@ def _budget(budget_points):
 
 
 def _unseen(under: list[dict], n_seeds: int) -> str:
-    """The sentence on the underpowered primary claims ('' when none is)."""
+    """The sentence on the underpowered primary claims ('' when none is): the paper's effect of each and
+    the seeds the same design would need to see it."""
     if not under:
         return ""
-    t8 = [d for d in under if d["name"].startswith("3 ")]
-    t1 = [d for d in under if not d["name"].startswith("3 ")]
-    parts = []
-    if t8:
-        effects = " and ".join(f"{abs(d['paper'] * d['scale']):.1f}" for d in t8)
-        parts.append(f"the paper's Table 8 effect{'s' if len(t8) > 1 else ''} ({effects} points)")
-    if t1:
-        tabs = " and ".join(_JOINT_TABLE.get(d["name"].split(", ")[-1], "Tables 1-5") for d in t1)
-        lead = "its" if parts else "the paper's"
-        parts.append(f"{lead} {tabs} gain{'s' if len(t1) > 1 else ''}")
-    return (f"{_NUMBER.get(n_seeds, str(n_seeds))} seeds cannot see {' or '.join(parts)}: at the spread of these\n"
-            f"  small models that would take {', '.join(str(d['n_needed']) for d in under)} seeds, far beyond the "
-            f"grid's budget, so\n  more seeds would not settle them here. ")
+    effects = "; ".join(f"{d['name'].split(' ')[0]} {abs(d['paper'] * d['scale']):.1f} {d['units']}" for d in under)
+    return (f"{_NUMBER.get(n_seeds, str(n_seeds))} seeds cannot see the paper's effect{'s' if len(under) > 1 else ''} "
+            f"({effects}): at the spread of these\n  small models that would take "
+            f"{', '.join(str(d['n_needed']) for d in under)} seeds, far beyond the grid's budget, so\n  more seeds "
+            f"would not settle {'them' if len(under) > 1 else 'it'} here: underpowered, not refuted. ")
 
 
 def closing_note(grid: dict, points: list[dict], fam: list[dict], budget_points: list[dict], metrics: dict,
@@ -164,21 +163,24 @@ def closing_note(grid: dict, points: list[dict], fam: list[dict], budget_points:
     mean0, floor0 = _ref_row(points, p0, "mean_pose_mpjpe_mm")["mean"], _ref_row(points, p0, "floor_mpjpe_mm")["mean"]
     steps, b_rows = _budget(budget_points)
     b_mean = lambda v: " / ".join(f"{repro.find_row(b_rows, v, s)['mean']:.1f}" for s in steps)
-    primaries = "; ".join(f"**{d['name']}**: {claim_text(d)} ({d['verdict']}; MDE {d['mde'] * d['scale']:.1f}, paper "
-                          f"{d['paper'] * d['scale']:+.1f})" for d in prim)
+    paper = lambda d: "no figure in the paper" if d["paper"] is None else f"paper {d['paper'] * d['scale']:+.1f}"
+    primaries = "; ".join(f"**{d['name']}**: {claim_text(d)} ({d['verdict']}; MDE {d['mde'] * d['scale']:.1f}, "
+                          f"{paper(d)})" for d in prim)
     return f"""### What reproduces and what does not
 
 All numbers from the committed grid ({len(points)} points: {len(grid['seeds'])} seeds × label_permute
 {', '.join(f'{p:g}' for p in p_values)}; {cpu_min:.0f} min CPU on one-thread workers); accuracy in points, MPJPE in mm,
-paired over seeds, 95% t-intervals. {repro.family_text(fam)}. The primary claims:
+paired over seeds, 95% t-intervals. {repro.family_text(fam)}. The primary claims (grid 02c: the regime where the
+tasks conflict and the budget-matched comparison, next section):
   {primaries}.
   {_unseen(under, min(d['n'] for d in prim))}Exploratory comparisons below say where each interval lies.
 
 - **Accuracy at p = 0** (chance {100 * chance:.1f}%): separate models {acc('separate')}; the unified model (H = 2)
   {acc('joint_h2')}; one shared block (H = 1) {acc('joint_h1')}.
 - **The knob.** Joint training's gain over separate models, p = {p0:g} minus p = {p1:g}: {_line(fam, '0 ')}.
-- **Joint against separate (Tables 1-5).** H = 2: {_line(fam, '1 ')}. H = 1: {_line(fam, '2 ')}.
-- **Routing (Tables 8-9), H = 2 against H = 1:** {_line(fam, '3 ')}.
+- **Joint against separate in the paper's setting (Tables 1-5; each separate model gets a quarter of the joint
+  encoder's updates, grid 02c matches them).** H = 2: {_line(fam, '1 ')}. H = 1: {_line(fam, '2 ')}.
+- **Routing (Tables 8-9), H = 2 against H = 1:** {_line(fam, '3 ')}. Power: {_power(fam, '3 ')}.
 - **The interference sweep.** The H = 2 − H = 1 gap at p = {p1:g} minus at p = {p0:g}: {_line(fam, '4 ')}. The paper's
   mechanism, routing helps most where the tasks interfere, is {sweep_txt} by these intervals.
 - **Learned against hand-assigned routes (Fig. 4):** {_line(fam, '5 ')}.
@@ -312,3 +314,184 @@ def this_run(fm: dict, *, seed: int, label_permute: float, variants, metrics: di
     return (f"**This run** (seed {seed}, label_permute {label_permute:g}, variants {', '.join(variants)}): {parts}"
             f"{routes}; fresh run {fresh_cpu_s:.0f} s CPU; notebook {timer.elapsed():.0f} s wall, "
             f"{timer.cpu():.0f} s kernel CPU (torch threads: {torch.get_num_threads()}).")
+
+
+# ----------------------------------------------------------------------------------------------
+# Grid 02c: the regime where the tasks conflict, and separate models at the joint encoder's budget
+# ----------------------------------------------------------------------------------------------
+#: The grid of Section 7.2 (``make reproduce NB=02c``).
+CONFLICT_GRID = "02c_ups_conflict"
+#: The conflicting tasks' figure: the mean of 2D and 3D recognition top-1 (the two tasks whose labels disagree).
+REC = "rec. (2D + 3D) / 2"
+#: The regime's primary claims, named in grid 02c's description before it ran, with the paper's effect in the
+#: metric's units: Table 8's H = 2 - H = 1 on 3D recognition (+0.7 points) for R1; no figure of the paper for R2;
+#: Tables 1 and 3 (UPS - UPS_separate: +3.0 points, -4.1 mm MPJPE) for the budget-matched comparison.
+CONFLICT_PRIMARY = {
+    f"R1 joint_h2 > joint_h1 where the tasks conflict, {REC}": 0.007,
+    "R2 routes part the conflicting tasks: joint_h2 shares fewer layers than the shuffled-ids router": None,
+    "B joint_h2 > separate_matched, 3D rec.": 0.030,
+    "B joint_h2 > separate_matched, MPJPE mm": -4.1,
+}
+#: The variants of the regime table: the ablation (H = 1), learned routing, its control and the two oracles.
+CONFLICT_VARIANTS = ("joint_h1", "joint_h2", "joint_h2_shuffled_ids", "fixed_h2", "own_h4")
+
+
+def rec_top1(m: dict, v: str) -> float:
+    """The conflicting tasks' figure of variant ``v`` in one point's metrics: (2D top-1 + 3D top-1) / 2."""
+    return (m[v]["ar2d_top1"] + m[v]["ar3d_top1"]) / 2
+
+
+def _per_seed(points, p, f):
+    qs = sorted(_at(points, p), key=lambda q: q["seed"])
+    if len(qs) < 2:
+        raise ValueError(f"grid 02c: {len(qs)} seed(s) at label_permute {p:g}; a paired claim needs at least 2")
+    return [float(f(q["metrics"])) for q in qs], [q["seed"] for q in qs]
+
+
+def conflict_claims(points_c: list[dict], metrics: dict, short: dict) -> list[dict]:
+    """Grid 02c's claims as :func:`paperlib.repro.claim_from_diffs` dicts for :func:`paperlib.repro.decide`:
+    the four of :data:`CONFLICT_PRIMARY` (primary) and exploratory ones: ``"B "`` joint_h2 against
+    separate_matched on the other metrics and separate_matched against separate on every metric (p = 0);
+    ``"O "`` every other variant of :data:`CONFLICT_VARIANTS` against joint_h1 where the tasks conflict (p = 1,
+    the oracles' gains) and learned routing where they agree (p = 0); ``"G "`` the routing gap of joint_h2
+    against the shuffled-ids router (p = 1).
+
+    ``points_c``: :func:`paperlib.repro.load_points` of :data:`CONFLICT_GRID` (knob ``label_permute`` 0 and 1);
+    ``metrics``, ``short``: as for :func:`closing_note`. Accuracy claims carry ``scale=100`` (points), the
+    route share ``scale=100`` (% of layers), MPJPE ``scale=1`` (mm). Raises ``KeyError`` for a missing
+    variant or metric, ``ValueError`` when a knob value has fewer than 2 seeds."""
+    ps = sorted({q["knobs"]["label_permute"] for q in points_c})
+    p0, p1 = min(ps), max(ps)
+    out = []
+
+    def add(name, p, f, direction, units="points", scale=100):
+        d, seeds = _per_seed(points_c, p, f)
+        out.append(repro.claim_from_diffs(name, d, direction, primary=name in CONFLICT_PRIMARY,
+                                          paper=CONFLICT_PRIMARY.get(name), units=units, scale=scale, seeds=seeds))
+
+    def metric_claim(name, v, b, mtr, p):
+        mm = mtr == "pose_mpjpe_mm"
+        add(name, p, lambda m: m[v][mtr] - m[b][mtr], metrics[mtr], "mm" if mm else "points", 1 if mm else 100)
+
+    r1, r2 = list(CONFLICT_PRIMARY)[:2]
+    add(r1, p1, lambda m: rec_top1(m, "joint_h2") - rec_top1(m, "joint_h1"), +1)
+    add(r2, p1, lambda m: m["joint_h2"]["shared_ar2d_ar3d"] - m["joint_h2_shuffled_ids"]["shared_ar2d_ar3d"], -1,
+        "% of layers")
+    for mtr in metrics:
+        metric_claim(f"B joint_h2 > separate_matched, {short[mtr]}", "joint_h2", "separate_matched", mtr, p0)
+    for mtr in metrics:
+        metric_claim(f"B separate_matched > separate, {short[mtr]}", "separate_matched", "separate", mtr, p0)
+    for v in CONFLICT_VARIANTS[2:]:
+        add(f"O {v} > joint_h1 where the tasks conflict, {REC}", p1, lambda m, v=v: rec_top1(m, v) - rec_top1(m, "joint_h1"), +1)
+    add(f"O joint_h2 > joint_h1 where the tasks agree, {REC}", p0,
+        lambda m: rec_top1(m, "joint_h2") - rec_top1(m, "joint_h1"), +1)
+    add("G routing gap: joint_h2 above the shuffled-ids router", p1,
+        lambda m: m["joint_h2"]["route_gap"] - m["joint_h2_shuffled_ids"]["route_gap"], +1, "points of p")
+    return out
+
+
+def conflict_table(points_c: list[dict]):
+    """The regime table: per ``label_permute`` and variant of :data:`CONFLICT_VARIANTS`, the mean over seeds
+    of 2D and 3D recognition top-1 and of :func:`rec_top1` (%), the gain in ``rec`` over joint_h1 with its
+    paired 95% interval (points), the share of layers in which the two recognition tasks take the same block
+    (%) and the final routing gap ``p_(1) - p_(2)`` (the two learned routers only). Returns a
+    :class:`paperlib.repro.Table`. Raises ``KeyError`` for a missing variant or metric."""
+    from ..stats import mean_ci
+
+    body = []
+    for p in sorted({q["knobs"]["label_permute"] for q in points_c}):
+        qs = _at(points_c, p)
+        for v in CONFLICT_VARIANTS:
+            ms = [q["metrics"] for q in qs]
+            gain = mean_ci([rec_top1(m, v) - rec_top1(m, "joint_h1") for m in ms])
+            gap = [m[v]["route_gap"] for m in ms] if v in ("joint_h2", "joint_h2_shuffled_ids") else []   # learned routers
+            body.append([f"{p:g}", v, f"{100 * np.mean([m[v]['ar2d_top1'] for m in ms]):.1f}",
+                         f"{100 * np.mean([m[v]['ar3d_top1'] for m in ms]):.1f}",
+                         f"{100 * np.mean([rec_top1(m, v) for m in ms]):.1f}",
+                         "—" if v == "joint_h1" else f"{100 * gain[0]:+.1f} [{100 * gain[1]:+.1f}, {100 * gain[2]:+.1f}]",
+                         f"{100 * np.mean([m[v]['shared_ar2d_ar3d'] for m in ms]):.0f}",
+                         f"{np.mean(gap):.2f}" if gap else "—"])
+    n = len({q["seed"] for q in points_c})
+    return repro.Table(["label_permute", "variant", "2D rec. %", "3D rec. %", f"{REC} %", "gain over joint_h1, points",
+                        "layers shared by 2D and 3D rec. %", "routing gap"], body,
+                       caption=f"Grid 02c: where the tasks conflict (label_permute 1) and where they agree (0); "
+                               f"mean over {n} paired seeds, gains with 95% t-intervals")
+
+
+def budget_table(points_c: list[dict], metrics: dict, short: dict):
+    """The budget-matched comparison at ``label_permute = 0``: per metric the mean over seeds of separate
+    (``steps`` updates per model), separate_matched (``steps x 4``, as many as the joint encoder) and
+    joint_h2, and joint_h2 - separate_matched with its paired 95% interval. Returns a
+    :class:`paperlib.repro.Table`. Raises ``KeyError`` for a missing variant or metric."""
+    p0 = min(q["knobs"]["label_permute"] for q in points_c)
+    qs = _at(points_c, p0)
+    body = []
+    for mtr, d in metrics.items():
+        rows = repro.summarize(qs, mtr, baseline="separate_matched", direction=d)
+        s = 1 if mtr == "pose_mpjpe_mm" else 100
+        r = repro.find_row(rows, "joint_h2")
+        body.append([short[mtr]] + [f"{s * repro.find_row(rows, v)['mean']:.1f}" for v in
+                                    ("separate", "separate_matched", "joint_h2")]
+                    + [f"{s * r['diff']:+.1f} [{s * r['diff_lo']:+.1f}, {s * r['diff_hi']:+.1f}]"])
+    upd = {v: int(qs[0]["metrics"][v]["updates_per_model"]) for v in ("separate", "separate_matched", "joint_h2")}
+    return repro.Table(["metric", f"separate ({upd['separate']} updates)", f"separate_matched ({upd['separate_matched']})",
+                        f"joint_h2 ({upd['joint_h2']})", "joint_h2 - separate_matched"], body,
+                       caption=f"Joint against separate at a matched budget (grid 02c, label_permute {p0:g}, "
+                               f"{len(qs)} paired seeds; accuracy %, MPJPE mm; 95% t-intervals)")
+
+
+def recovery(points_c: list[dict], oracle: str) -> dict:
+    """What learned routing recovers of an oracle's gain where the tasks conflict: the mean gains of
+    joint_h2 and of ``oracle`` over joint_h1 in :func:`rec_top1` at the largest ``label_permute``, the
+    oracle's 95% interval, and ``fraction`` = joint_h2's mean gain / the oracle's (``nan`` unless the
+    oracle's interval lies above 0: a ratio to a gain that may be zero means nothing)."""
+    from ..stats import mean_ci
+
+    p1 = max(q["knobs"]["label_permute"] for q in points_c)
+    ms = [q["metrics"] for q in _at(points_c, p1)]
+    learned = mean_ci([rec_top1(m, "joint_h2") - rec_top1(m, "joint_h1") for m in ms])
+    orc = mean_ci([rec_top1(m, oracle) - rec_top1(m, "joint_h1") for m in ms])
+    frac = learned[0] / orc[0] if orc[1] > 0 else float("nan")
+    return {"learned": learned, "oracle": orc, "fraction": frac}
+
+
+def conflict_note(grid_c: dict, points_c: list[dict], fam: list[dict]) -> str:
+    """The closing note's paragraph on grid 02c as Markdown: separate models at the joint encoder's
+    budget, learned routing where the tasks conflict against the ablation, the oracles and the
+    shuffled-ids control, route separation and the routing gap. ``fam``: :func:`paperlib.repro.decide`'s
+    output holding :func:`conflict_claims`. Raises ``KeyError`` when a claim is missing."""
+    D = _by_name(fam)
+    missing = [n for n in CONFLICT_PRIMARY if n not in D]
+    if missing:
+        raise KeyError(f"conflict_note: the family lacks {missing}")
+    r1, r2, b3, bp = (D[n] for n in CONFLICT_PRIMARY)
+    ps = grid_c["grid"]["label_permute"]
+    p0, p1 = min(ps), max(ps)
+    ms1 = [q["metrics"] for q in _at(points_c, p1)]
+    shared = {v: 100 * np.mean([m[v]["shared_ar2d_ar3d"] for m in ms1]) for v in ("joint_h2", "joint_h2_shuffled_ids")}
+    gap = {v: np.mean([m[v]["route_gap"] for m in ms1]) for v in ("joint_h2", "joint_h2_shuffled_ids")}
+    orc = {v: _one(fam, f"O {v} ") for v in CONFLICT_VARIANTS[2:]}
+    rec = {v: recovery(points_c, v) for v in ("fixed_h2", "own_h4")}
+    frac = lambda v: ("not defined (its gain interval is not above 0)" if rec[v]["fraction"] != rec[v]["fraction"]
+                      else f"{rec[v]['fraction']:.2f}")
+    h1 = 100 * np.mean([rec_top1(m, "joint_h1") for m in ms1])
+    upd = int(points_c[0]["metrics"]["separate_matched"]["updates_per_model"])
+    cpu = sum(q["cpu_s"] for q in points_c) / 3600
+    prim = lambda d: f"{claim_text(d)} {d['units']} ({d['verdict']}, MDE {d['mde'] * d['scale']:.1f})"
+    return f"""### Where the tasks conflict, and separate models at the joint encoder's budget (grid 02c)
+
+{len(points_c)} points ({len(grid_c['seeds'])} seeds × label_permute {', '.join(f'{p:g}' for p in ps)}), {cpu:.2f} CPU-hours.
+
+- **A budget-matched comparison.** Each separate model trained for {upd} updates, as many as the joint encoder.
+  The unified model (H = 2) against them at p = {p0:g}: 3D recognition {prim(b3)}; MPJPE {prim(bp)};
+  on every metric: {_line([d for d in fam if d['name'].startswith('B joint_h2')], 'B ')}. What four times the
+  updates buy a separate model: {_line([d for d in fam if d['name'].startswith('B separate_matched')], 'B ')}.
+- **Routing where the tasks conflict** (p = {p1:g}; one shared block scores {h1:.1f}% on {REC}). Learned
+  routing against one shared block: {prim(r1)}. Beside it, the gains of the other routes: {'; '.join(
+        f"{v} {claim_text(d)} ({reading(d)})" for v, d in orc.items())}. What learned routing recovers of the
+  hand-assigned route's gain: {frac('fixed_h2')}; of one block per task: {frac('own_h4')}.
+- **Does the router part the conflicting tasks?** The two recognition tasks share a block in {shared['joint_h2']:.0f}%
+  of the layers under learned routing and in {shared['joint_h2_shuffled_ids']:.0f}% under the router that never
+  knew which task it routed: {prim(r2)}. The routing gap at the end of training: {gap['joint_h2']:.2f} against
+  {gap['joint_h2_shuffled_ids']:.2f} ({claim_text(_one(fam, 'G '))} points of probability, {reading(_one(fam, 'G '))}).
+"""

@@ -59,7 +59,7 @@ import numpy as np
 from ..skeleton import get_skeleton
 from .widgets import Explorer
 
-__all__ = ["architecture_figure", "routing_record", "routing_compute", "routing_render", "routing_explorer",
+__all__ = ["architecture_figure", "conflict_figure", "routing_record", "routing_compute", "routing_render", "routing_explorer",
            "decoding_compute", "decoding_render", "decoding_explorer"]
 
 _VIEWS = ("routes", "sharing", "training")
@@ -734,3 +734,62 @@ def decoding_explorer(record: dict, task: str | None = None, sample: int = 0, st
     other = [t for t in tasks if ("coords" in record["tasks"][t]) != pose][:1]
     _warm(ex, [decoding_compute(record, t, 0, 0) for t in other])
     return ex
+
+
+# ------------------------------------------------------------------------ grid 02c figure
+def conflict_figure(points_c: list[dict], figsize=(13, 3.8)):
+    """Grid 02c in three panels, one dot per seed, ``label_permute`` 0 (tasks agree) and 1 (they conflict):
+
+    1. the gain over one shared block (``joint_h1``) in ``(2D top-1 + 3D top-1) / 2``, points, of learned
+       routing (``joint_h2``), its shuffled-ids control and the two oracles (``fixed_h2``, ``own_h4``);
+       bars: the mean with its 95% t-interval;
+    2. route separation: the share of layers (%) in which 2D and 3D recognition take the same block, learned
+       routing against the shuffled-ids router (``fixed_h2`` always shares, ``own_h4`` never: dotted lines);
+    3. the routing gap ``p_(1) - p_(2)`` at the end of training, learned against shuffled ids.
+
+    ``points_c``: :func:`paperlib.repro.load_points` of ``"02c_ups_conflict"`` (variants of
+    :data:`paperlib.report.ups.CONFLICT_VARIANTS`, metrics ``ar2d_top1``, ``ar3d_top1``,
+    ``shared_ar2d_ar3d``, ``route_gap``). Returns the figure. Raises ``KeyError`` for a missing variant."""
+    import matplotlib.pyplot as plt
+
+    from ..report.ups import rec_top1
+    from ..stats import mean_ci
+
+    ps = sorted({q["knobs"]["label_permute"] for q in points_c})
+    colors = {ps[0]: "#4c72b0", ps[-1]: "#c44e52"}
+    fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [1.6, 1, 1]})
+    rng = np.random.default_rng(0)                     # jitter of the dots only
+    gain_vs = ["joint_h2", "joint_h2_shuffled_ids", "fixed_h2", "own_h4"]
+    for k, p in enumerate(ps):
+        ms = [q["metrics"] for q in points_c if q["knobs"]["label_permute"] == p]
+        off = (k - (len(ps) - 1) / 2) * 0.3
+        for i, v in enumerate(gain_vs):
+            g = 100 * np.array([rec_top1(m, v) - rec_top1(m, "joint_h1") for m in ms])
+            mu, lo, hi = mean_ci(g)
+            axes[0].errorbar(i + off, mu, yerr=[[mu - lo], [hi - mu]], fmt="s", color=colors[p], capsize=3,
+                             label=f"label_permute {p:g}" if i == 0 else None)
+            axes[0].scatter(i + off + rng.uniform(-0.05, 0.05, len(g)), g, s=10, color=colors[p], alpha=0.5)
+        for j, (metric, ax, scale) in enumerate(((("shared_ar2d_ar3d"), axes[1], 100), ("route_gap", axes[2], 1))):
+            for i, v in enumerate(("joint_h2", "joint_h2_shuffled_ids")):
+                y = scale * np.array([m[v][metric] for m in ms])
+                ax.scatter(i + off + rng.uniform(-0.05, 0.05, len(y)), y, s=14, color=colors[p], alpha=0.6)
+                ax.plot([i + off - 0.1, i + off + 0.1], [y.mean()] * 2, color=colors[p], lw=2)
+    axes[0].axhline(0, color="grey", lw=0.8)
+    axes[0].set_xticks(range(len(gain_vs)), ["learned\n(joint_h2)", "shuffled ids", "hand-assigned\n(fixed_h2)",
+                                             "own block\n(own_h4)"], fontsize=8)
+    axes[0].set_ylabel("gain over joint_h1, points")
+    axes[0].set_title("(2D + 3D recognition) / 2", fontsize=9)
+    axes[0].legend(fontsize=8)
+    for ax in axes[1:]:
+        ax.set_xticks([0, 1], ["learned", "shuffled ids"], fontsize=8)
+        ax.set_xlim(-0.6, 1.6)
+    axes[1].axhline(100, color="grey", ls=":", lw=1)
+    axes[1].axhline(0, color="grey", ls=":", lw=1)
+    axes[1].text(1.55, 97, "fixed_h2", ha="right", va="top", fontsize=7, color="grey")
+    axes[1].text(1.55, 3, "own_h4", ha="right", va="bottom", fontsize=7, color="grey")
+    axes[1].set_ylim(-8, 108)
+    axes[1].set_title("layers where 2D and 3D rec. share a block, %", fontsize=9)
+    axes[2].set_ylim(0, 1.05)
+    axes[2].set_title("routing gap p(1st) - p(2nd) at the end", fontsize=9)
+    fig.tight_layout()
+    return fig
