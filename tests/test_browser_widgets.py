@@ -61,12 +61,13 @@ def test_widget_gallery_in_jupyterlab(tmp_path):
     summary = browser.latency_summary(explorers)
     lines = []
     for name, ex in zip(WIDGETS, explorers):
-        lat = ", ".join(f"{c['control']}={c['latency_s']:.2f}s" if c["latency_s"] is not None else f"{c['control']}=NO CHANGE"
-                        for c in ex["controls"])
+        # from the input event to the decoded figure (in brackets: from the harness's first command)
+        lat = ", ".join(f"{c['control']}={c['latency_s']:.2f}s ({c['latency_from_command_s']:.2f})"
+                        if c["latency_s"] is not None else f"{c['control']}=NO CHANGE" for c in ex["controls"])
         lines.append(f"{TITLES[name]:42s} {lat}")
     if summary["updates"]:
         lines.append(f"gallery: {summary['updates']} updates, median {summary['median_s']:.2f} s, "
-                     f"worst {summary['worst_s']:.2f} s (budget 1 s per update on 2 cores)")
+                     f"worst {summary['worst_s']:.2f} s from the input event (goal 0.25 s per update on 2 cores)")
     print("\n" + "\n".join(lines))
     (SHOTS / "latency.json").write_text(json.dumps({"summary": summary, "explorers": explorers}, indent=2))
     (SHOTS / "latency.txt").write_text("\n".join(lines) + "\n")  # tests/conftest.py prints it at the end

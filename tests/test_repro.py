@@ -402,6 +402,31 @@ def test_committed_results_are_valid_and_complete(stem):
         pytest.skip("not in a git checkout: the git_commit of each point was not looked up in the history")
 
 
+@pytest.mark.parametrize("stem", STEMS)
+def test_committed_points_beat_their_grids_floors(stem):
+    """A grid's floors are what a fresh run of a learned model must beat (repro.compare_fresh): every committed
+    point must beat each floor that applies to it, or the fresh-run check fails on another CPU whenever its
+    training path lands where some committed seed already did (a floor set from one pilot seed)."""
+    from paperlib.repro.check import _floor_applies, _floor_value
+
+    grid = repro.load_grid(stem)
+    floors = grid.get("floors") or {}
+    missed = []
+    for pt in repro.load_points(stem):
+        for name, entry in floors.items():
+            if not _floor_applies(entry, pt["knobs"]):
+                continue
+            variant, _, metric = name.rpartition("/")
+            for v in ([variant] if variant else [k for k, m in pt["metrics"].items() if isinstance(m, dict) and metric in m]):
+                x = pt["metrics"].get(v, {}).get(metric)
+                if x is None:
+                    continue
+                f = _floor_value(entry, pt, name)
+                if not entry["direction"] * (x - f) > entry["margin"]:
+                    missed.append(f"{pt['key']}: {v}/{metric} = {x:.4g}, floor {f:.4g}, margin {entry['margin']}")
+    assert not missed, f"{stem}: committed points that do not beat their floors:\n" + "\n".join(missed)
+
+
 @pytest.mark.parametrize("stem", sorted(PENDING_CLEAN_RERUN))
 def test_pending_clean_rerun_grids_still_have_dirty_points(stem):
     """The allow-list must shrink when a grid lands clean: a listed grid without a dirty point fails here."""

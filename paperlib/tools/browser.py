@@ -266,14 +266,23 @@ _MARK_EXPLORERS = """() => {
 }"""
 
 _ARM = """(el) => {
+  // Latency as a user feels it: from the first input event inside the explorer (a key press on a slider, a
+  // pointer press on a button or box, a select's change) to the moment the new figure is decoded and shown.
+  // window.__armed_latency counts from the arming instead (it adds the harness's own Playwright commands).
   const snap = () => Array.from(el.querySelectorAll('.widget-output img')).map(i => i.src).join('|');
   const before = snap();
-  window.__latency = null;
-  const t0 = performance.now();
+  window.__latency = null; window.__armed_latency = null; window.__t_input = null;
+  const t_arm = performance.now();
+  const start = () => { if (window.__t_input === null) window.__t_input = performance.now(); };
+  const events = ['keydown', 'pointerdown', 'mousedown', 'input', 'change'];
+  events.forEach(ev => el.addEventListener(ev, start, {capture: true}));
   const check = () => {
     const imgs = Array.from(el.querySelectorAll('.widget-output img'));
     if (imgs.length && snap() !== before && imgs.every(i => i.complete && i.naturalWidth > 0)) {
-      window.__latency = performance.now() - t0; obs.disconnect(); clearInterval(timer);
+      const now = performance.now();
+      window.__armed_latency = now - t_arm;
+      window.__latency = now - (window.__t_input === null ? t_arm : window.__t_input);
+      obs.disconnect(); clearInterval(timer); events.forEach(ev => el.removeEventListener(ev, start, {capture: true}));
     }
   };
   const obs = new MutationObserver(check);
@@ -318,8 +327,12 @@ def _move_control(page, control) -> str:
 
 def exercise_explorers(page, shots_dir: str | Path | None = None, prefix: str = "", timeout: float = 30.0):
     """Find every explorer in the open notebook, screenshot it, move each control once and time
-    the new figure. Returns a list of dicts (one per explorer) with per-control latencies (s);
-    a control whose figure did not change within ``timeout`` has latency ``None``."""
+    the new figure. Returns a list of dicts (one per explorer) with per-control latencies (s):
+    ``latency_s`` from the first input event the control receives (the key press, pointer press or
+    select change, as the browser dispatches it) to the new figure decoded on the page, and
+    ``latency_from_command_s`` from before the harness's Playwright commands (focus, key press and
+    the wait for the control's value: an upper bound that adds the harness's round trips); a
+    control whose figure did not change within ``timeout`` has both ``None``."""
     found = page.evaluate(_MARK_EXPLORERS)
     results = []
     for ex in found:
@@ -338,11 +351,13 @@ def exercise_explorers(page, shots_dir: str | Path | None = None, prefix: str = 
             try:
                 page.wait_for_function("() => window.__latency !== null", timeout=timeout * 1000, polling=20)
                 latency = page.evaluate("() => window.__latency") / 1000.0
+                armed = page.evaluate("() => window.__armed_latency") / 1000.0
             except Exception:  # noqa: BLE001 - a timeout is reported as "no change"
-                latency = None
+                latency = armed = None
             name = control.inner_text().replace("\u200b", "").strip().splitlines()
             name = name[0].strip() if name and name[0].strip() else str(j)
-            entry["controls"].append({"control": name, "action": action, "latency_s": latency})
+            entry["controls"].append({"control": name, "action": action, "latency_s": latency,
+                                      "latency_from_command_s": armed})
         results.append(entry)
     return results
 
