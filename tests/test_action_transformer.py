@@ -154,6 +154,76 @@ def test_attention_shares_of_a_uniform_head_equal_the_uniform_baseline():
     assert s["attn_other"] == pytest.approx(s["attn_other_uniform"], abs=1e-6)
     assert s["attn_own"] == pytest.approx(s["attn_own_uniform"], abs=1e-6)
     assert 0 < s["attn_own_uniform"] < s["attn_other_uniform"] < 1
+    # a map that ignores the query: entropy 1 (uniform over the N cells), no query dependence
+    assert s["attn_entropy"] == pytest.approx(1.0, abs=1e-6) and s["attn_query_tv"] == pytest.approx(0.0, abs=1e-7)
+    # a learned head's maps differ between two people's queries over the same memory
+    t = AT.attention_shares(AT.make_head("highres", 3, seed=1).eval(), torch.randn(2, 64, 4, 16, 16), ds)
+    assert t["attn_query_tv"] > 1e-3 and t["attn_entropy"] < 1.0
+
+
+def test_attention_controls_uniform_none_and_oracle():
+    torch.manual_seed(0)
+    q, mem = torch.randn(2, 3, 6, dtype=torch.float64), _mem()
+    learned = AT.TxUnit(6, 10, D=8).double().eval()
+    units = {}
+    for mode in ("uniform", "none", "oracle"):
+        units[mode] = AT.TxUnit(6, 10, D=8, attention=mode).double().eval()
+        units[mode].load_state_dict(learned.state_dict())          # the same parameters: only the map differs
+    # uniform: Eq. 2 with A = mean of V over the cells
+    Q, V = learned.q(q), learned.v(mem)
+    Q1 = learned.ln1(Q + V.mean(1, keepdim=True))
+    assert torch.allclose(units["uniform"](q, mem), learned.ln2(Q1 + learned.ffn(Q1)), atol=1e-10)
+    # no memory: A = 0, and the output does not change with the memory
+    Q0 = learned.ln1(Q)
+    assert torch.allclose(units["none"](q, mem), learned.ln2(Q0 + learned.ffn(Q0)), atol=1e-10)
+    assert torch.allclose(units["none"](q, mem + 1.0), units["none"](q, mem))
+    # oracle: uniform over the masked cells; a row without a marked cell attends everywhere
+    mask = torch.zeros(2, 3, 12, dtype=torch.bool)
+    mask[0, 0, [2, 5]] = True
+    rec = []
+    units["oracle"](q, mem, record=rec, mask=mask)
+    a = rec[0]["attn"]
+    assert torch.allclose(a[0, 0, [2, 5]], torch.full((2,), 0.5, dtype=a.dtype)) and a[0, 0].sum() == pytest.approx(1)
+    assert torch.allclose(a[1, 2], torch.full((12,), 1 / 12, dtype=a.dtype))
+    with pytest.raises(ValueError, match="oracle attention needs a mask"):
+        units["oracle"](q, mem)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        AT.TxUnit(6, 10, attention="random")
+    # the head passes the mode and the mask to every unit
+    head = AT.TxHead(3, attention="oracle", D=16).eval()
+    assert all(u.attention == "oracle" for layer in head.layers for u in layer)
+    # the controls of the grid: the same head and parameter count as Tx HighRes, only the map differs
+    for v, mode in (("highres_uniform", "uniform"), ("highres_nomem", "none")):
+        h = AT.make_head(v, 3, seed=0)
+        assert all(u.attention == mode for layer in h.layers for u in layer)
+        assert count_parameters(h) == count_parameters(AT.make_head("highres", 3, seed=0))
+
+
+def test_partner_mask_marks_the_other_peoples_cells():
+    boxes = torch.tensor([[[0.0, 0.0, 16.0, 16.0], [32.0, 32.0, 64.0, 64.0], [0.0, 0.0, 1.0, 1.0]]])
+    present = torch.tensor([[True, True, False]])
+    rois = torch.tensor([[[0.0, 0.0, 16.0, 16.0], [33.0, 33.0, 63.0, 63.0], [20.0, 0.0, 30.0, 10.0]]])
+    m = AT.partner_mask(rois, boxes, present, (2, 8, 8), 64).reshape(1, 3, 2, 8, 8)
+    # RoI 0 covers person 0: its partner is person 1 (cells 4-7 x 4-7, centres 36-60 px), the same at both steps
+    want1 = torch.zeros(8, 8, dtype=torch.bool)
+    want1[4:, 4:] = True
+    want0 = torch.zeros(8, 8, dtype=torch.bool)
+    want0[:2, :2] = True
+    assert torch.equal(m[0, 0, 0], want1) and torch.equal(m[0, 0, 1], want1)
+    assert torch.equal(m[0, 1, 0], want0)                      # RoI 1 covers person 1: its partner is person 0
+    assert torch.equal(m[0, 2, 0], want0 | want1)             # a RoI on nobody: every present person is other
+    with pytest.raises(ValueError, match="clips"):
+        AT.partner_mask(rois, boxes.repeat(2, 1, 1), present, (2, 8, 8), 64)
+
+
+def test_train_head_stops_early_with_patience():
+    feats, rois, _ = _toy_rois()
+    scores = iter([0.1, 0.5, 0.4, 0.3, 0.9, 0.2])
+    _, _, info = AT.train_head("i3d", AT.make_head("i3d", 3), feats, rois, epochs=6, seed=0, bs=6,
+                               val=lambda h, t: next(scores), patience=2)
+    assert info["epochs_run"] == 4 and info["epoch_best"] == 2 and info["val"] == [0.1, 0.5, 0.4, 0.3]
+    with pytest.raises(ValueError, match="patience"):
+        AT.train_head("i3d", AT.make_head("i3d", 3), feats, rois, epochs=2, seed=0, bs=6, patience=2)
 
 
 def test_attention_record_layout_matches_the_viewer_and_the_shares():

@@ -58,7 +58,7 @@ __all__ = ["STRIDE", "MEM_POOL", "ROI_SAMPLING", "ANCHOR_SIZES", "ANCHOR_RATIOS"
            "KeyframeSet", "from_rendered", "load_ava_split", "make_data", "to_input", "conv_bn", "Mixed",
            "Trunk", "RPN", "anchor_targets", "rpn_loss", "propose", "Stage1", "train_stage1",
            "trunk_and_proposals", "recall_at", "LocationEmbedding", "as_memory", "person_rois", "LowResQPr",
-           "HighResQPr", "NoLocationEmbedding", "FFN_INPUTS", "TxUnit", "tx_unit_reference", "roi_tubes",
+           "HighResQPr", "NoLocationEmbedding", "FFN_INPUTS", "ATTENTION_MODES", "TxUnit", "partner_mask", "tx_unit_reference", "roi_tubes",
            "TxHead", "I3DHead", "i3d_width_for",
            "tx_dim_for", "make_head", "roi_targets", "head_loss", "precompute_tubes", "train_head", "run_head",
            "detect", "frame_map", "flops", "head_cost", "attention_shares", "attention_record", "VARIANTS", "run_experiment"]
@@ -78,6 +78,11 @@ CONTEXT_CLASSES = ("hold (an object)", "watch (a person)", "talk to (a person)",
 #: What the FFN of a Tx unit reads (:class:`TxUnit`): the updated query Q' (the Transformer's and
 #: the paper's text) or the projected query Q (the paper's printed Eq. 2).
 FFN_INPUTS = ("updated", "query")
+#: What a :class:`TxUnit` attends with: ``"learned"`` (Eq. 1, the paper's), and three controls on the same
+#: trunk and parameters: ``"uniform"`` (``a = 1/N`` over every memory cell), ``"none"`` (no memory: the
+#: query alone through the same LayerNorms and FFN, ``A = 0``) and ``"oracle"`` (``a`` uniform over the cells a
+#: given mask marks, e.g. the partner's box).
+ATTENTION_MODES = ("learned", "uniform", "none", "oracle")
 #: Padding box for empty RoI slots (pixels); never a positive, never scored.
 _PAD_BOX = (0.0, 0.0, 8.0, 8.0)
 
@@ -577,21 +582,33 @@ class TxUnit(nn.Module):
     so the unit attends with ``Q W_k`` over M (``F.scaled_dot_product_attention``) and projects
     the result with ``W_v``. With ``record`` (a list), the explicit softmax is computed and
     ``{"attn": (B, R, N), "keys": (B, N, D)}`` appended. Both paths equal the per-cell
-    :func:`tx_unit_reference` (tests)."""
+    :func:`tx_unit_reference` (tests).
 
-    def __init__(self, d_query, d_mem, D=128, dropout=0.3, ffn_input="updated"):
+    ``attention`` (:data:`ATTENTION_MODES`, default ``"learned"``, Eq. 1): the controls replace ``a`` by a
+    fixed map, ``"uniform"`` (``1/N``), ``"none"`` (``A = 0``: no memory) or ``"oracle"`` (uniform over the
+    cells of ``mask (B, R, N)`` bool, given to ``forward``); the parameters stay the same (``W_k`` unused).
+    Raises ``ValueError`` for another ``attention`` or ``ffn_input``."""
+
+    def __init__(self, d_query, d_mem, D=128, dropout=0.3, ffn_input="updated", attention="learned"):
         super().__init__()
         if ffn_input not in FFN_INPUTS:
             raise ValueError(f"TxUnit: ffn_input must be one of {FFN_INPUTS}, got {ffn_input!r}")
-        self.D, self.ffn_input = D, ffn_input
+        if attention not in ATTENTION_MODES:
+            raise ValueError(f"TxUnit: attention must be one of {ATTENTION_MODES}, got {attention!r}")
+        self.D, self.ffn_input, self.attention = D, ffn_input, attention
         self.q, self.k, self.v = nn.Linear(d_query, D), nn.Linear(d_mem, D), nn.Linear(d_mem, D)
         self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
         self.ln1, self.ln2 = nn.LayerNorm(D), nn.LayerNorm(D)
         self.ffn = nn.Sequential(nn.Linear(D, D), nn.ReLU(), nn.Linear(D, D))
 
-    def forward(self, query, mem, record=None):
+    def forward(self, query, mem, record=None, mask=None):
         Q = self.q(query)                                            # (B, R, D)
-        if record is None:
+        if self.attention != "learned":
+            a = self._fixed_attention(Q, mem, mask)                  # (B, R, N), rows sum to 1 (or 0: no memory)
+            Av = a @ self.v(mem) if self.attention != "none" else torch.zeros_like(Q)
+            if record is not None:
+                record.append({"attn": a.detach(), "keys": self.k(mem).detach()})
+        elif record is None:
             Qk = Q @ self.k.weight                                   # (B, R, d_mem) = Q W_k
             aM = F.scaled_dot_product_attention(Qk, mem, mem, scale=1 / math.sqrt(self.D))   # a M
             Av = self.v(aM)                                          # (B, R, D) = a V
@@ -603,6 +620,22 @@ class TxUnit(nn.Module):
         Q1 = self.ln1(Q + self.drop1(Av))                            # Q'
         f = self.ffn(Q1 if self.ffn_input == "updated" else Q)      # FFN(Q'); "query": the printed FFN(Q)
         return self.ln2(Q1 + self.drop2(f))                          # Q''
+
+    def _fixed_attention(self, Q, mem, mask):
+        """The controls' attention maps ``(B, R, N)``: uniform over every cell, all zeros (no memory), or
+        uniform over the cells of ``mask (B, R, N)`` bool (a row without a marked cell falls back to every
+        cell). Raises ``ValueError`` when the oracle has no mask or a mask of another shape."""
+        B, R, N = Q.shape[0], Q.shape[1], mem.shape[1]
+        if self.attention == "none":
+            return Q.new_zeros(B, R, N)
+        if self.attention == "uniform":
+            return Q.new_full((B, R, N), 1.0 / N)
+        if mask is None or tuple(mask.shape) != (B, R, N):
+            raise ValueError(f"TxUnit: oracle attention needs a mask of shape {(B, R, N)}, got "
+                             f"{None if mask is None else tuple(mask.shape)}")
+        m = mask.to(Q.dtype)
+        m = torch.where(m.sum(-1, keepdim=True) > 0, m, torch.ones_like(m))
+        return m / m.sum(-1, keepdim=True)
 
 
 def tx_unit_reference(unit: TxUnit, query, mem):
@@ -627,6 +660,35 @@ def roi_tubes(feat, rois):
     return F.max_pool3d(tube, (1, 2, 2))
 
 
+def partner_mask(rois, boxes, present, mem_thw, image_size: int, pos_iou: float = 0.5) -> torch.Tensor:
+    """The oracle's attention mask: for every RoI, the memory cells whose centre lies inside the box of a
+    present person *other than* the one the RoI covers (its best-IoU person when that IoU is >= ``pos_iou``;
+    otherwise every present person counts as other). The boxes are keyframe boxes, the same at every time
+    step of the memory (the tube assumption of Sec. 3.3).
+
+    ``rois (B, R, 4)``, ``boxes (B, P, 4)`` px (x1, y1, x2, y2), ``present (B, P)`` bool, ``mem_thw`` =
+    ``(T', H_m, W_m)`` the memory's grid (:meth:`TxHead.memory`: ``H_m = H' / MEM_POOL``), ``image_size``
+    px -> ``(B, R, T' H_m W_m)`` bool, in the memory's cell order (``(t, h, w)``, :func:`as_memory`).
+    Raises ``ValueError`` for mismatched batch sizes."""
+    B, R = rois.shape[:2]
+    if boxes.shape[0] != B or present.shape[0] != B:
+        raise ValueError(f"partner_mask: {B} clips of RoIs, {boxes.shape[0]} of boxes, {present.shape[0]} of present")
+    T, Hm, Wm = (int(x) for x in mem_thw)
+    cy = (torch.arange(Hm, dtype=torch.float32) + 0.5) * image_size / Hm
+    cx = (torch.arange(Wm, dtype=torch.float32) + 0.5) * image_size / Wm
+    bx = boxes.float()
+    inside = ((cx[None, None, None, :] >= bx[..., 0, None, None]) & (cx[None, None, None, :] <= bx[..., 2, None, None])
+              & (cy[None, None, :, None] >= bx[..., 1, None, None]) & (cy[None, None, :, None] <= bx[..., 3, None, None]))
+    inside = inside & present[..., None, None]                                  # (B, P, Hm, Wm)
+    iou = torch.stack([box_iou(rois[b].float(), bx[b]) for b in range(B)])      # (B, R, P)
+    iou = torch.where(present[:, None, :], iou, torch.full_like(iou, -1.0))
+    best, idx = iou.max(-1)
+    own = F.one_hot(idx, boxes.shape[1]).bool() & (best >= pos_iou)[..., None]  # (B, R, P)
+    other = present[:, None, :] & ~own
+    cells = (other[..., None, None] & inside[:, None]).any(2)                    # (B, R, Hm, Wm)
+    return cells[:, :, None].expand(B, R, T, Hm, Wm).reshape(B, R, T * Hm * Wm)
+
+
 class TxHead(nn.Module):
     """Location embedding + QPr + ``layers`` x ``heads`` Tx units; classifier (C actions + 1
     person) and box deltas on the last layer's concatenated queries (Sec. 3.2; 2 heads x 3
@@ -641,10 +703,12 @@ class TxHead(nn.Module):
 
     Ablations (defaults: the paper's model): ``ffn_input="query"`` gives every unit the printed
     ``FFN(Q)`` (:class:`TxUnit`); ``location_embedding=False`` replaces the embedding by zeros
-    (:class:`NoLocationEmbedding`: same channels, same parameter count and initialisation)."""
+    (:class:`NoLocationEmbedding`: same channels, same parameter count and initialisation);
+    ``attention`` (:data:`ATTENTION_MODES`) gives every unit a fixed map instead of Eq. 1 (the oracle's
+    ``mask (B, R, N)`` bool, e.g. :func:`partner_mask`, goes to ``forward``)."""
 
     def __init__(self, num_classes, qpr="highres", heads=2, layers=3, D=128, dropout=0.3, cin=64,
-                 ffn_input="updated", location_embedding=True):
+                 ffn_input="updated", location_embedding=True, attention="learned"):
         super().__init__()
         if qpr not in ("highres", "lowres"):
             raise ValueError(f"TxHead: qpr must be 'highres' or 'lowres', got {qpr!r}")
@@ -652,7 +716,7 @@ class TxHead(nn.Module):
         cm = cin + self.loc.dim
         self.qpr = HighResQPr(cm, D) if qpr == "highres" else LowResQPr(cm, D)
         self.layers = nn.ModuleList(
-            nn.ModuleList(TxUnit(D if li == 0 else heads * D, cm, D, dropout, ffn_input) for _ in range(heads))
+            nn.ModuleList(TxUnit(D if li == 0 else heads * D, cm, D, dropout, ffn_input, attention) for _ in range(heads))
             for li in range(layers))
         self.drop = nn.Dropout(dropout)
         self.cls = nn.Linear(heads * D, num_classes + 1)
@@ -664,7 +728,7 @@ class TxHead(nn.Module):
         pool = lambda z: F.avg_pool3d(z, (1, MEM_POOL, MEM_POOL))  # noqa: E731
         return as_memory(torch.cat([pool(feat), pool(e[None]).expand(len(feat), -1, -1, -1, -1)], 1))
 
-    def forward(self, feat, rois, record=None, tube=None):
+    def forward(self, feat, rois, record=None, tube=None, mask=None):
         B, R = rois.shape[:2]
         e = self.loc(*feat.shape[2:])
         if tube is None:
@@ -674,7 +738,7 @@ class TxHead(nn.Module):
         q = self.qpr(r).reshape(B, R, -1)
         mem = self.memory(feat)
         for layer in self.layers:
-            q = torch.cat([unit(q, mem, record) for unit in layer], -1)   # the next layer's query
+            q = torch.cat([unit(q, mem, record, mask) for unit in layer], -1)   # the next layer's query
         q = self.drop(q)
         return self.cls(q), self.box(q)
 
@@ -727,7 +791,8 @@ def tx_dim_for(target_params: int, num_classes: int, qpr: str = "highres", heads
 
 #: Variants of :func:`run_experiment`: name -> how its head is built and trained. ``kind``:
 #: ``"i3d"`` or ``"tx"``; ``qpr``; ``match``: widen the I3D head (or shrink the Tx head's ``D``)
-#: to that variant's parameter count; ``end_to_end``: the trunk is trained too, at ``lr * trunk_lr_mult``; ``combine``:
+#: to that variant's parameter count; ``attention``: the units' map (:data:`ATTENTION_MODES`; default the learned
+#: Eq. 1); ``end_to_end``: the trunk is trained too, at ``lr * trunk_lr_mult``; ``combine``:
 #: (classifier, localiser) of two trained variants, evaluated with RPN proposals only.
 VARIANTS = {
     "i3d": {"kind": "i3d"},                                  # Table 1-3: I3D head
@@ -736,6 +801,8 @@ VARIANTS = {
     "i3d_wide": {"kind": "i3d", "match": "highres"},         # control: I3D head widened to Tx HighRes' params
     "highres_small": {"kind": "tx", "qpr": "highres", "match": "i3d"},   # control: Tx HighRes shrunk to I3D's
     "highres_e2e": {"kind": "tx", "qpr": "highres", "end_to_end": True},   # trunk unfrozen (lower lr)
+    "highres_uniform": {"kind": "tx", "qpr": "highres", "attention": "uniform"},   # control: a = 1/N over the cells
+    "highres_nomem": {"kind": "tx", "qpr": "highres", "attention": "none"},        # control: no memory (A = 0)
     "tx+i3d": {"combine": ("highres", "i3d")},               # Table 3: Tx HighRes classifies I3D's boxes
 }
 
@@ -759,7 +826,7 @@ def make_head(variant: str, num_classes: int, seed: int = 0, heads: int = 2, lay
         return I3DHead(num_classes, width=w, reduce=r)
     D = tx_dim_for(target, num_classes, spec["qpr"], heads, layers) if target else 128
     torch.manual_seed(seed)
-    return TxHead(num_classes, qpr=spec["qpr"], D=D, **tx)
+    return TxHead(num_classes, qpr=spec["qpr"], D=D, attention=spec.get("attention", "learned"), **tx)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -824,7 +891,7 @@ def precompute_tubes(feats, rois, bs: int = 64, device="cpu"):
 
 def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, seed: int, val=None, lr: float = 2e-3,
                bs: int = 32, trunk=None, frames=None, trunk_lr_mult: float = 0.1, progress: bool = False,
-               tube=None, device="cpu", amp: str | None = None):
+               tube=None, device="cpu", amp: str | None = None, patience: int | None = None):
     """Train one head on the frozen trunk's features (or, with ``trunk`` and ``frames``, the
     trunk too at ``lr * trunk_lr_mult``, its BatchNorm statistics frozen), AdamW + one-cycle,
     batch order from ``seed`` (the same for every variant).
@@ -833,12 +900,17 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
     frozen trunk only): :func:`precompute_tubes` of ``train_rois.rois``; ``val`` (optional):
     a callable ``val(head, trunk) -> mAP`` run after every epoch; the returned head is the one of
     the best validation epoch (the last epoch without ``val``). Returns ``(head, trunk, info)``,
-    ``info = {"loss": (epochs, 2) cls and box loss per epoch, "val": [mAP per epoch],
-    "epoch_best": 1-based}``. The head (and ``trunk``) train on ``device``; ``feats``, the RoIs,
+    ``info = {"loss": (epochs_run, 2) cls and box loss per epoch, "val": [mAP per epoch],
+    "epoch_best": 1-based, "epochs_run": int}``. ``patience`` (with ``val``): stop once the validation
+    mAP has not improved for that many epochs (early stopping; the one-cycle schedule is laid out for
+    ``epochs`` and is cut where training stops); ``None`` trains every epoch. Raises ``ValueError`` for
+    ``patience`` without ``val`` or below 1. The head (and ``trunk``) train on ``device``; ``feats``, the RoIs,
     ``tube`` and ``frames`` stay on the CPU and each batch is moved (page-locked, non-blocking); the
     losses stay on the device until the epoch's end. ``amp``: the forward pass in mixed precision
     (:func:`paperlib.train.autocast`; fp16 with loss scaling).
     """
+    if patience is not None and (val is None or patience < 1):
+        raise ValueError(f"train_head: patience {patience!r} needs a validation callable and must be >= 1")
     dev = resolve_device(device)
     head.to(dev)
     if trunk is not None:
@@ -886,6 +958,8 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
             if m > best[0]:
                 best = (m, ep + 1, copy.deepcopy(head.state_dict()),
                         None if trunk is None else copy.deepcopy(trunk.state_dict()))
+            if patience is not None and ep + 1 - best[1] >= patience:
+                break
     if val is not None:
         head.load_state_dict(best[2])
         if trunk is not None:
@@ -894,7 +968,8 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
         for p in trunk.parameters():
             p.requires_grad_(False)
         trunk.eval()
-    return head.eval(), trunk, {"loss": np.array(hist), "val": vals, "epoch_best": best[1] if val else epochs}
+    return head.eval(), trunk, {"loss": np.array(hist), "val": vals, "epoch_best": best[1] if val else epochs,
+                                "epochs_run": len(hist)}
 
 
 @torch.no_grad()
@@ -1006,7 +1081,12 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, de
     ``n_clips`` clips with ground-truth boxes, in the other people's boxes and in the own box,
     against a uniform map over the **same** cells (:func:`paperlib.viz.attention.region_shares`).
     Returns the means over the people with at least one other person: ``attn_other``,
-    ``attn_other_uniform``, ``attn_own``, ``attn_own_uniform`` and ``attn_n`` (people counted)."""
+    ``attn_other_uniform``, ``attn_own``, ``attn_own_uniform`` and ``attn_n`` (people counted); and two
+    properties of the maps themselves: ``attn_entropy`` (the mean entropy of a person's map over the ``N``
+    cells, divided by ``log N``: 1 for a uniform map, 0 for one cell) and ``attn_query_tv`` (query
+    dependence: the mean total-variation distance ``0.5 sum |a_i - a_j|`` between the maps of two people of the
+    same clip over the same memory; 0 when the map ignores the query, as a uniform one does; left out
+    without a clip of two people, as ``attn_entropy`` without a present person)."""
     from ..viz.attention import region_shares  # noqa: PLC0415
 
     dev = model_device(head, device)
@@ -1030,8 +1110,20 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, de
                 rows.append([s["other"], s["other_uniform"], s["own"], s["own_uniform"]])
     rows = np.array(rows).reshape(-1, 4)
     m = rows.mean(0) if len(rows) else np.full(4, np.nan)
-    return {"attn_other": float(m[0]), "attn_other_uniform": float(m[1]), "attn_own": float(m[2]),
-            "attn_own_uniform": float(m[3]), "attn_n": float(len(rows))}
+    flat = last.reshape(n, last.shape[1], -1)                                  # (n, P, N)
+    ent, tv = [], []
+    for c in range(n):
+        ps = np.flatnonzero(ds.present[c])
+        a = np.clip(flat[c, ps], 1e-12, None)
+        ent += list(-(a * np.log(a)).sum(-1) / np.log(flat.shape[-1]))
+        tv += [0.5 * np.abs(flat[c, i] - flat[c, j]).sum() for k, i in enumerate(ps) for j in ps[k + 1:]]
+    out = {"attn_other": float(m[0]), "attn_other_uniform": float(m[1]), "attn_own": float(m[2]),
+           "attn_own_uniform": float(m[3]), "attn_n": float(len(rows))}
+    if ent:
+        out["attn_entropy"] = float(np.mean(ent))
+    if tv:
+        out["attn_query_tv"] = float(np.mean(tv))
+    return out
 
 
 @torch.no_grad()
