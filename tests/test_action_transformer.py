@@ -323,6 +323,21 @@ def test_run_experiment_tiny_returns_the_documented_keys():
     assert out["outputs"]["i3d"]["feats"] is out["outputs"]["highres"]["feats"]
 
 
+def test_run_experiment_attention_controls_and_patience():
+    out = AT.run_experiment(seed=0, num_train=20, num_test=6, frames=4, size=32, epochs_trunk=1, epochs_head=3,
+                            variants=("highres", "highres_uniform", "highres_nomem"), context_probe=False,
+                            attention_clips=3, head_patience=1)
+    check_result(out)
+    m = out["metrics"]
+    for v in ("highres", "highres_uniform", "highres_nomem"):
+        assert 1 <= m[v]["epochs_run"] <= 3 and m[v]["epoch_best"] <= m[v]["epochs_run"]
+        assert m[v]["params"] == m["highres"]["params"]
+    # the uniform control's shares are the uniform map's; the no-memory control has no map to measure
+    assert m["highres_uniform"]["attn_other"] == pytest.approx(m["highres_uniform"]["attn_other_uniform"], abs=1e-6)
+    assert m["highres_uniform"]["attn_query_tv"] == pytest.approx(0.0, abs=1e-7)
+    assert "attn_other" not in m["highres_nomem"]
+
+
 def test_end_to_end_variant_trains_a_copy_of_the_trunk_and_gating_runs():
     out = AT.run_experiment(seed=1, num_train=20, num_test=6, frames=4, size=32, epochs_trunk=1, epochs_head=2,
                             variants=("i3d", "highres_e2e"), context_probe=False, attention_clips=0,

@@ -1193,7 +1193,7 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
                    dataset: str = "synthetic", data_root=None, ava_version: str = "v2.2", ava_classes: int = 60,
                    ava_fps: float = 4.0, ava_time_offset: float = 900.0, progress: bool = False,
                    return_models: bool = False, device: str = "cpu", amp: str | None = None,
-                   cache_dir=None) -> dict:
+                   cache_dir=None, head_patience: int | None = None) -> dict:
     """The Action Transformer's experiment for one seed: data -> stage 1 (trunk + RPN) -> every
     head variant -> Tables 1-3 (frame-AP with GT boxes, localisation AP and frame-AP with RPN
     proposals).
@@ -1201,7 +1201,9 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     Paired: every variant of a seed sees the same clips, split, stage-1 trunk and proposals, head
     initialisation seed (``seed``) and batch order. Each head trains ``epochs_head`` epochs
     (AdamW, one-cycle, ``lr_head``); its epoch is chosen on the validation split's frame-mAP with
-    ground-truth boxes (``val_fraction`` of the training clips, never the test clips).
+    ground-truth boxes (``val_fraction`` of the training clips, never the test clips); with
+    ``head_patience`` training stops once that mAP has not improved for so many epochs
+    (:func:`train_head`; ``None``: every epoch).
     ``highres_e2e`` also trains the trunk at ``lr_head * trunk_lr_mult``. ``variants``: keys of
     :data:`VARIANTS` (``tx+i3d`` needs ``highres`` and ``i3d``; ``i3d_wide`` is the I3D head
     widened to the Tx HighRes head's parameter count). Frame-AP keeps the official evaluator's
@@ -1232,7 +1234,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     ``mAP_gt`` and ``ap_gt/<class>`` (Table 1), ``context_mAP_gt``, ``other_mAP_gt``; ``mAP_rpn``,
     ``loc@0.5``, ``loc@0.75`` (Tables 2-3; ``tx+i3d`` has these only); ``params``, ``mflops``,
     ``mflops_kv``; ``epoch_best``, ``val_mAP_best``, ``loss_first``, ``loss_last`` (cls + box per
-    epoch), ``train_s``; Tx heads ``attn_*`` (:func:`attention_shares`). Also ``metrics["data"]``
+    epoch), ``train_s`` (and ``epochs_run`` with ``head_patience``); Tx heads with a map (not
+    ``highres_nomem``) ``attn_*`` (:func:`attention_shares`). Also ``metrics["data"]``
     (``cue/<name>`` px of the test clips, ``chance``, sizes), ``metrics["rpn"]`` (recall@0.5,
     recall@0.75, loc AP of the raw proposals), ``metrics["context"]`` (``dep/<class>``,
     ``own/<class>``, ``ctx/<class>`` of :func:`paperlib.probe.context_dependence`, with
@@ -1329,7 +1332,7 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         head, trunk, info = train_head(v, head, F_tr, rois_tr, epochs_head, seed, val=val_map, lr=lr_head,
                                        trunk=trunk, frames=tr.frames, trunk_lr_mult=trunk_lr_mult,
                                        progress=progress, tube=None if trunk is not None else tubes["train"],
-                                       device=dev, amp=amp)
+                                       device=dev, amp=amp, patience=head_patience)
         frozen = trunk is None
         fte = F_te if trunk is None else trunk_and_proposals(stage1, te, 1, trunk=trunk, amp=amp, out_dir=fdir)[0]
         m = {}
@@ -1348,7 +1351,9 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         m.update(head_cost(head, fte[:1], box1))
         m.update(epoch_best=float(info["epoch_best"]), val_mAP_best=float(max(info["val"])),
                  loss_first=float(info["loss"][0].sum()), loss_last=float(info["loss"][-1].sum()))
-        if isinstance(head, TxHead) and attention_clips:
+        if head_patience is not None:
+            m["epochs_run"] = float(info["epochs_run"])
+        if isinstance(head, TxHead) and attention_clips and spec.get("attention", "learned") != "none":
             m.update(attention_shares(head, fte, te, attention_clips))
         m["train_s"] = time.process_time() - t0
         nll, lap = _per_person(prob_gt[..., :C], te)
