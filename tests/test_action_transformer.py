@@ -325,17 +325,24 @@ def test_run_experiment_tiny_returns_the_documented_keys():
 
 def test_run_experiment_attention_controls_and_patience():
     out = AT.run_experiment(seed=0, num_train=20, num_test=6, frames=4, size=32, epochs_trunk=1, epochs_head=3,
-                            variants=("highres", "highres_uniform", "highres_nomem"), context_probe=False,
-                            attention_clips=3, head_patience=1)
+                            variants=("highres", "highres_uniform", "highres_nomem", "highres_oracle"),
+                            context_probe=False, attention_clips=3, head_patience=1, return_models=True)
     check_result(out)
     m = out["metrics"]
-    for v in ("highres", "highres_uniform", "highres_nomem"):
+    for v in ("highres", "highres_uniform", "highres_nomem", "highres_oracle"):
         assert 1 <= m[v]["epochs_run"] <= 3 and m[v]["epoch_best"] <= m[v]["epochs_run"]
         assert m[v]["params"] == m["highres"]["params"]
     # the uniform control's shares are the uniform map's; the no-memory control has no map to measure
     assert m["highres_uniform"]["attn_other"] == pytest.approx(m["highres_uniform"]["attn_other_uniform"], abs=1e-6)
     assert m["highres_uniform"]["attn_query_tv"] == pytest.approx(0.0, abs=1e-7)
     assert "attn_other" not in m["highres_nomem"]
+    # the oracle attends only to cells centred inside the other people's boxes: nearly all its weight lies there
+    # (region_shares weighs a cell by its overlap with a box, so cells at a box's edge count in part)
+    o = m["highres_oracle"]
+    assert o["attn_other"] > 0.8 and o["attn_other"] > 2 * o["attn_other_uniform"]
+    with pytest.raises(ValueError, match="mask"):
+        head = out["models"]["highres_oracle"]
+        AT.run_head(head, out["outputs"]["highres_oracle"]["feats"][:1], torch.zeros(1, 1, 4) + 8, 32)
 
 
 def test_end_to_end_variant_trains_a_copy_of_the_trunk_and_gating_runs():

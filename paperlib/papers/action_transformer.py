@@ -721,6 +721,7 @@ class TxHead(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.cls = nn.Linear(heads * D, num_classes + 1)
         self.box = nn.Linear(heads * D, 4)
+        self.needs_mask = attention == "oracle"                      # forward needs partner_mask's cells
 
     def memory(self, feat):
         """The location-padded, pooled memory ``(B, N, 64 + 32)``."""
@@ -803,6 +804,7 @@ VARIANTS = {
     "highres_e2e": {"kind": "tx", "qpr": "highres", "end_to_end": True},   # trunk unfrozen (lower lr)
     "highres_uniform": {"kind": "tx", "qpr": "highres", "attention": "uniform"},   # control: a = 1/N over the cells
     "highres_nomem": {"kind": "tx", "qpr": "highres", "attention": "none"},        # control: no memory (A = 0)
+    "highres_oracle": {"kind": "tx", "qpr": "highres", "attention": "oracle"},     # oracle: uniform over the partners' boxes
     "tx+i3d": {"combine": ("highres", "i3d")},               # Table 3: Tx HighRes classifies I3D's boxes
 }
 
@@ -897,7 +899,8 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
     batch order from ``seed`` (the same for every variant).
 
     ``feats (N, 64, T', H', W')``; ``train_rois`` from :func:`_train_rois`; ``tube`` (optional,
-    frozen trunk only): :func:`precompute_tubes` of ``train_rois.rois``; ``val`` (optional):
+    frozen trunk only): :func:`precompute_tubes` of ``train_rois.rois``; a head that needs a mask (the
+    oracle, ``head.needs_mask``) reads ``train_rois.mask`` (:func:`partner_mask`); ``val`` (optional):
     a callable ``val(head, trunk) -> mAP`` run after every epoch; the returned head is the one of
     the best validation epoch (the last epoch without ``val``). Returns ``(head, trunk, info)``,
     ``info = {"loss": (epochs_run, 2) cls and box loss per epoch, "val": [mAP per epoch],
@@ -938,12 +941,13 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
         for idx in _batches(N, bs, True, g):
             r = SimpleNamespace(**{k: to_device(getattr(train_rois, k)[idx], dev)
                                    for k in ("rois", "tgt", "valid", "gtb", "pos")})
+            kw = {"mask": to_device(train_rois.mask[idx], dev)} if getattr(head, "needs_mask", False) else {}
             with autocast(dev, amp):
                 if trunk is None:
                     logits, deltas = head(to_device(feats[idx], dev), r.rois,
-                                          tube=to_device(tube[idx].flatten(0, 1), dev))
+                                          tube=to_device(tube[idx].flatten(0, 1), dev), **kw)
                 else:
-                    logits, deltas = head(trunk(to_input(frames[idx.numpy()], dev)), r.rois)
+                    logits, deltas = head(trunk(to_input(frames[idx.numpy()], dev)), r.rois, **kw)
                 l_cls, l_box = head_loss(logits, deltas, r.tgt, r.valid, r.gtb, r.pos, r.rois)
                 loss = l_cls + l_box
             opt.zero_grad()
@@ -973,17 +977,22 @@ def train_head(variant: str, head: nn.Module, feats, train_rois, epochs: int, se
 
 
 @torch.no_grad()
-def run_head(head, feats, rois, image_size, tube=None, bs=64, device=None, amp: str | None = None):
+def run_head(head, feats, rois, image_size, tube=None, bs=64, device=None, amp: str | None = None, mask=None):
     """Probabilities ``(N, R, C + 1)`` (sigmoid) and refined boxes ``(N, R, 4)`` px (clipped), on
     the CPU (float32); the batches run on ``device`` (default: the head's), with ``amp`` in mixed
-    precision. ``tube`` (optional): :func:`precompute_tubes` of ``(feats, rois)``."""
+    precision. ``tube`` (optional): :func:`precompute_tubes` of ``(feats, rois)``; ``mask`` (the oracle
+    head's, ``(N, R, N_cells)`` bool, :func:`partner_mask`). Raises ``ValueError`` when a head that needs a
+    mask gets none."""
     dev = model_device(head, device)
+    if getattr(head, "needs_mask", False) and mask is None:
+        raise ValueError("run_head: this head attends by a mask (oracle attention); pass mask=partner_mask(...)")
     head.eval()
     outs = []
     for i in _batches(len(feats), bs):
+        kw = {"mask": to_device(mask[i], dev)} if getattr(head, "needs_mask", False) else {}
         with autocast(dev, amp):
             o = head(to_device(feats[i], dev), to_device(rois[i], dev),
-                     tube=None if tube is None else to_device(tube[i].flatten(0, 1), dev))
+                     tube=None if tube is None else to_device(tube[i].flatten(0, 1), dev), **kw)
         outs.append([t.float().cpu() for t in o])
     logits, deltas = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
     boxes = clip_boxes(_HEAD_CODER.decode(deltas, rois), (image_size, image_size))     # on the CPU, like rois
@@ -1069,8 +1078,12 @@ def head_cost(head, feat1, box1) -> dict:
     dev = model_device(head)
     feat1, box1 = feat1.to(dev, non_blocking=True), box1.to(dev, non_blocking=True)
     head.eval()
-    out = {"params": float(count_parameters(head)), "mflops": flops(lambda: head(feat1, box1)) / 1e6}
-    out["mflops_kv"] = (flops(lambda: head(feat1, box1, record=[])) / 1e6 if isinstance(head, TxHead)
+    kw = {}
+    if getattr(head, "needs_mask", False):      # the oracle: a mask over every cell (the cost does not depend on it)
+        kw["mask"] = torch.ones(1, 1, feat1.shape[2] * (feat1.shape[3] // MEM_POOL) * (feat1.shape[4] // MEM_POOL),
+                                dtype=torch.bool, device=dev)
+    out = {"params": float(count_parameters(head)), "mflops": flops(lambda: head(feat1, box1, **kw)) / 1e6}
+    out["mflops_kv"] = (flops(lambda: head(feat1, box1, record=[], **kw)) / 1e6 if isinstance(head, TxHead)
                         else out["mflops"])
     return out
 
@@ -1096,7 +1109,11 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, de
     rois = torch.where(present[..., None], boxes, torch.tensor(_PAD_BOX))
     rec = []
     head.eval()
-    head(feats[:n].to(dev, non_blocking=True), rois.to(dev, non_blocking=True), record=rec)
+    kw = {}
+    if getattr(head, "needs_mask", False):
+        kw["mask"] = partner_mask(rois, boxes, present, (feats.shape[2], feats.shape[3] // MEM_POOL,
+                                                         feats.shape[4] // MEM_POOL), ds.frames.shape[2]).to(dev)
+    head(feats[:n].to(dev, non_blocking=True), rois.to(dev, non_blocking=True), record=rec, **kw)
     heads = len(head.layers[0])
     Tp, Hp, Wp = feats.shape[2:]
     last = torch.stack([r["attn"] for r in rec[-heads:]]).mean(0).cpu()      # (n, P, N)
@@ -1308,6 +1325,12 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     rois_tr = _train_rois(F_tr, prop_tr, pv_tr, tr)
     gt_rois = lambda ds: torch.where(torch.as_tensor(ds.present)[..., None], torch.as_tensor(ds.boxes),  # noqa: E731
                                      torch.tensor(_PAD_BOX))
+    masks = {}
+    if any(VARIANTS[v].get("attention") == "oracle" for v in variants):   # the oracle's cells, once per run
+        thw = (F_tr.shape[2], F_tr.shape[3] // MEM_POOL, F_tr.shape[4] // MEM_POOL)
+        pm = lambda r, ds: partner_mask(r, torch.as_tensor(ds.boxes), torch.as_tensor(ds.present), thw, size)  # noqa: E731
+        rois_tr.mask = pm(rois_tr.rois, tr)
+        masks = {"val_gt": pm(gt_rois(va), va), "test_gt": pm(gt_rois(te), te), "test_rpn": pm(prop_te, te)}
     t0 = time.process_time()            # RoI tubes of the frozen trunk: once per run, shared by the variants
     tubes = {"train": precompute_tubes(F_tr, rois_tr.rois, device=dev),
              "val_gt": precompute_tubes(F_va, gt_rois(va), device=dev),
@@ -1317,7 +1340,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
 
     def val_map(head, trunk):
         fv = F_va if trunk is None else trunk_and_proposals(stage1, va, 1, trunk=trunk, amp=amp, out_dir=fdir)[0]
-        prob, _ = run_head(head, fv, gt_rois(va), size, tube=tubes["val_gt"] if trunk is None else None, amp=amp)
+        prob, _ = run_head(head, fv, gt_rois(va), size, tube=tubes["val_gt"] if trunk is None else None, amp=amp,
+                           mask=masks.get("val_gt"))
         return frame_map(va, va.boxes, va.present, prob[..., :C], max_per_keyframe=max_per_keyframe)["mAP"]
 
     box1 = torch.as_tensor(te.boxes[:1, :1])
@@ -1336,13 +1360,15 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
         frozen = trunk is None
         fte = F_te if trunk is None else trunk_and_proposals(stage1, te, 1, trunk=trunk, amp=amp, out_dir=fdir)[0]
         m = {}
-        prob_gt, _ = run_head(head, fte, gt_rois(te), size, tube=tubes["test_gt"] if frozen else None, amp=amp)
+        prob_gt, _ = run_head(head, fte, gt_rois(te), size, tube=tubes["test_gt"] if frozen else None, amp=amp,
+                              mask=masks.get("test_gt"))
         res = frame_map(te, te.boxes, te.present, prob_gt[..., :C], max_per_keyframe=max_per_keyframe)
         m["mAP_gt"] = res["mAP"]
         m.update({f"ap_gt/{short(c)}": a for c, a in res["ap"].items()})
         m["context_mAP_gt"] = float(np.nanmean([res["ap"][c] for c in context])) if context else float("nan")
         m["other_mAP_gt"] = float(np.nanmean([res["ap"][c] for c in names if c not in context]))
-        prob_rp, box_rp = run_head(head, fte, prop_te, size, tube=tubes["test_rpn"] if frozen else None, amp=amp)
+        prob_rp, box_rp = run_head(head, fte, prop_te, size, tube=tubes["test_rpn"] if frozen else None, amp=amp,
+                                   mask=masks.get("test_rpn"))
         keep = detect(prob_rp[..., C], box_rp, pv_te)
         m["mAP_rpn"] = frame_map(te, box_rp, keep, prob_rp[..., :C], prob_rp[..., C] if gate_person else None,
                                  max_per_keyframe)["mAP"]
