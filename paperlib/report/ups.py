@@ -471,9 +471,13 @@ def conflict_note(grid_c: dict, points_c: list[dict], fam: list[dict]) -> str:
     shared = {v: 100 * np.mean([m[v]["shared_ar2d_ar3d"] for m in ms1]) for v in ("joint_h2", "joint_h2_shuffled_ids")}
     gap = {v: np.mean([m[v]["route_gap"] for m in ms1]) for v in ("joint_h2", "joint_h2_shuffled_ids")}
     orc = {v: _one(fam, f"O {v} ") for v in CONFLICT_VARIANTS[2:]}
+    agree = _one(fam, "O joint_h2 > joint_h1 where the tasks agree")
     rec = {v: recovery(points_c, v) for v in ("fixed_h2", "own_h4")}
-    frac = lambda v: ("not defined (its gain interval is not above 0)" if rec[v]["fraction"] != rec[v]["fraction"]
-                      else f"{rec[v]['fraction']:.2f}")
+    def frac(v):
+        f = rec[v]["fraction"]
+        if f != f:
+            return "not defined (its gain interval is not above 0)"
+        return f"{f:.2f}" + (" (none: learned routing's mean gain is below zero)" if f < 0 else "")
     h1 = 100 * np.mean([rec_top1(m, "joint_h1") for m in ms1])
     upd = int(points_c[0]["metrics"]["separate_matched"]["updates_per_model"])
     cpu = sum(q["cpu_s"] for q in points_c) / 3600
@@ -487,7 +491,8 @@ def conflict_note(grid_c: dict, points_c: list[dict], fam: list[dict]) -> str:
   on every metric: {_line([d for d in fam if d['name'].startswith('B joint_h2')], 'B ')}. What four times the
   updates buy a separate model: {_line([d for d in fam if d['name'].startswith('B separate_matched')], 'B ')}.
 - **Routing where the tasks conflict** (p = {p1:g}; one shared block scores {h1:.1f}% on {REC}). Learned
-  routing against one shared block: {prim(r1)}. Beside it, the gains of the other routes: {'; '.join(
+  routing against one shared block: {prim(r1)} (where the tasks agree, p = {p0:g}: {claim_text(agree)},
+  {reading(agree)}). Beside it, the gains of the other routes: {'; '.join(
         f"{v} {claim_text(d)} ({reading(d)})" for v, d in orc.items())}. What learned routing recovers of the
   hand-assigned route's gain: {frac('fixed_h2')}; of one block per task: {frac('own_h4')}.
 - **Does the router part the conflicting tasks?** The two recognition tasks share a block in {shared['joint_h2']:.0f}%
