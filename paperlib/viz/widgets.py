@@ -16,9 +16,27 @@ __all__ = ["Explorer", "figure_png"]
 
 
 def _animated(fig) -> list:
-    """The figure's visible animated artists (matplotlib's blitting convention), in drawing order."""
-    arts = fig.findobj(lambda a: a is not fig and a.get_animated() and a.get_visible())
-    return sorted(arts, key=lambda a: a.get_zorder())
+    """The figure's visible animated artists (matplotlib's blitting convention), in drawing order.
+
+    The walk does not descend into an animated artist (drawing it draws its children) nor into an axis
+    that is not animated (its ticks and labels are one part of the fixed background: an axis is animated
+    as a whole, ``ax.yaxis.set_animated(True)``); it visits a few dozen artists where ``findobj`` visits
+    every tick's line and label."""
+    from matplotlib.axis import Axis
+
+    def walk(a, out):                       # findobj's order: children before their parent, in child order
+        if a.get_animated():
+            if a.get_visible():
+                out.append(a)
+        elif not isinstance(a, Axis):
+            for c in a.get_children():
+                walk(c, out)
+        return out
+
+    out = []
+    for c in fig.get_children():
+        walk(c, out)
+    return sorted(out, key=lambda a: a.get_zorder())
 
 
 def figure_png(fig, dpi: float | None = None) -> bytes:
@@ -73,6 +91,8 @@ class Explorer:
         that takes a ``fig`` keyword gets the previous figure on every update after the first and may
         update its artists in place (no axes and ticks to rebuild: faster updates).
     title : optional HTML heading.
+    dpi : the resolution of the PNG shown on every update (default 80); a large figure can show at a lower
+        one to keep an update fast (fewer pixels to draw and encode).
 
     Attributes
     ----------
@@ -81,9 +101,10 @@ class Explorer:
     updates : number of updates so far (tests use it to see the wiring fire).
     """
 
-    def __init__(self, controls: dict, compute: Callable, render: Callable, title: str = ""):
+    def __init__(self, controls: dict, compute: Callable, render: Callable, title: str = "", dpi: float = 80):
         import ipywidgets as w
 
+        self.dpi = dpi
         self.controls = dict(controls)
         self.compute = compute
         self.render = render
@@ -124,7 +145,7 @@ class Explorer:
             from IPython.display import Image, display
 
             # one draw into PNG bytes (IPython's inline display would draw a figure twice, for its tight box)
-            display(Image(data=figure_png(self.figure, dpi=80)) if hasattr(self.figure, "savefig") else self.figure)
+            display(Image(data=figure_png(self.figure, dpi=self.dpi)) if hasattr(self.figure, "savefig") else self.figure)
         self.updates += 1
         return self.figure
 
