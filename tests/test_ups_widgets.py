@@ -213,6 +213,17 @@ def test_routing_record_from_a_history():
     assert rec["iter_route"].shape == (7, L, H) and rec["warmup_iters"] == 3 and rec["task_names"] == ["a", "b", "c"]
     with pytest.raises(ValueError):
         routing_record({**hist, "probs_iter": np.arange(5)}, ["a", "b", "c"])
+    # a control router's final gap rides along and is drawn, fixed, in every gap panel of the training view
+    ctl = routing_record(hist, ["a", "b", "c"], every=3, control_gap=0.42)
+    assert ctl["control_gap"] == 0.42 and "control_gap" not in rec
+    d = routing_compute(ctl, 2, "training")
+    fig = routing_render(d)
+    gaps = fig.axes[2 * L:]
+    assert d["control_gap"] == 0.42 and all(any(np.allclose(ln.get_ydata(), 0.42) and not ln.get_animated()
+                                                 for ln in ax.lines) for ax in gaps)
+    plain = routing_render(routing_compute(rec, 2, "training"))
+    assert not any(np.allclose(ln.get_ydata(), 0.42) for ax in plain.axes[2 * L:] for ln in ax.lines
+                   if len(ln.get_ydata()) == 2)
 
 
 def test_architecture_figure_names_the_boxes():

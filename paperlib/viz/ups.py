@@ -19,6 +19,8 @@ Optional, for the ``"training"`` view (what happened at every training iteration
 - ``iter_route`` : ``(N, L, H)`` float, the block weights ``m_l`` of Eq. 2 used in that
   iteration's forward pass (one-hot under hard routing, a softmax during the soft warm-up).
 - ``warmup_iters`` : int, the number of soft-routing iterations at the start (default 0).
+- ``control_gap`` : float (optional), the final routing gap of a control router (grid 02c's router that
+  reads shuffled task ids), drawn as a fixed dotted line in the training view's gap panels.
 
 Views: ``"routes"`` (per layer, a task x block heatmap of the probabilities with the selected
 block framed, and the history of ``p(block)`` up to the chosen step), ``"sharing"`` (per
@@ -114,21 +116,26 @@ def architecture_figure(H: int = 2, L: int = 2, figsize=(11, 3.6)):
     return fig
 
 
-def routing_record(hist: dict, task_names, every: int = 1) -> dict:
+def routing_record(hist: dict, task_names, every: int = 1, control_gap: float | None = None) -> dict:
     """The routing explorer's record from :func:`paperlib.papers.ups.train_ups`'s history.
 
     ``hist``: ``probs (S, M, L, H)`` with ``probs_iter (S,)``, ``task (N,)``, ``route (N, L, H)``,
-    ``warmup_iters``. ``every``: keep every ``every``-th snapshot (and the last). Returns
-    ``{task_names, steps, probs, iter_task, iter_route, warmup_iters}`` as numpy arrays (see the
-    module docstring). Raises ``ValueError`` when ``probs`` and ``probs_iter`` disagree in length.
+    ``warmup_iters``. ``every``: keep every ``every``-th snapshot (and the last). ``control_gap``
+    (optional): the final routing gap of a control router, e.g. the mean over grid 02c's seeds of the
+    router that reads shuffled task ids; the training view draws it in every gap panel. Returns
+    ``{task_names, steps, probs, iter_task, iter_route, warmup_iters[, control_gap]}`` as numpy arrays
+    (see the module docstring). Raises ``ValueError`` when ``probs`` and ``probs_iter`` disagree in length.
     """
     probs, steps = np.asarray(hist["probs"], dtype=np.float64), np.asarray(hist["probs_iter"])
     if len(probs) != len(steps):
         raise ValueError(f"routing_record: {len(probs)} snapshots of probs but {len(steps)} probs_iter")
     keep = np.unique(np.r_[np.arange(0, len(steps), max(int(every), 1)), len(steps) - 1])
-    return {"task_names": list(task_names), "steps": steps[keep], "probs": probs[keep],
-            "iter_task": np.asarray(hist["task"], dtype=np.int64),
-            "iter_route": np.asarray(hist["route"], dtype=np.float64), "warmup_iters": int(hist.get("warmup_iters", 0))}
+    rec = {"task_names": list(task_names), "steps": steps[keep], "probs": probs[keep],
+           "iter_task": np.asarray(hist["task"], dtype=np.int64),
+           "iter_route": np.asarray(hist["route"], dtype=np.float64), "warmup_iters": int(hist.get("warmup_iters", 0))}
+    if control_gap is not None:
+        rec["control_gap"] = float(control_gap)
+    return rec
 
 
 # ------------------------------------------------------------------------------ layout helpers
@@ -283,6 +290,8 @@ def routing_compute(record: dict, step: int, view: str = "routes", tables: dict 
                    updates=cum_u[n - 1].copy() if n else np.zeros(cum_u.shape[1:], np.int64),
                    selected=cum_s[n - 1].copy() if n else np.zeros(cum_s.shape[1:], np.int64),
                    warmup_iters=t["warmup_iters"], count_max=t["count_max"])
+        if "control_gap" in record:
+            out["control_gap"] = float(record["control_gap"])
     elif view == "training":
         raise ValueError("the 'training' view needs record['iter_task'] and record['iter_route'] (routing_record)")
     return out
@@ -399,6 +408,10 @@ def _routing_figure(shape):
             gx.set_ylabel("p(1st) - p(2nd)", fontsize=8)
             gx.tick_params(labelsize=8)
             gx.set_title("routing gap (0: coin flip, 1: settled)", fontsize=9)
+            if len(shape) > 8 and shape[8] is not None:         # the control router's final gap (fixed)
+                gx.axhline(shape[8], color="grey", ls=":", lw=1.2)
+                gx.text(0.02 * xmax, shape[8] - 0.02, "control: shuffled task ids (final, grid)", fontsize=7,
+                        color="grey", va="top")
         _task_legend(fig, names, colors, 1 - 0.42 / fig.get_figheight(), kind="patch")
     art["title"] = fig.text(0.5, 1 - 0.08 / fig.get_figheight(), "", ha="center", va="top", fontsize=10,
                             animated=True)
@@ -432,7 +445,8 @@ def routing_render(data: dict, fig=None):
     it_range = data.get("iter_range") or (int(data["iters"][0]), int(data["iters"][-1]))
     shape = (view, M, L, H, names, tuple(int(v) for v in it_range))
     if view == "training":
-        shape += (int(data.get("count_max", np.max(data["updates"]))), int(data["warmup_iters"]))
+        shape += (int(data.get("count_max", np.max(data["updates"]))), int(data["warmup_iters"]),
+                  data.get("control_gap"))
     fig, art = _family_figure(fig, "_ups_routing", shape, _routing_figure)
     it = data["iteration"]
     if view == "routes":
