@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from .. import repro
-from .text import claim_text, claim_word, diff_text, mean_ci_text
+from .text import claim_text, claim_word, diff_text, mean_ci_text, recovery_fraction
 
 __all__ = ["CLAIMS", "REGIME_CLAIMS", "REGIME_VARIANTS", "headroom_name", "paper_effect", "cell_points",
            "regime_claim_rows", "group_information_rows", "oracle_recovery", "regime_findings", "closing_note"]
@@ -85,7 +85,7 @@ def oracle_recovery(points: list[dict], cell: tuple, metric: str) -> dict:
     a ratio to a gain that may be zero means nothing)."""
     rows = repro.summarize(cell_points(points, *cell), metric, baseline="baseline")
     era, oracle = repro.find_row(rows, "era"), repro.find_row(rows, "era_oracle")
-    frac = era["diff"] / oracle["diff"] if oracle["diff_lo"] > 0 else float("nan")
+    frac = recovery_fraction(era["diff"], oracle["diff"], oracle["diff_lo"])
     return {"era": era, "oracle": oracle, "shuffled": repro.find_row(rows, "era_shuffled"), "fraction": frac}
 
 

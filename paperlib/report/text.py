@@ -38,3 +38,10 @@ def claim_text(decided_claim: dict, scale: float | None = None, digits: int = 1)
     d = decided_claim
     s = d["scale"] if scale is None else scale
     return diff_text({"diff": d["diff"], "diff_lo": d["lo"], "diff_hi": d["hi"]}, s, digits)
+
+
+def recovery_fraction(gain: float, oracle_gain: float, oracle_lo: float) -> float:
+    """What a mechanism recovers of an oracle's gain over the same baseline: ``gain / oracle_gain`` (means
+    over seeds, a ratio without an interval), ``nan`` unless the oracle's interval lower end ``oracle_lo``
+    lies above 0: a ratio to a gain that may be zero means nothing."""
+    return gain / oracle_gain if oracle_lo > 0 else float("nan")

@@ -21,7 +21,8 @@ import numpy as np
 
 from .. import repro
 from ..papers import ups as U
-from .text import claim_text
+from ..stats import mean_ci
+from .text import claim_text, recovery_fraction
 
 __all__ = ["reading", "closing_note", "routing_pose_note", "this_run"]
 
@@ -396,8 +397,6 @@ def conflict_table(points_c: list[dict]):
     paired 95% interval (points), the share of layers in which the two recognition tasks take the same block
     (%) and the final routing gap ``p_(1) - p_(2)`` (the two learned routers only). Returns a
     :class:`paperlib.repro.Table`. Raises ``KeyError`` for a missing variant or metric."""
-    from ..stats import mean_ci
-
     body = []
     for p in sorted({q["knobs"]["label_permute"] for q in points_c}):
         qs = _at(points_c, p)
@@ -445,13 +444,11 @@ def recovery(points_c: list[dict], oracle: str) -> dict:
     joint_h2 and of ``oracle`` over joint_h1 in :func:`rec_top1` at the largest ``label_permute``, the
     oracle's 95% interval, and ``fraction`` = joint_h2's mean gain / the oracle's (``nan`` unless the
     oracle's interval lies above 0: a ratio to a gain that may be zero means nothing)."""
-    from ..stats import mean_ci
-
     p1 = max(q["knobs"]["label_permute"] for q in points_c)
     ms = [q["metrics"] for q in _at(points_c, p1)]
     learned = mean_ci([rec_top1(m, "joint_h2") - rec_top1(m, "joint_h1") for m in ms])
     orc = mean_ci([rec_top1(m, oracle) - rec_top1(m, "joint_h1") for m in ms])
-    frac = learned[0] / orc[0] if orc[1] > 0 else float("nan")
+    frac = recovery_fraction(learned[0], orc[0], orc[1])
     return {"learned": learned, "oracle": orc, "fraction": frac}
 
 

@@ -783,7 +783,7 @@ def conflict_figure(points_c: list[dict], figsize=(13, 3.8)):
             axes[0].errorbar(i + off, mu, yerr=[[mu - lo], [hi - mu]], fmt="s", color=colors[p], capsize=3,
                              label=f"label_permute {p:g}" if i == 0 else None)
             axes[0].scatter(i + off + rng.uniform(-0.05, 0.05, len(g)), g, s=10, color=colors[p], alpha=0.5)
-        for j, (metric, ax, scale) in enumerate(((("shared_ar2d_ar3d"), axes[1], 100), ("route_gap", axes[2], 1))):
+        for metric, ax, scale in (("shared_ar2d_ar3d", axes[1], 100), ("route_gap", axes[2], 1)):
             for i, v in enumerate(("joint_h2", "joint_h2_shuffled_ids")):
                 y = scale * np.array([m[v][metric] for m in ms])
                 ax.scatter(i + off + rng.uniform(-0.05, 0.05, len(y)), y, s=14, color=colors[p], alpha=0.6)
