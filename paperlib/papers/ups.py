@@ -1297,7 +1297,7 @@ def run_experiment(seed: int = 0, label_permute: float = 0.0, dataset: str = "sy
     block), ``switch_frac`` (post-warm-up samples off the final route), ``shared_ar2d_ar3d`` (the
     share of layers in which 2D and 3D recognition take the same block at inference: route
     separation), ``route_gap`` (learned routes: the final ``p_(1) - p_(2)`` of Eq. 1's softmax, mean over
-    tasks and layers); for every model variant ``updates_per_model`` (the iterations of each model's
+    tasks and layers, in [0, 1]; 1 for ``H = 1``, where the one block is the route by construction); for every model variant ``updates_per_model`` (the iterations of each model's
     encoder). Rows ``reference`` (mean pose,
     quantisation floor, the chance levels of the 3D and the 2D label sets) and ``data`` (sizes, ``label_permute``, moved classes).
     Per item: ``ar3d_correct``, ``ar2d_correct``, ``ep_correct@r``, ``pose_mpjpe_mm``.
