@@ -433,6 +433,26 @@ def test_symmetric_exchange_gives_giver_and_taker_the_same_arm_motion():
         assert m.object_holders[0, 0, 0] == 0 and m.object_holders[0, -1, 0] == 1
 
 
+def test_interaction_rates_turn_scenes_into_interactions_and_keep_the_defaults():
+    kw = dict(num_clips=40, frames=2, size=32, seed=5)
+    a = video.make_multi_person_clips(**kw)
+    b = video.make_multi_person_clips(exchange_rate=0.3, conversation_rate=0.5, **kw)   # the stated defaults
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.frames, b.frames)
+    c = video.make_multi_person_clips(exchange_rate=1.0, conversation_rate=1.0, **kw)
+    z = video.make_multi_person_clips(exchange_rate=0.0, conversation_rate=0.0, **kw)
+    col = {n.split(" (")[0]: i for i, n in enumerate(video.MULTI_CLASS_NAMES)}
+    count = lambda m, k: int(m.labels[..., col[k]][m.present].sum())
+    assert count(z, "take") == 0 and count(z, "hand over") == 0
+    d = video.make_multi_person_clips(conversation_rate=1.0, **kw)
+    assert count(z, "talk to") < count(a, "talk to") < count(d, "talk to")  # talk to: gesturing at someone
+    assert count(a, "take") < count(c, "take")
+    assert count(c, "take") == int((c.present.sum(1) >= 2).sum())       # every scene of two or more people
+    for bad in (dict(exchange_rate=1.5), dict(conversation_rate=-0.1)):
+        with pytest.raises(ValueError, match="rate must lie in"):
+            video.make_multi_person_clips(**kw, **bad)
+
+
 def test_cue_scale_grows_the_small_cues_and_nothing_else():
     kw = dict(num_clips=24, frames=2, size=48, seed=3)
     a, b = video.make_multi_person_clips(**kw), video.make_multi_person_clips(cue_scale=2.0, **kw)

@@ -705,10 +705,12 @@ def person_spec(x: float, z: float, yaw: float, movement: str = "stand", activit
     return p
 
 
-def _sample_scene(rng, P, camera):
-    """Attributes of every person of one scene (a list of dicts) and the scene's roles."""
+def _sample_scene(rng, P, camera, exchange_rate=0.3, conversation_rate=0.5):
+    """Attributes of every person of one scene (a list of dicts) and the scene's roles. The two
+    rates are thresholds of draws made whatever their values, so the defaults give the scenes of
+    every earlier version."""
     n = int(rng.integers(1, P + 1))
-    exchange = n >= 2 and rng.random() < 0.3
+    exchange = n >= 2 and rng.random() < exchange_rate
     pos = _place_people(rng, n, exchange, camera)
     people = []
     for i in range(n):
@@ -727,7 +729,7 @@ def _sample_scene(rng, P, camera):
     for i in free:
         people[i]["movement"] = MOVEMENTS[int(rng.choice(4, p=[0.45, 0.2, 0.2, 0.15]))]
     talkable = [i for i in free if people[i]["movement"] in ("stand", "sit")]
-    if len(talkable) >= 2 and rng.random() < 0.5:
+    if len(talkable) >= 2 and rng.random() < conversation_rate:
         i, j = rng.choice(talkable, 2, replace=False)
         people[i].update(activity="gesture", target=int(j), role="talk")
         people[j].update(target=int(i), role="listen")
@@ -841,14 +843,15 @@ def _context_labels(joints, face, present, boxes_in_view, gesturing, kf):
 def make_multi_person_clips(num_clips: int = 64, frames: int = 8, size=64, max_people: int = 4, duration: float = 2.0,
                             noise_std: float = 0.01, focal_ratio: float = 0.9, seed: int = 0, chunk: int = 8,
                             timings: dict | None = None, threads: int | None = 1, scenes=None,
-                            cue_scale: float = 1.0, symmetric_exchange: bool = False) -> MultiPersonClips:
+                            cue_scale: float = 1.0, symmetric_exchange: bool = False, exchange_rate: float = 0.3,
+                            conversation_rate: float = 0.5) -> MultiPersonClips:
     """Render AVA-like scenes of 1 to ``max_people`` people with multi-label keyframe actions.
 
     Each scene is sampled as follows (all seeded): the number of people (uniform in
-    1..``max_people``); with 30% probability (two or more people) a hand-over pair standing
-    0.8-0.9 m apart, facing each other; everyone else's movement (stand 45%, sit 20% on a
-    stool, walk 20% across the view, bend 15%); among the standing/sitting people, with 50%
-    probability a conversation pair (the talker gestures facing the listener, who faces the
+    1..``max_people``); with probability ``exchange_rate`` (default 30%; two or more people) a
+    hand-over pair standing 0.8-0.9 m apart, facing each other; everyone else's movement (stand
+    45%, sit 20% on a stool, walk 20% across the view, bend 15%); among the standing/sitting
+    people, with probability ``conversation_rate`` (default 50%) a conversation pair (the talker gestures facing the listener, who faces the
     talker); each remaining standing/sitting person faces another person (50%) or gazes away
     (the mirror image, about the optical axis, of a direction towards someone, else a uniform
     direction; rejected if within 50 degrees of anyone, so that watchers and non-watchers face
@@ -892,6 +895,11 @@ def make_multi_person_clips(num_clips: int = 64, frames: int = 8, size=64, max_p
         Give the giver and the taker of a hand-over the same arm motion (hold -> reach -> hold),
         so that only the object's path tells them apart. Default ``False``: the giver's arm goes
         hold -> reach -> rest, the taker's rest -> reach -> hold (each one's own pose tells).
+    exchange_rate, conversation_rate : float in [0, 1]
+        How often a scene holds a hand-over pair / a conversation pair: the classes whose label
+        only another person tells (*take*, *hand over* with ``symmetric_exchange``, *listen to*).
+        The defaults give the scenes of grid 04; another rate changes the scenes from the first
+        scene whose decision it flips (a hand-over pair is placed differently).
 
     Returns
     -------
@@ -901,17 +909,21 @@ def make_multi_person_clips(num_clips: int = 64, frames: int = 8, size=64, max_p
     ------
     ValueError
         If ``max_people`` is not in 1..4 or ``frames < 1``, or ``scenes`` does not hold
-        ``num_clips`` scenes of 1 to ``max_people`` people, or ``cue_scale <= 0``.
+        ``num_clips`` scenes of 1 to ``max_people`` people, or ``cue_scale <= 0``, or a rate lies
+        outside [0, 1].
     """
     with R.torch_threads(threads):
         return _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_ratio, seed, chunk, timings,
-                           scenes, cue_scale, symmetric_exchange)
+                           scenes, cue_scale, symmetric_exchange, exchange_rate, conversation_rate)
 
 
 def _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_ratio, seed, chunk, timings,
-                scenes=None, cue_scale=1.0, symmetric_exchange=False):
+                scenes=None, cue_scale=1.0, symmetric_exchange=False, exchange_rate=0.3, conversation_rate=0.5):
     if not 1 <= max_people <= 4 or frames < 1:
         raise ValueError(f"make_multi_person_clips: need 1 <= max_people <= 4 and frames >= 1, got {max_people}, {frames}")
+    for name, rate in (("exchange_rate", exchange_rate), ("conversation_rate", conversation_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"make_multi_person_clips: {name} must lie in [0, 1], got {rate}")
     if not cue_scale > 0:
         raise ValueError(f"make_multi_person_clips: cue_scale must be > 0, got {cue_scale}")
     clock = _Clock(timings)
@@ -919,7 +931,7 @@ def _make_multi(num_clips, frames, size, max_people, duration, noise_std, focal_
     camera = _camera(size, focal_ratio)
     T, P, N = frames, max_people, num_clips
     if scenes is None:
-        scenes = [_sample_scene(rng, P, camera) for _ in range(N)]
+        scenes = [_sample_scene(rng, P, camera, exchange_rate, conversation_rate) for _ in range(N)]
     elif len(scenes) != N or any(not 1 <= len(sc) <= P for sc in scenes):
         raise ValueError(f"make_multi_person_clips: scenes must be {N} lists of 1..{P} person_spec dicts")
     if symmetric_exchange:

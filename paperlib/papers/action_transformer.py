@@ -201,11 +201,12 @@ def load_ava_split(root, split, T, size, P=None, fps: float = 4.0, offset: float
 
 def make_data(num_train: int = 384, num_test: int = 128, frames: int = 8, size: int = 64, max_people: int = 4,
               seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bool = False, val_fraction: float = 0.15,
-              threads: int | None = 1):
+              threads: int | None = 1, exchange_rate: float = 0.3, conversation_rate: float = 0.5):
     """Rendered AVA-like train and test clips (:func:`paperlib.data.video.make_multi_person_clips`,
     train with ``seed``, test with ``seed + 1``), and a validation split carved from the training
     clips (the last ``round(val_fraction * num_train)`` of a seeded permutation; never the test
-    clips).
+    clips). ``cue_scale``, ``symmetric_exchange``, ``exchange_rate`` and ``conversation_rate``
+    are the generator's data knobs.
 
     Returns a namespace: ``train``, ``val``, ``test`` (:class:`KeyframeSet`), ``train_clips`` and
     ``test_clips`` (the rendered clips, for :func:`paperlib.probe.context_dependence`),
@@ -215,7 +216,7 @@ def make_data(num_train: int = 384, num_test: int = 128, frames: int = 8, size: 
     from ..data.video import cue_sizes_px, make_multi_person_clips
 
     kw = dict(frames=frames, size=size, max_people=max_people, threads=threads, cue_scale=cue_scale,
-              symmetric_exchange=symmetric_exchange)
+              symmetric_exchange=symmetric_exchange, exchange_rate=exchange_rate, conversation_rate=conversation_rate)
     tr_clips = make_multi_person_clips(num_train, seed=seed, **kw)
     te_clips = make_multi_person_clips(num_test, seed=seed + 1, **kw)
     n_val = int(round(val_fraction * num_train))
@@ -1210,7 +1211,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
                    dataset: str = "synthetic", data_root=None, ava_version: str = "v2.2", ava_classes: int = 60,
                    ava_fps: float = 4.0, ava_time_offset: float = 900.0, progress: bool = False,
                    return_models: bool = False, device: str = "cpu", amp: str | None = None,
-                   cache_dir=None, head_patience: int | None = None) -> dict:
+                   cache_dir=None, head_patience: int | None = None, exchange_rate: float = 0.3,
+                   conversation_rate: float = 0.5) -> dict:
     """The Action Transformer's experiment for one seed: data -> stage 1 (trunk + RPN) -> every
     head variant -> Tables 1-3 (frame-AP with GT boxes, localisation AP and frame-AP with RPN
     proposals).
@@ -1234,7 +1236,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
 
     Data knobs (:func:`paperlib.data.video.make_multi_person_clips`): ``cue_scale`` (head, face
     offset and handheld objects scaled), ``symmetric_exchange`` (giver and taker share the arm
-    motion). ``dataset="ava"`` reads the released AVA splits ``train`` (training; the validation
+    motion), ``exchange_rate`` / ``conversation_rate`` (how often a scene holds a hand-over / a
+    conversation: the classes only another person tells). ``dataset="ava"`` reads the released AVA splits ``train`` (training; the validation
     split is carved from its keyframes) and ``val`` (test: AVA's test labels are not released) of
     ``ava_version`` with the ``ava_classes``-class label map from ``data_root``
     (:func:`load_ava_split` with ``ava_fps`` and ``ava_time_offset``; every annotated person,
@@ -1270,7 +1273,7 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     t_all = time.process_time()
     if dataset == "synthetic":
         data = make_data(num_train, num_test, frames, size, max_people, seed, cue_scale, symmetric_exchange,
-                         val_fraction)
+                         val_fraction, exchange_rate=exchange_rate, conversation_rate=conversation_rate)
     elif dataset == "ava":
         from ..data.frame_cache import RowSubset  # noqa: PLC0415
 
