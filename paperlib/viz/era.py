@@ -275,7 +275,10 @@ def era_prepare(record: dict) -> dict:
     metres, :func:`pose_half_size` of every pose), ``record`` (the record itself), ``pca``, a cache of
     the projections per ``(module, ratio index, bank)`` that :func:`era_compute` fills (the latest 64),
     ``groups`` (``(N,)`` ints or None), ``group_names`` (list, ``[]`` without groups) and ``alignment``:
-    :func:`group_alignment` of the record, or None when it has no ``groups`` or only one distinct group.
+    :func:`group_alignment` of the record, or None when it has no ``groups`` or only one distinct group;
+    ``score_limits`` and ``beta_limits`` (None without beta): the y range of the bank-score curves and of
+    the ELRO rates over the whole record, so that those axes stay fixed from view to view (a fixed axis
+    is drawn once, not at every update).
 
     Raises ``ValueError`` as :func:`check_record` does.
     """
@@ -296,6 +299,10 @@ def era_prepare(record: dict) -> dict:
         "thumb_half": pose_half_size(poses), "pca": {},
         "groups": groups, "group_names": _group_names(record),
         "alignment": group_alignment(record) if groups is not None and len(np.unique(groups)) > 1 else None,
+        "score_limits": _limits(min(float(np.min(x)) for x in record["scores"]),
+                                max(float(np.max(x)) for x in record["scores"])),
+        "beta_limits": None if beta is None else _limits(min(float(np.min(b)) for b in beta),
+                                                          max(float(np.max(b)) for b in beta)),
     }
 
 
@@ -329,7 +336,8 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
     ``counterfactual`` (:func:`counterfactual_view`, or None), and the indices/names for titles;
     for the figure's layout: ``max_thumbs``, ``thumb_half`` (``(hx, hy)`` metres, the thumbnails'
     half size, :func:`pose_half_size` of every recorded pose) and ``has_counterfactual`` (whether the
-    record holds counterfactuals at all). With the cue groups (:func:`era_prepare`'s ``alignment`` not
+    record holds counterfactuals at all), ``score_limits`` and ``beta_limits`` (:func:`era_prepare`). With
+    the cue groups (:func:`era_prepare`'s ``alignment`` not
     None): ``group`` (the sample's cue group), ``group_name`` and ``alignment``, ``{"table": (G, M)``
     how many test samples of each group retrieve each expert with the chosen bank at this ratio,
     ``"mi"``, ``"mi_shuffled"`` (bits, :func:`group_alignment`), ``"h_group"``, ``"group_names"}``;
@@ -398,6 +406,7 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
         "max_thumbs": int(max_thumbs), "thumb_half": prep["thumb_half"],
         "has_counterfactual": prep["record"].get("counterfactual") is not None,
         "group": group, "group_name": None if group is None else al["group_names"][group], "alignment": alignment,
+        "score_limits": prep["score_limits"], "beta_limits": prep["beta_limits"],
     }
 
 
@@ -426,7 +435,7 @@ def _era_layout(shape: tuple):
     from matplotlib.patches import Rectangle
     from matplotlib.ticker import MaxNLocator
 
-    dims, M, names, ratios, n_th, _, _, (hx, hy), has_beta, has_cf, gnames = shape
+    dims, M, names, ratios, n_th, _, _, (hx, hy), has_beta, has_cf, gnames, bs_lim, beta_lim = shape
     P, R = len(dims), len(ratios)
     if P > 8:
         raise ValueError(f"era_render: at most 8 ERA modules can be shown, got {P}")
@@ -470,7 +479,7 @@ def _era_layout(shape: tuple):
     ax.yaxis.set_major_locator(MaxNLocator(nbins=_NBINS, integer=True))
     ax.set_title("retrieved expert vs observed ratio\n(colours as in the curves below)", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.yaxis.set_animated(True)                                          # d of the chosen module
+    ax.set_ylim(-0.5, max(dims) - 0.5)                                   # fixed: a module of fewer banks leaves rows empty
     art["ax_tl"] = ax
     # Row 2: projection, bank scores over ratio, usage vs beta
     ax = fig.add_subplot(gs[1, 0:5])
@@ -496,7 +505,7 @@ def _era_layout(shape: tuple):
         h.set_animated(False)
     ax.tick_params(labelsize=7)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=_NBINS))
-    ax.yaxis.set_animated(True)
+    ax.set_ylim(*bs_lim)                                                 # the record's range: a fixed axis
     art["ax_bs"] = ax
     ax = fig.add_subplot(gs[1, 9:12])
     art["usage"] = ax.bar(np.arange(M), np.zeros(M), color="C0", animated=True).patches
@@ -514,7 +523,7 @@ def _era_layout(shape: tuple):
         ax2.set_ylabel("beta (ELRO)", fontsize=8)
         ax2.tick_params(labelsize=7)
         ax2.yaxis.set_major_locator(MaxNLocator(nbins=4))
-        ax2.yaxis.set_animated(True)
+        ax2.set_ylim(*beta_lim)                                          # every bank's rates on one fixed axis
         art["ax_beta"] = ax2
     # Row 3: thumbnails of the samples retrieving the chosen expert (a fixed box, centred on each pose)
     art["thumbs"] = []
@@ -622,7 +631,17 @@ def _shape_key(data: dict, skeleton) -> tuple:
             tuple(int(x) for x in th.shape[1:3]), tuple(map(tuple, skeleton.bones)),
             tuple(float(h) for h in half), data["beta"] is not None,
             bool(data.get("has_counterfactual", data["counterfactual"] is not None)),
-            None if data.get("alignment") is None else tuple(data["alignment"]["group_names"]))
+            None if data.get("alignment") is None else tuple(data["alignment"]["group_names"]),
+            _fixed_limits(data.get("score_limits"), data["bank_scores"]),
+            None if data["beta"] is None else _fixed_limits(data.get("beta_limits"), data["beta"]))
+
+
+def _fixed_limits(limits, values) -> tuple:
+    """``limits`` as floats, or (for data computed without :func:`era_prepare`'s record-wide ranges)
+    :func:`_limits` of ``values``."""
+    if limits is None:
+        limits = _limits(np.min(values), np.max(values))
+    return tuple(float(x) for x in limits)
 
 
 def era_render(data: dict, skeleton=NTU25, fig=None):
@@ -644,8 +663,8 @@ def era_render(data: dict, skeleton=NTU25, fig=None):
     ``max_thumbs``, the poses' bodies and joints, ``skeleton``, ``thumb_half``, beta and counterfactuals
     recorded or not, the cue groups' names or none), as :class:`~paperlib.viz.widgets.Explorer` passes on a control
     change: its artists are updated in place and what a view changes is marked animated (images,
-    points, curves, bars, poses, titles, the axes whose range follows the data, the counterfactual
-    panels), so that :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with it
+    points, curves, bars, poses, titles, the counterfactual panels; the score curves, the ELRO rates and
+    the timeline keep one range over the whole record, so their axes are drawn once), so that :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with it
     (a plain ``canvas.draw`` leaves animated artists out). Otherwise a new figure is built.
 
     Returns the Figure. Raises ``ValueError`` for more than 8 modules or poses without ``skeleton``'s
@@ -672,8 +691,6 @@ def era_render(data: dict, skeleton=NTU25, fig=None):
     tl = data["timeline"]
     art["tl_im"].set_data(tl)
     art["tl_im"].set_extent((-0.5, tl.shape[1] - 0.5, -0.5, tl.shape[0] - 0.5))
-    art["ax_tl"].set_xlim(-0.5, tl.shape[1] - 0.5)
-    art["ax_tl"].set_ylim(-0.5, tl.shape[0] - 0.5)
     art["tl_line"].set_xdata([data["ratio_index"]] * 2)
     # Row 2
     pr, lab, kp = data["proj"], data["labels"], data["key_proj"]
@@ -693,14 +710,12 @@ def era_render(data: dict, skeleton=NTU25, fig=None):
     for i, line in enumerate(art["curves"]):
         line.set_ydata(bs[:, i])
     art["bs_line"].set_xdata([data["ratio"]] * 2)
-    art["ax_bs"].set_ylim(*_limits(bs.min(), bs.max()))
     u = data["usage"] / max(data["usage"].sum(), 1)
     for i, b in enumerate(art["usage"]):
         b.set_height(u[i])
         b.set_facecolor("r" if i == e else "C0")
     if art["ax_beta"] is not None:
         art["beta"].set_ydata(data["beta"])
-        art["ax_beta"].set_ylim(*_limits(np.min(data["beta"]), np.max(data["beta"])))
     # Row 3
     edges = np.asarray(skeleton.bones, dtype=np.intp).reshape(-1, 2)
     hx, hy = shape[7]
