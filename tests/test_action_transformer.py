@@ -367,10 +367,11 @@ def test_ava_branch_reads_exported_splits(tmp_path):
     for split, n, s in (("train", 12, 0), ("val", 4, 1)):
         clips = make_multi_person_clips(n, frames=4, size=32, seed=s)
         export_ava(clips, tmp_path, split=split)
-    with pytest.raises(FileNotFoundError, match="ava_train_v2.1.csv"):
+    with pytest.raises(FileNotFoundError, match="ava_train_v2.1.csv"), pytest.warns(UserWarning, match="below the paper"):
         AT.run_experiment(dataset="ava", data_root=tmp_path, ava_version="v2.1", frames=4, size=32)
-    out = AT.run_experiment(dataset="ava", data_root=tmp_path, ava_fps=clips.fps,
-                            frames=4, size=32, epochs_trunk=1, epochs_head=1, variants=("i3d",), attention_clips=0, return_models=True)
+    with pytest.warns(UserWarning, match="4 frames instead of 64.*32 x 32 px instead of 400"):
+        out = AT.run_experiment(dataset="ava", data_root=tmp_path, ava_fps=clips.fps, frames=4, size=32,
+                                epochs_trunk=1, epochs_head=1, variants=("i3d",), attention_clips=0, return_models=True)
     te = out.pop("data").test
     for k in ("models", "stage1", "feats", "outputs", "proposals", "train_info"):
         out.pop(k)
@@ -380,6 +381,13 @@ def test_ava_branch_reads_exported_splits(tmp_path):
     assert np.array_equal(te.labels, clips.labels[:, :P]) and np.allclose(te.boxes, clips.boxes[:, clips.keyframe, :P], atol=0.02)
     m = out["metrics"]["data"]
     assert (m["n_train"], m["n_val"], m["n_test"]) == (10, 2, 4) and "context" not in out["metrics"]
+
+
+def test_clip_scale_note_names_each_shortfall_against_the_paper():
+    assert AT.clip_scale_note(64, 400, 25.0) is None and AT.clip_scale_note(96, 448, 30.0) is None
+    note = AT.clip_scale_note(16, 224, 4.0)                                 # the documented command's clip
+    assert "16 frames instead of 64" in note and "224 x 224 px instead of 400 x 400" in note and "(4.0 s" in note
+    assert "px" not in AT.clip_scale_note(32, 400, 8.0) and "frames instead" not in AT.clip_scale_note(64, 200, 8.0)
 
 
 def test_ffn_input_knob_reaches_the_units_and_changes_the_output():

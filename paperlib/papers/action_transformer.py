@@ -75,6 +75,26 @@ ANCHOR_SIZES, ANCHOR_RATIOS = (12, 18, 28), (1.0, 2.0, 3.0)
 #: Classes decided by the other people or an object (the rendered data's context classes).
 CONTEXT_CLASSES = ("hold (an object)", "watch (a person)", "talk to (a person)", "listen to (a person)",
                    "hand over (an object) to (a person)", "take (an object) from (a person)")
+#: The paper's input clip (Sec. 3.4): T = 64 frames ("about 3 seconds of context") at 400 x 400 px.
+PAPER_CLIP = {"frames": 64, "seconds": 3.0, "size": 400}
+
+
+def clip_scale_note(frames: int, size: int, fps: float) -> str | None:
+    """What an AVA run's input clip lacks against the paper's (:data:`PAPER_CLIP`): fewer than 64
+    frames, or fewer than 400 x 400 px. Returns a sentence naming each shortfall and the clip's span
+    (``frames / fps`` s against the paper's "about 3 seconds"), or None when the clip has at least
+    the paper's frames and pixels. Source: the paper, Sec. 3.4 and "Implementation details"."""
+    short = []
+    if frames < PAPER_CLIP["frames"]:
+        short.append(f"{frames} frames instead of {PAPER_CLIP['frames']}")
+    if size < PAPER_CLIP["size"]:
+        short.append(f"{size} x {size} px instead of {PAPER_CLIP['size']} x {PAPER_CLIP['size']}")
+    if not short:
+        return None
+    return (f"AVA clip below the paper's input (Sec. 3.4): {', '.join(short)} ({frames / fps:.1f} s of video "
+            f"against about {PAPER_CLIP['seconds']:.0f} s); mAP is not comparable with the paper's Tables 1-3")
+
+
 #: What the FFN of a Tx unit reads (:class:`TxUnit`): the updated query Q' (the Transformer's and
 #: the paper's text) or the projected query Q (the paper's printed Eq. 2).
 FFN_INPUTS = ("updated", "query")
@@ -1241,7 +1261,8 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     split is carved from its keyframes) and ``val`` (test: AVA's test labels are not released) of
     ``ava_version`` with the ``ava_classes``-class label map from ``data_root``
     (:func:`load_ava_split` with ``ava_fps`` and ``ava_time_offset``; every annotated person,
-    ``max_people`` aside; no probe, no cue sizes; the decoded frames live on disk in ``cache_dir``,
+    ``max_people`` aside; a ``UserWarning`` (:func:`clip_scale_note`) when the clip is below the
+    paper's 64 frames, about 3 s, at 400 px; no probe, no cue sizes; the decoded frames live on disk in ``cache_dir``,
     default ``data_root/.paperlib_cache``, and are read batch by batch).
 
     ``device``: where the networks train and run (``"cpu"``, ``"cuda"``, ``"auto"``); the clips,
@@ -1277,6 +1298,11 @@ def run_experiment(seed: int = 0, cue_scale: float = 1.0, symmetric_exchange: bo
     elif dataset == "ava":
         from ..data.frame_cache import RowSubset  # noqa: PLC0415
 
+        note = clip_scale_note(frames, size, ava_fps)
+        if note is not None:
+            import warnings  # noqa: PLC0415
+
+            warnings.warn(note, stacklevel=2)
         ava = dict(fps=ava_fps, offset=ava_time_offset, version=ava_version, classes=ava_classes, cache_dir=cache_dir)
         full = load_ava_split(data_root, "train", frames, size, None, **ava)
         n_val = max(1, int(round(val_fraction * len(full))))
