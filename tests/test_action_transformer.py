@@ -340,6 +340,16 @@ def test_run_experiment_attention_controls_and_patience():
     # (region_shares weighs a cell by its overlap with a box, so cells at a box's edge count in part)
     o = m["highres_oracle"]
     assert o["attn_other"] > 0.8 and o["attn_other"] > 2 * o["attn_other_uniform"]
+    # by class: the same means over the people carrying each label; their people-weighted mean is the overall one
+    te, feats = out["data"].test, out["outputs"]["highres_oracle"]["feats"]
+    bc = AT.attention_shares(out["models"]["highres_oracle"], feats, te, n_clips=3, by_class=True)
+    assert {k: bc[k] for k in o if k.startswith("attn_")} == pytest.approx({k: o[k] for k in o if k.startswith("attn_")})
+    lab = te.labels[:3][te.present[:3] & (te.present[:3].sum(1, keepdims=True) >= 2)]
+    for k, name in enumerate(te.class_names):
+        c = AT.short(name)
+        assert (f"attn_n/{c}" in bc) == bool(lab[:, k].any()) and bc.get(f"attn_n/{c}", 0) == lab[:, k].sum()
+        if f"attn_other/{c}" in bc:
+            assert bc[f"attn_other/{c}"] > bc[f"attn_other_uniform/{c}"]            # the oracle, in every class
     with pytest.raises(ValueError, match="mask"):
         head = out["models"]["highres_oracle"]
         AT.run_head(head, out["outputs"]["highres_oracle"]["feats"][:1], torch.zeros(1, 1, 4) + 8, 32)

@@ -1110,7 +1110,8 @@ def head_cost(head, feat1, box1) -> dict:
 
 
 @torch.no_grad()
-def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, device=None) -> dict:
+def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, device=None,
+                     by_class: bool = False) -> dict:
     """Attention of the last layer (mean over its heads) of every present person of the first
     ``n_clips`` clips with ground-truth boxes, in the other people's boxes and in the own box,
     against a uniform map over the **same** cells (:func:`paperlib.viz.attention.region_shares`).
@@ -1120,7 +1121,10 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, de
     cells, divided by ``log N``: 1 for a uniform map, 0 for one cell) and ``attn_query_tv`` (query
     dependence: the mean total-variation distance ``0.5 sum |a_i - a_j|`` between the maps of two people of the
     same clip over the same memory; 0 when the map ignores the query, as a uniform one does; left out
-    without a clip of two people, as ``attn_entropy`` without a present person)."""
+    without a clip of two people, as ``attn_entropy`` without a present person). With ``by_class``, also
+    per class ``c`` (short name) the same two means over the people with company who carry label ``c``:
+    ``attn_other/<c>``, ``attn_other_uniform/<c>`` and ``attn_n/<c>`` (classes without such a person left
+    out)."""
     from ..viz.attention import region_shares  # noqa: PLC0415
 
     dev = model_device(head, device)
@@ -1140,12 +1144,13 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, de
     last = torch.stack([r["attn"] for r in rec[-heads:]]).mean(0).cpu()      # (n, P, N)
     last = last.reshape(n, -1, Tp, Hp // MEM_POOL, Wp // MEM_POOL).numpy()
     size = ds.frames.shape[2]
-    rows = []
+    rows, labels = [], []
     for c in range(n):
         for p in np.flatnonzero(ds.present[c]):
             s = region_shares(last[c, p], ds.boxes[c], ds.present[c], int(p), (size, size))
             if s["n_other"]:
                 rows.append([s["other"], s["other_uniform"], s["own"], s["own_uniform"]])
+                labels.append(ds.labels[c, p])
     rows = np.array(rows).reshape(-1, 4)
     m = rows.mean(0) if len(rows) else np.full(4, np.nan)
     flat = last.reshape(n, last.shape[1], -1)                                  # (n, P, N)
@@ -1161,6 +1166,14 @@ def attention_shares(head: TxHead, feats, ds: KeyframeSet, n_clips: int = 32, de
         out["attn_entropy"] = float(np.mean(ent))
     if tv:
         out["attn_query_tv"] = float(np.mean(tv))
+    if by_class and len(rows):
+        lab = np.array(labels, bool)                                           # (people, C)
+        for k, name in enumerate(ds.class_names):
+            sel = lab[:, k]
+            if sel.any():
+                c = short(name)
+                out[f"attn_other/{c}"], out[f"attn_other_uniform/{c}"] = (float(x) for x in rows[sel, :2].mean(0))
+                out[f"attn_n/{c}"] = float(sel.sum())
     return out
 
 
