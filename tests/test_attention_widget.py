@@ -267,3 +267,23 @@ def test_prepared_record_gives_the_same_views(record):
         attention_prepare(dict(record, keys=record["keys"][:, :, :, :1]))
     with pytest.raises(ValueError, match="expected attn"):
         attention_viewer(dict(record, attn=record["attn"][0]))
+
+
+def test_context_figure_draws_every_head_and_the_paired_seeds():
+    from paperlib.report import action_transformer as ATR
+    from paperlib.viz.attention import context_figure
+    from tests.test_report_action_transformer import fake_points_b
+
+    pts = fake_points_b(0.08, 0.04, 0.05)
+    fig = context_figure(pts, ATR.CONTEXT_VARIANTS)
+    a, b, c = fig.axes[:3]
+    assert [t.get_text().replace("\n", " ") for t in a.get_xticklabels()] == [
+        v.replace(", ", ", ").replace("\n", " ") for v in ATR.CONTEXT_VARIANTS.values()]
+    assert len(a.lines) >= len(pts)                          # one grey line per seed joins its heads
+    # (b): the uniform map, then the three heads with a map; the oracle's dots sit at its share
+    assert len(b.get_xticklabels()) == 4
+    oracle = b.collections[-1].get_offsets()[:, 1]
+    assert list(oracle) == pytest.approx([p["metrics"]["highres_oracle"]["attn_other"] for p in pts])
+    assert len(c.collections) == 6                            # entropy and query dependence of three heads
+    import matplotlib.pyplot as plt
+    plt.close(fig)

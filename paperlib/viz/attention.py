@@ -31,7 +31,7 @@ import numpy as np
 
 __all__ = ["attention_prepare", "attention_compute", "attention_render", "attention_viewer", "pca_rgb",
            "upsample_nearest",
-           "region_shares", "architecture_figure"]
+           "region_shares", "architecture_figure", "context_figure"]
 
 
 def pca_rgb(x: np.ndarray) -> np.ndarray:
@@ -426,4 +426,62 @@ def architecture_figure(figsize=(11, 3.4)):
                            title="Video Action Transformer Network (after the paper's Fig. 2): a person's query "
                                  "attends over the clip",
                            notes=[(8.05, 2.85, "query Q: the person"), (6.0, 1.3, "keys, values: the whole clip")])
+    return fig
+
+
+def context_figure(points_b: list[dict], labels: dict, figsize=(13.0, 3.9)):
+    """Grid 04b's heads against their controls, one dot per seed, paired seeds joined by grey lines:
+    (a) frame-mAP with GT boxes on the context classes per head (``labels``: ``{variant: label}``, in
+    order; mean and 95% t-interval in black); (b) the share of the attention in the other people's boxes
+    of the Tx heads with a map, next to a uniform map over the same cells (per seed, the learned head's
+    uniform share); (c) the map's entropy / log N (1: uniform) and its query dependence (total variation
+    between two people's maps; 0: the map ignores the query). Returns the Figure. Raises ``KeyError`` for a
+    missing metric."""
+    import matplotlib.pyplot as plt
+
+    from ..stats import mean_ci
+
+    fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [2.2, 1.2, 1.2]})
+    names = list(labels)
+    colour = {"highres": "C0", "highres_oracle": "C2", "i3d": "0.5", "i3d_wide": "0.35", "highres_uniform": "C1",
+              "highres_nomem": "C3"}
+    ax = axes[0]
+    ctx = np.array([[p["metrics"][v]["context_mAP_gt"] for v in names] for p in points_b]) * 100   # (seeds, heads)
+    x = np.arange(len(names))
+    for row in ctx:
+        ax.plot(x, row, color="0.85", lw=0.8, zorder=1)
+    for i, v in enumerate(names):
+        ax.scatter(np.full(len(ctx), x[i]), ctx[:, i], s=16, color=colour.get(v, "C4"), zorder=2)
+        m, lo, hi = mean_ci(ctx[:, i])
+        ax.errorbar(x[i] + 0.18, m, yerr=[[m - lo], [hi - m]], fmt="o", color="k", ms=3, capsize=3)
+    ax.set_xticks(x, [labels[v].replace(", ", ",\n").replace(" (", "\n(") for v in names], fontsize=7)
+    ax.set_ylabel("context-class frame-mAP (points)")
+    ax.set_title("(a) context classes, GT boxes: heads and controls", fontsize=9)
+    ax = axes[1]
+    mapped = [v for v in names if "attn_other" in points_b[0]["metrics"][v]]
+    cols = ["uniform map"] + [labels[v] for v in mapped]
+    sh = np.array([[p["metrics"]["highres"]["attn_other_uniform"]] + [p["metrics"][v]["attn_other"] for v in mapped]
+                   for p in points_b])
+    for row in sh:
+        ax.plot(np.arange(len(cols)), row, color="0.85", lw=0.8)
+    for i in range(len(cols)):
+        ax.scatter(np.full(len(sh), i), sh[:, i], s=16, color="0.5" if i == 0 else colour.get(mapped[i - 1], "C4"))
+    ax.set_xticks(np.arange(len(cols)), [c.replace("Tx HighRes, ", "").replace(" attention", "") for c in cols],
+                  fontsize=7, rotation=20)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("attention in other people's boxes")
+    ax.set_title("(b) where the map looks", fontsize=9)
+    ax = axes[2]
+    for j, (key, mark) in enumerate((("attn_entropy", "o"), ("attn_query_tv", "s"))):
+        for i, v in enumerate(mapped):
+            vals = [p["metrics"][v][key] for p in points_b]
+            ax.scatter(np.full(len(vals), i + 0.15 * (2 * j - 1)), vals, s=16, marker=mark,
+                       color=colour.get(v, "C4"), label=("entropy / log N" if key == "attn_entropy" else
+                                                          "query dependence (TV)") if i == 0 else None)
+    ax.set_xticks(np.arange(len(mapped)), [labels[v].replace("Tx HighRes, ", "").replace(" attention", "")
+                                           for v in mapped], fontsize=7, rotation=20)
+    ax.set_ylim(-0.03, 1.05)
+    ax.legend(fontsize=7, loc="center right")
+    ax.set_title("(c) the map: spread and query dependence", fontsize=9)
+    fig.tight_layout()
     return fig
