@@ -128,7 +128,8 @@ def test_context_family_is_primary_and_the_headline_claims_become_exploratory(bu
 
 @pytest.mark.parametrize("oracle_gain, learned_gain, expect", [
     (0.08, 0.04, r"learned attention recovers (4\d|5\d)% of it"),   # about half of the oracle's gain
-    (0.0, 0.0, "leave the learned map nothing to recover")])
+    (0.0, 0.0, "leave the learned map nothing to recover"),
+    (-0.06, 0.0, "this oracle is no upper bound")])
 def test_context_note_follows_the_oracle_and_the_learned_map(built, oracle_gain, learned_gain, expect):
     _, _, rows, _ = built
     pts = fake_points_b(oracle_gain, learned_gain)

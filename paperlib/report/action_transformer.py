@@ -268,7 +268,7 @@ def closing_note(grid: dict, points: list[dict], rows: dict[str, dict], fam: lis
         in_all = f"of the {len(prim)} primary claims, {verdicts}.{under_txt}{alone_txt} Of the {len(expl)}"
     else:
         roles = (f"The paper's headline claims ({headline}, at cue {cue0:g}) are exploratory here: the primary family "
-                 "is grid 04b's, where another person's box is needed (Section 9b).")
+                 "is grid 04b's, where another person's box is needed (Section 12).")
         in_all = f"of the {len(expl)}"
     return f"""### What reproduces and what does not
 
@@ -519,9 +519,14 @@ def context_note(grid_b: dict, points_b: list[dict], rows_b: dict[str, dict], fa
         rec = (f"The oracle's gain lies above 0: attending to the other people pays in this regime, and learned "
                f"attention recovers {frac:.0%} of it." if math.isfinite(frac) else
                "The oracle's gain lies above 0: attending to the other people pays in this regime.")
+    elif oracle["diff_hi"] < 0:
+        rec = ("The oracle's gain lies *below* 0: attention fixed on the other people's boxes does worse than a "
+               "uniform map over the whole clip, so this oracle is no upper bound and there is no gain of its to "
+               "recover. Our reading, not tested: a map confined to the other people loses what the rest of the clip "
+               "tells the head (the person's own surroundings, the object on its way between two people).")
     else:
-        rec = ("The oracle's interval includes 0 or lies below it: even attention fixed on the other people's "
-               "boxes does not beat a uniform map here, so the data leave the learned map nothing to recover.")
+        rec = ("The oracle's interval includes 0: attention fixed on the other people's boxes does not beat a "
+               "uniform map here, so the data leave the learned map nothing to recover that we can see.")
     found = holds(a["A1"])
     if found:
         attention = "The learned map puts more of its weight in the other people's boxes than a uniform map does (A1)."
@@ -535,7 +540,7 @@ def context_note(grid_b: dict, points_b: list[dict], rows_b: dict[str, dict], fa
     capacity = ("It beats the I3D head widened to its size on the context classes (A2)." if holds(a["A2"]) else
                 f"Against the I3D head widened to its size, its context-class gain is {a['A2']['verdict']} (A2).")
     cpu_h = sum(p["cpu_s"] for p in points_b) / 3600
-    return f"""**Where another person's box is needed (grid 04b, Section 9b).** {len(points_b)} seeds, symmetric hand-over,
+    return f"""**Where another person's box is needed (grid 04b, Section 12).** {len(points_b)} seeds, symmetric hand-over,
 cue_scale {points_b[0]['knobs']['cue_scale']:g}, hand-over pairs in {100 * fx['exchange_rate']:.0f}% and conversations in
 {100 * fx['conversation_rate']:.0f}% of the scenes that allow them (chosen before the grid ran); {cpu_h:.1f} CPU-h.
 The primary family (Holm over A1-A4), context-class frame-mAP in points:
