@@ -140,6 +140,7 @@ def test_context_note_follows_the_oracle_and_the_learned_map(built, oracle_gain,
     assert "does not single out the other people" in note                 # share_gain 0: A1 not shown
     assert ("yet it beats a uniform map" in note) == (learned_gain > 0)
     assert "0 of 30 runs were still improving" not in note and "5 of 30 runs" in note   # the I3D runs hit 60
+    assert "and 5 were ended by that cap" in note
     assert "{" not in note
     table = ATR.context_table(pts, GRID_B)
     assert table.count("\n") == 1 + len(ATR.CONTEXT_VARIANTS) and "— (no map)" in table

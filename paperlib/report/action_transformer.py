@@ -437,14 +437,16 @@ def context_paper_effects(table1: dict) -> dict:
 def best_epochs(points_b: list[dict], grid_b: dict) -> dict:
     """Where early stopping ended each head of grid 04b: ``{variant: {"best": [epoch_best per seed],
     "run": [epochs_run per seed], "at_cap": runs whose best epoch is the last allowed (epochs_head),
+    "cut": runs ended by the cap before patience ran out (fewer than head_patience epochs after their best),
     "n": runs}}``. A run stopped by patience has ``run = best + head_patience``. Raises ``KeyError`` for a
     point without ``epochs_run`` (trained without patience)."""
-    cap = int(grid_b["fixed"]["epochs_head"])
+    cap, patience = int(grid_b["fixed"]["epochs_head"]), int(grid_b["fixed"]["head_patience"])
     out = {}
     for v in CONTEXT_VARIANTS:
         best = [int(p["metrics"][v]["epoch_best"]) for p in points_b]
         run = [int(p["metrics"][v]["epochs_run"]) for p in points_b]
-        out[v] = {"best": best, "run": run, "at_cap": sum(b == cap for b in best), "n": len(best)}
+        out[v] = {"best": best, "run": run, "at_cap": sum(b == cap for b in best),
+                  "cut": sum(r == cap and cap - b < patience for b, r in zip(best, run)), "n": len(best)}
     return out
 
 
@@ -505,6 +507,7 @@ def context_note(grid_b: dict, points_b: list[dict], rows_b: dict[str, dict], fa
     ep = best_epochs(points_b, grid_b)
     runs = sum(e["n"] for e in ep.values())
     at_cap = sum(e["at_cap"] for e in ep.values())
+    cut = sum(e["cut"] for e in ep.values())
     best_all = [b for e in ep.values() for b in e["best"]]
 
     def claim(k):
@@ -550,5 +553,5 @@ A3 oracle − uniform attention {claim('A3')};
 A4 learned − uniform attention {claim('A4')}.
 {attention} {capacity} {rec} Early stopping ({fx['epochs_head']} epochs at most, patience {fx['head_patience']}): the best
 epoch lay between {min(best_all)} and {max(best_all)} (median {int(np.median(best_all))}); {at_cap} of {runs} runs
-were still improving at the last epoch allowed.
+were still improving at the last epoch allowed, and {cut} were ended by that cap before their patience ran out.
 """

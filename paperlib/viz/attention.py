@@ -429,7 +429,7 @@ def architecture_figure(figsize=(11, 3.4)):
     return fig
 
 
-def context_figure(points_b: list[dict], labels: dict, figsize=(13.0, 3.9)):
+def context_figure(points_b: list[dict], labels: dict, figsize=(14.0, 4.0)):
     """Grid 04b's heads against their controls, one dot per seed, paired seeds joined by grey lines:
     (a) frame-mAP with GT boxes on the context classes per head (``labels``: ``{variant: label}``, in
     order; mean and 95% t-interval in black); (b) the share of the attention in the other people's boxes
@@ -441,7 +441,7 @@ def context_figure(points_b: list[dict], labels: dict, figsize=(13.0, 3.9)):
 
     from ..stats import mean_ci
 
-    fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [2.2, 1.2, 1.2]})
+    fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [2.8, 1.1, 1.1]})
     names = list(labels)
     colour = {"highres": "C0", "highres_oracle": "C2", "i3d": "0.5", "i3d_wide": "0.35", "highres_uniform": "C1",
               "highres_nomem": "C3"}
