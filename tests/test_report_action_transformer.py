@@ -137,6 +137,8 @@ def test_context_note_follows_the_oracle_and_the_learned_map(built, oracle_gain,
     fam = ATR.family({**rows_b, **rows}, ATR.context_paper_effects(PAPER1), primary=ATR.CONTEXT_PRIMARY.values())
     note = ATR.context_note(GRID_B, pts, rows_b, fam)
     assert re.search(expect, note), note
+    e1 = rows_b["E1 uniform attention > no memory, context classes (context regime)"]
+    assert f"uniform attention − no memory: {100 * e1['diff']:+.1f}" in note
     assert "does not single out the other people" in note                 # share_gain 0: A1 not shown
     assert ("yet it beats a uniform map" in note) == (learned_gain > 0)
     assert "0 of 30 runs were still improving" not in note and "5 of 30 runs" in note   # the I3D runs hit 60

@@ -542,6 +542,9 @@ def context_note(grid_b: dict, points_b: list[dict], rows_b: dict[str, dict], fa
                      "query and its capacity, not from attending to context.")
     capacity = ("It beats the I3D head widened to its size on the context classes (A2)." if holds(a["A2"]) else
                 f"Against the I3D head widened to its size, its context-class gain is {a['A2']['verdict']} (A2).")
+    e1, e3 = (next(k for k in CONTEXT_EXPLORATORY if k.startswith(p)) for p in ("E1 ", "E3 "))
+    memory = (f"The memory itself, uniform attention − no memory: {diff_text(rows_b[e1])} ({_state(D[e1])}); the Tx "
+              f"head − the I3D head on the context classes: {diff_text(rows_b[e3])} ({_state(D[e3])}).")
     cpu_h = sum(p["cpu_s"] for p in points_b) / 3600
     return f"""**Where another person's box is needed (grid 04b, Section 12).** {len(points_b)} seeds, symmetric hand-over,
 cue_scale {points_b[0]['knobs']['cue_scale']:g}, hand-over pairs in {100 * fx['exchange_rate']:.0f}% and conversations in
@@ -551,7 +554,7 @@ A1 share in other people's boxes − uniform {claim('A1')};
 A2 Tx HighRes − I3D widened {claim('A2')};
 A3 oracle − uniform attention {claim('A3')};
 A4 learned − uniform attention {claim('A4')}.
-{attention} {capacity} {rec} Early stopping ({fx['epochs_head']} epochs at most, patience {fx['head_patience']}): the best
+{attention} {capacity} {memory} {rec} Early stopping ({fx['epochs_head']} epochs at most, patience {fx['head_patience']}): the best
 epoch lay between {min(best_all)} and {max(best_all)} (median {int(np.median(best_all))}); {at_cap} of {runs} runs
 were still improving at the last epoch allowed, and {cut} were ended by that cap before their patience ran out.
 """
