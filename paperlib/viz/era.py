@@ -337,8 +337,7 @@ def era_compute(record: dict, sample: int = 0, ratio: float = 0.2, module: int =
     for the figure's layout: ``max_thumbs``, ``thumb_half`` (``(hx, hy)`` metres, the thumbnails'
     half size, :func:`pose_half_size` of every recorded pose) and ``has_counterfactual`` (whether the
     record holds counterfactuals at all), ``score_limits`` and ``beta_limits`` (:func:`era_prepare`). With
-    the cue groups (:func:`era_prepare`'s ``alignment`` not
-    None): ``group`` (the sample's cue group), ``group_name`` and ``alignment``, ``{"table": (G, M)``
+    the cue groups (:func:`era_prepare`'s ``alignment`` not None): ``group`` (the sample's cue group), ``group_name`` and ``alignment``, ``{"table": (G, M)``
     how many test samples of each group retrieve each expert with the chosen bank at this ratio,
     ``"mi"``, ``"mi_shuffled"`` (bits, :func:`group_alignment`), ``"h_group"``, ``"group_names"}``;
     otherwise these three are None.
@@ -664,8 +663,9 @@ def era_render(data: dict, skeleton=NTU25, fig=None):
     recorded or not, the cue groups' names or none), as :class:`~paperlib.viz.widgets.Explorer` passes on a control
     change: its artists are updated in place and what a view changes is marked animated (images,
     points, curves, bars, poses, titles, the counterfactual panels; the score curves, the ELRO rates and
-    the timeline keep one range over the whole record, so their axes are drawn once), so that :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with it
-    (a plain ``canvas.draw`` leaves animated artists out). Otherwise a new figure is built.
+    the timeline keep one range over the whole record, so their axes are drawn once), so that
+    :func:`paperlib.viz.widgets.figure_png` redraws only that; draw the figure with it (a plain
+    ``canvas.draw`` leaves animated artists out). Otherwise a new figure is built.
 
     Returns the Figure. Raises ``ValueError`` for more than 8 modules or poses without ``skeleton``'s
     joint count.
