@@ -19,7 +19,7 @@ import numpy as np
 from .. import repro
 from ..papers import action_transformer as AT
 from ..stats import mean_ci
-from .text import claim_word, diff_text
+from .text import claim_word, diff_text, mean_ci_text, recovery_fraction
 
 __all__ = ["CONTEXT", "HAND_OVER_PAIR", "at", "class_names", "class_slope", "attention_share", "claims",
            "primary_names", "paper_effects", "family", "closing_note", "reading", "CONTEXT_VARIANTS", "CONTEXT_PRIMARY",
@@ -456,8 +456,6 @@ def context_table(points_b: list[dict], grid_b: dict) -> str:
     people's boxes against a uniform map's over the same cells, the map's entropy / log N and its query
     dependence (total variation between two people's maps; means over seeds), and the best epochs (early
     stopping). Raises ``KeyError`` for a missing variant or metric."""
-    from .text import mean_ci_text  # noqa: PLC0415
-
     ep = best_epochs(points_b, grid_b)
     lines = ["| head | params | context-class mAP | all-class mAP | share in other people's boxes (uniform) "
              "| entropy / log N | query dependence | best epoch (median, range) |",
@@ -498,8 +496,6 @@ def context_note(grid_b: dict, points_b: list[dict], rows_b: dict[str, dict], fa
     and what learned attention recovers of it, and the best-epoch distribution. ``rows_b``:
     :func:`context_claims`; ``fam``: :func:`family` over those rows and the grid-04 claims. Every sentence
     that depends on a result is chosen from the computed decisions. Raises ``KeyError`` for a missing claim."""
-    from .text import recovery_fraction  # noqa: PLC0415
-
     D = {r["name"]: r for r in fam}
     P = CONTEXT_PRIMARY
     a = {k: D[n] for k, n in P.items()}
